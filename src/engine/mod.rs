@@ -1,0 +1,9 @@
+//! The domain-free core: simulation time, the event queue and seeded random streams.
+
+pub mod queue;
+pub mod rng;
+pub mod time;
+
+pub use queue::{EventQueue, ScheduleError};
+pub use rng::stream;
+pub use time::SimTime;

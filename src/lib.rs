@@ -1,0 +1,14 @@
+//! capsim: a discrete-event simulator of rack- and datacenter-level power capping.
+//!
+//! Layers (each depends only on those above it in this list):
+//! - [`engine`]: simulation time, the event queue, seeded random streams;
+//! - [`model`]: servers, CPU scheduling, power, VMs, PDUs, breakers, meters;
+//! - [`scenario`]: scenario files with units, the model library, validation;
+//! - [`sim`]: the world, the closed event enum and the event loop;
+//! - [`output`]: summary, CSV, plots.
+
+pub mod engine;
+pub mod model;
+pub mod output;
+pub mod scenario;
+pub mod sim;

@@ -1,0 +1,1 @@
+//! Inverse-time breakers and fuses (helper-owned, in progress).

@@ -1,0 +1,5 @@
+//! The physical world: each model is small and owns its state. Power is piecewise
+//! constant between events; energy is integrated when state changes, never by polling.
+
+pub mod breaker;
+pub mod power;

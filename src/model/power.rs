@@ -1,0 +1,1 @@
+//! Server power models (helper-owned, in progress).

@@ -1,0 +1,3 @@
+//! Writers: summary JSON, CSV, plots.
+
+pub mod plot;

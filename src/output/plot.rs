@@ -1,0 +1,1 @@
+//! Power plots (helper-owned, in progress).
