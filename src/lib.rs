@@ -7,6 +7,7 @@
 //! - [`sim`]: the world, the closed event enum and the event loop;
 //! - [`output`]: summary, CSV, plots.
 
+pub mod app;
 pub mod engine;
 pub mod model;
 pub mod output;

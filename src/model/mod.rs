@@ -2,4 +2,10 @@
 //! constant between events; energy is integrated when state changes, never by polling.
 
 pub mod breaker;
+pub mod cpu;
+pub mod meter;
+pub mod pdu;
 pub mod power;
+pub mod server;
+pub mod vm;
+pub mod workload;

@@ -1,3 +1,6 @@
-//! Writers: summary JSON, CSV, plots.
+//! Writers: summary JSON, CSV, plots, and the atomic output directory.
 
+pub mod dir;
 pub mod plot;
+pub mod summary;
+pub mod write;

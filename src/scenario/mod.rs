@@ -1,1 +1,15 @@
-//! Scenario files.
+//! Scenario files: units, the on-disk schema, the model library, validation into a typed
+//! [`config::Scenario`].
+
+pub mod config;
+pub mod error;
+pub mod library;
+pub mod schema;
+pub mod trace;
+pub mod units;
+pub mod validate;
+
+pub use config::Scenario;
+pub use error::ConfigError;
+pub use library::Library;
+pub use validate::{load_file, load_str};

@@ -1,1 +1,8 @@
-//! The simulation.
+//! The simulation: the world, the closed event enum and the event loop.
+
+pub mod event;
+pub mod record;
+pub mod run;
+pub mod world;
+
+pub use run::{run, RunResult};

@@ -1,0 +1,111 @@
+//! Library entry points behind the CLI commands, so tests and other programs use the
+//! same code paths as `capsim`.
+
+use crate::output::write::write_run;
+use crate::scenario::library::embedded_file;
+use crate::scenario::{load_file, load_str, Library, Scenario};
+use crate::sim::{run, RunResult};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The scenario `capsim run` uses when given none (built into the binary).
+pub const DEFAULT_SCENARIO: &str = "scenarios/rack/basic.toml";
+
+/// Options of `capsim run`.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Scenario file; `None` runs the built-in default.
+    pub scenario: Option<PathBuf>,
+    /// Output directory; default `outputs/<scenario name>/`.
+    pub out: Option<PathBuf>,
+    /// Extra model directories searched first.
+    pub models: Vec<PathBuf>,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// Replicate number mixed into every random stream.
+    pub replicate: u32,
+}
+
+/// Loads the scenario a [`RunOptions`] names.
+pub fn load(opts: &RunOptions) -> Result<Scenario, String> {
+    let lib = Library::new(opts.models.clone());
+    let mut sc = match &opts.scenario {
+        Some(p) => load_file(p, &lib),
+        None => {
+            let text = embedded_file(DEFAULT_SCENARIO).ok_or("the built-in default scenario is missing")?;
+            load_str(&format!("{DEFAULT_SCENARIO} (built-in)"), text, Path::new("."), &lib)
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if let Some(s) = opts.seed {
+        sc.seed = s;
+    }
+    sc.replicate = opts.replicate;
+    Ok(sc)
+}
+
+/// `capsim run`: load, simulate, write every output; returns the result, the output
+/// directory and the stdout table.
+pub fn run_command(opts: &RunOptions) -> Result<(RunResult, PathBuf, String), String> {
+    let sc = load(opts)?;
+    let result = run(&sc).map_err(|e| format!("internal scheduling error: {e}"))?;
+    let dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("outputs").join(&sc.name));
+    let dir = write_run(&sc, &result, &dir)?;
+    let table = summary_table(&result, &dir);
+    Ok((result, dir, table))
+}
+
+/// The short table `capsim run` prints.
+pub fn summary_table(r: &RunResult, dir: &Path) -> String {
+    let s = &r.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scenario {}  seed {}  {:.0} s simulated  {} events  energy {:.3} kWh",
+        s.scenario,
+        s.seed,
+        s.duration_s,
+        r.events_processed,
+        s.energy_j / 3.6e6
+    );
+    let _ = writeln!(
+        out,
+        "{:<20} {:>10} {:>10} {:>10} {:>9} {:>10} {:>6} {:>9}",
+        "device", "cap W", "peak W", "mean W", "episodes", "s over cap", "trips", "max heat"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
+    for d in &s.devices {
+        let _ = writeln!(
+            out,
+            "{:<20} {:>10} {:>10.0} {:>10.0} {:>9} {:>10.1} {:>6} {:>9.3}",
+            d.name,
+            opt(d.cap_w),
+            d.peak_w,
+            d.mean_w,
+            d.violations.episodes,
+            d.violations.seconds_over_cap,
+            d.trips.len(),
+            d.max_heat
+        );
+        for t in &d.trips {
+            let _ = writeln!(out, "  {} tripped at {:.3} s, cutting {:.0} W", d.name, t.time_s, t.load_cut_w);
+        }
+    }
+    let lost = s.vms.iter().filter(|v| v.lost).count();
+    let done = s.vms.iter().filter(|v| v.completion_s.is_some()).count();
+    let slow: Vec<f64> = s.vms.iter().filter_map(|v| v.slowdown).collect();
+    let mean = if slow.is_empty() { f64::NAN } else { slow.iter().sum::<f64>() / slow.len() as f64 };
+    let _ = writeln!(
+        out,
+        "VMs: {} in all, {} completed, {} lost; mean slowdown {:.3}",
+        s.vms.len(),
+        done,
+        lost,
+        mean
+    );
+    let _ = writeln!(out, "outputs in {}", dir.display());
+    out
+}

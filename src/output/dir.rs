@@ -1,0 +1,133 @@
+//! Atomic output: files are written into a hidden staging directory beside the target
+//! and renamed into place only when all of them are complete, so a failed or killed run
+//! never leaves a half-written output directory.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A staging directory that becomes `target` on [`Staging::commit`], and is removed if
+/// dropped uncommitted.
+pub struct Staging {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+fn sibling(target: &Path, tag: &str) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    target.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+}
+
+impl Staging {
+    /// Creates the staging directory for `target` (parents are created as needed).
+    pub fn new(target: &Path) -> io::Result<Self> {
+        if let Some(parent) = target.parent() {
+            if !parent.as_os_str().is_empty() {
+                fs::create_dir_all(parent)?;
+            }
+        }
+        let staging = sibling(target, "partial");
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+        fs::create_dir(&staging)?;
+        Ok(Staging {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    /// Path of a file inside the staging directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.staging.join(name)
+    }
+
+    /// Writes a whole file into the staging directory.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut f = fs::File::create(self.path(name))?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    }
+
+    /// Replaces `target` with the staging directory. An existing target is moved aside
+    /// first and removed only after the new one is in place.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        let old = sibling(&self.target, "old");
+        let had_old = self.target.exists();
+        if had_old {
+            if old.exists() {
+                fs::remove_dir_all(&old)?;
+            }
+            fs::rename(&self.target, &old)?;
+        }
+        if let Err(e) = fs::rename(&self.staging, &self.target) {
+            if had_old {
+                let _ = fs::rename(&old, &self.target);
+            }
+            return Err(e);
+        }
+        self.committed = true;
+        if had_old {
+            let _ = fs::remove_dir_all(&old);
+        }
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+/// Writes one file atomically: a temporary file beside it, synced, then renamed.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent)?;
+        }
+    }
+    let tmp = sibling(path, "tmp");
+    let res = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_replaces_and_drop_cleans_up() {
+        let base = std::env::temp_dir().join(format!("capsim-dir-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let target = base.join("out");
+        let s = Staging::new(&target).unwrap();
+        s.write("a.txt", b"one").unwrap();
+        assert!(!target.exists(), "nothing visible before commit");
+        s.commit().unwrap();
+        assert_eq!(fs::read(target.join("a.txt")).unwrap(), b"one");
+        // An abandoned second run leaves the first intact and no staging behind.
+        {
+            let s = Staging::new(&target).unwrap();
+            s.write("a.txt", b"two").unwrap();
+        }
+        assert_eq!(fs::read(target.join("a.txt")).unwrap(), b"one");
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 1);
+        fs::remove_dir_all(&base).unwrap();
+    }
+}

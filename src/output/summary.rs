@@ -1,0 +1,226 @@
+//! `summary.json`: the run's headline numbers (times in s, energy in J, power in W).
+//! Field names are a contract with users' scripts (DESIGN §6): extend, never rename.
+
+use crate::model::vm::VmPhase;
+use crate::scenario::config::Scenario;
+use crate::sim::world::World;
+use serde::Serialize;
+
+/// Cap-violation figures for one device.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ViolationSummary {
+    /// Separate excursions above the cap.
+    pub episodes: u64,
+    /// Time above the cap, s.
+    pub seconds_over_cap: f64,
+    /// ∫ max(0, P − cap) dt, J.
+    pub energy_over_cap_j: f64,
+    /// (peak − cap) / cap × 100, 0 if never above, %.
+    pub peak_overshoot_pct: f64,
+}
+
+/// One breaker trip.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TripSummary {
+    /// When, s.
+    pub time_s: f64,
+    /// Power through the device when it opened, W.
+    pub load_cut_w: f64,
+}
+
+/// One device of the power tree.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct DeviceSummary {
+    /// Name.
+    pub name: String,
+    /// `outlet_group`, `rack`, `row` or `datacenter`.
+    pub kind: String,
+    /// Planning cap, W.
+    pub cap_w: Option<f64>,
+    /// Breaker rating, A.
+    pub rating_a: Option<f64>,
+    /// Breaker preset name.
+    pub breaker: Option<String>,
+    /// This device's breaker time scale k, s.
+    pub breaker_k_s: Option<f64>,
+    /// Cap violations (all zero without a cap).
+    pub violations: ViolationSummary,
+    /// Trips.
+    pub trips: Vec<TripSummary>,
+    /// Highest breaker heat H, [0, 1].
+    pub max_heat: f64,
+    /// Smallest time-to-trip seen while overloaded, s (null: never overloaded).
+    pub min_time_to_trip_s: Option<f64>,
+    /// Energy through the device, J.
+    pub energy_j: f64,
+    /// Highest power, W.
+    pub peak_w: f64,
+    /// Mean power over the run, W.
+    pub mean_w: f64,
+}
+
+/// One VM.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct VmSummary {
+    /// Name.
+    pub name: String,
+    /// Server it is on at the end.
+    pub host: String,
+    /// Completion time over baseline (with work) or demanded over delivered work
+    /// (open-ended); null when lost or unfinished.
+    pub slowdown: Option<f64>,
+    /// Time suspended, s.
+    pub downtime_s: f64,
+    /// Time from start to completion, s (null: open-ended, unfinished or lost).
+    pub completion_s: Option<f64>,
+    /// Baseline completion time alone on an idle host at P0, s.
+    pub baseline_s: Option<f64>,
+    /// True when a breaker trip cut its host.
+    pub lost: bool,
+    /// CPU used, core-seconds.
+    pub cpu_core_s: f64,
+}
+
+/// One live migration.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct MigrationSummary {
+    /// VM name.
+    pub vm: String,
+    /// Source server.
+    pub from: String,
+    /// Destination server.
+    pub to: String,
+    /// Algorithm preset.
+    pub algorithm: String,
+    /// Start, s.
+    pub start_s: f64,
+    /// End (clean-up finished), s.
+    pub end_s: f64,
+    /// VM suspended, s.
+    pub downtime_s: f64,
+    /// Data sent, bytes.
+    pub bytes_sent: u64,
+    /// Pages sent.
+    pub pages_sent: u64,
+    /// Rounds.
+    pub rounds: u32,
+    /// Extra energy attributed to the migration, J.
+    pub energy_j: f64,
+}
+
+/// One server.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServerSummary {
+    /// Name.
+    pub name: String,
+    /// Model name.
+    pub model: String,
+    /// Energy, J.
+    pub energy_j: f64,
+    /// False if a trip cut it.
+    pub powered_at_end: bool,
+}
+
+/// The whole `summary.json`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Replicate number.
+    pub replicate: u32,
+    /// Simulated time, s.
+    pub duration_s: f64,
+    /// Energy of all servers, J.
+    pub energy_j: f64,
+    /// Power-tree devices.
+    pub devices: Vec<DeviceSummary>,
+    /// VMs.
+    pub vms: Vec<VmSummary>,
+    /// Live migrations.
+    pub migrations: Vec<MigrationSummary>,
+    /// Servers.
+    pub servers: Vec<ServerSummary>,
+}
+
+impl Summary {
+    /// Builds the summary from a world whose accounting is up to the scenario's end.
+    pub fn from_world(sc: &Scenario, w: &World) -> Self {
+        let duration_s = sc.duration_ns as f64 * 1e-9;
+        let devices = w
+            .devices
+            .iter()
+            .zip(&sc.devices)
+            .map(|(d, cfg)| {
+                let v = &d.violations;
+                let peak_overshoot_pct = match d.cap_w {
+                    Some(c) if v.peak_w > c => (v.peak_w - c) / c * 100.0,
+                    _ => 0.0,
+                };
+                DeviceSummary {
+                    name: d.name.clone(),
+                    kind: d.kind.clone(),
+                    cap_w: d.cap_w,
+                    rating_a: d.rating_a,
+                    breaker: cfg.breaker.as_ref().map(|b| b.name.clone()),
+                    breaker_k_s: d.breaker.as_ref().map(|b| b.k_s()),
+                    violations: ViolationSummary {
+                        episodes: v.episodes,
+                        seconds_over_cap: v.over_ns as f64 * 1e-9,
+                        energy_over_cap_j: v.energy_over_j,
+                        peak_overshoot_pct,
+                    },
+                    trips: d
+                        .trips
+                        .iter()
+                        .map(|t| TripSummary { time_s: t.time_s, load_cut_w: t.load_cut_w })
+                        .collect(),
+                    max_heat: d.max_heat,
+                    min_time_to_trip_s: d.min_time_to_trip_s,
+                    energy_j: d.energy_j,
+                    peak_w: v.peak_w,
+                    mean_w: d.energy_j / duration_s,
+                }
+            })
+            .collect();
+        let vms = w
+            .vms
+            .iter()
+            .map(|v| VmSummary {
+                name: v.name.clone(),
+                host: w.servers[v.host].name.clone(),
+                slowdown: v.slowdown(),
+                downtime_s: 0.0,
+                completion_s: match (v.phase, v.end_ns) {
+                    (VmPhase::Done, Some(e)) => Some((e - v.start_ns) as f64 * 1e-9),
+                    _ => None,
+                },
+                baseline_s: v.baseline_ns.map(|b| b as f64 * 1e-9),
+                lost: v.phase == VmPhase::Lost,
+                cpu_core_s: v.cpu_s,
+            })
+            .collect();
+        let servers: Vec<ServerSummary> = w
+            .servers
+            .iter()
+            .map(|s| ServerSummary {
+                name: s.name.clone(),
+                model: s.model.name.clone(),
+                energy_j: s.energy_j,
+                powered_at_end: s.on,
+            })
+            .collect();
+        Summary {
+            scenario: sc.name.clone(),
+            seed: sc.seed,
+            replicate: sc.replicate,
+            duration_s,
+            energy_j: servers.iter().map(|s| s.energy_j).sum(),
+            devices,
+            vms,
+            migrations: Vec::new(),
+            servers,
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The validated, typed form of a scenario: what the simulator is built from.
+//!
+//! Everything here has been checked, every name resolved to an index and every
+//! quantity converted to SI units (or integer nanoseconds for times).
+
+use crate::model::breaker::TripCurve;
+use crate::model::pdu::Electrical;
+use crate::model::workload::Demand;
+use std::sync::Arc;
+
+pub use crate::model::server::ServerModel;
+
+/// A breaker preset from the library.
+#[derive(Clone, Debug)]
+pub struct BreakerPreset {
+    /// Library name.
+    pub name: String,
+    /// Trip characteristic.
+    pub curve: TripCurve,
+}
+
+/// A device of the power tree.
+#[derive(Clone, Debug)]
+pub struct DeviceConfig {
+    /// Unique name.
+    pub name: String,
+    /// `outlet_group`, `rack`, `row` or `datacenter`.
+    pub kind: String,
+    /// Index of the feeding device (always lower than this one's).
+    pub parent: Option<usize>,
+    /// Voltage, phases and power factor.
+    pub electrical: Electrical,
+    /// Breaker rating, A.
+    pub rating_a: Option<f64>,
+    /// Planning cap, W.
+    pub cap_w: Option<f64>,
+    /// Protective device.
+    pub breaker: Option<BreakerPreset>,
+    /// Draw k from the preset's band with this device's random stream.
+    pub draw_k: bool,
+}
+
+/// One server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Unique name.
+    pub name: String,
+    /// Shared model.
+    pub model: Arc<ServerModel>,
+    /// Index of the feeding device.
+    pub device: usize,
+    /// Initial p-state (0 = fastest).
+    pub pstate: usize,
+    /// Constant dom0 CPU use, cores.
+    pub dom0_cores: f64,
+}
+
+/// One VM.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    /// Unique name.
+    pub name: String,
+    /// Index of its server.
+    pub host: usize,
+    /// Virtual CPUs.
+    pub vcpus: u32,
+    /// Credit-scheduler weight.
+    pub weight: f64,
+    /// Credit-scheduler cap, cores.
+    pub cap_cores: Option<f64>,
+    /// Memory allocation, bytes (0 if not given).
+    pub memory_bytes: u64,
+    /// Start time, ns.
+    pub start_ns: u64,
+    /// Work to do, vCPU-seconds at P0 summed over its vCPUs (`None`: open-ended).
+    pub work_core_s: Option<f64>,
+    /// CPU demand as a fraction of its vCPUs.
+    pub demand: Demand,
+}
+
+/// What a meter measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeterTarget {
+    /// A device, by index.
+    Device(usize),
+    /// A server, by index.
+    Server(usize),
+}
+
+/// One meter.
+#[derive(Clone, Debug)]
+pub struct MeterConfig {
+    /// Unique name.
+    pub name: String,
+    /// What it measures.
+    pub target: MeterTarget,
+    /// Averaging window, ns.
+    pub window_ns: u64,
+    /// Reporting delay, ns.
+    pub delay_ns: u64,
+}
+
+/// A scheduled change.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionKind {
+    /// Set a server's p-state.
+    SetPstate {
+        /// Server index.
+        server: usize,
+        /// P-state index.
+        pstate: usize,
+    },
+    /// Set or remove a VM's cap, cores.
+    SetVmCap {
+        /// VM index.
+        vm: usize,
+        /// New cap, cores (`None`: uncapped).
+        cap_cores: Option<f64>,
+    },
+    /// Set a VM's weight.
+    SetVmWeight {
+        /// VM index.
+        vm: usize,
+        /// New weight.
+        weight: f64,
+    },
+}
+
+/// A change at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Action {
+    /// When, ns.
+    pub at_ns: u64,
+    /// What.
+    pub kind: ActionKind,
+}
+
+/// What a run records.
+#[derive(Clone, Debug)]
+pub struct OutputConfig {
+    /// `timeseries.csv` row interval, ns.
+    pub interval_ns: u64,
+    /// One power column per server.
+    pub servers: bool,
+    /// One CPU column per VM and per dom0.
+    pub vms: bool,
+}
+
+/// A validated scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Run name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Replicate number (mixed into every random stream).
+    pub replicate: u32,
+    /// Simulated time, ns.
+    pub duration_ns: u64,
+    /// What to record.
+    pub output: OutputConfig,
+    /// Power tree, parents first.
+    pub devices: Vec<DeviceConfig>,
+    /// Servers.
+    pub servers: Vec<ServerConfig>,
+    /// VMs.
+    pub vms: Vec<VmConfig>,
+    /// Meters.
+    pub meters: Vec<MeterConfig>,
+    /// Scheduled changes, in file order.
+    pub actions: Vec<Action>,
+}

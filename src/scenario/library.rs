@@ -1,0 +1,105 @@
+//! The model library: `models/<kind>/<name>.toml`, looked up by name.
+//!
+//! Search order: directories given by the user (`--models`), then the nearest `models/`
+//! directory at or above the scenario file, then the copy built into the binary. The
+//! built-in copy makes `capsim run` work from any directory.
+
+use std::path::{Path, PathBuf};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// A model file found in the library.
+pub struct ModelText {
+    /// Name for error messages: a path, or `models/… (built-in)`.
+    pub origin: String,
+    /// The file's text.
+    pub text: String,
+}
+
+/// Where model files are looked up.
+#[derive(Clone, Debug, Default)]
+pub struct Library {
+    dirs: Vec<PathBuf>,
+}
+
+impl Library {
+    /// A library searching `dirs` first, then the built-in models.
+    pub fn new(dirs: Vec<PathBuf>) -> Self {
+        Library { dirs }
+    }
+
+    /// Adds the nearest `models/` directory at or above `scenario_dir`, if any.
+    pub fn with_scenario_dir(mut self, scenario_dir: &Path) -> Self {
+        let start = scenario_dir
+            .canonicalize()
+            .unwrap_or_else(|_| scenario_dir.to_path_buf());
+        if let Some(d) = start.ancestors().map(|a| a.join("models")).find(|m| m.is_dir()) {
+            if !self.dirs.contains(&d) {
+                self.dirs.push(d);
+            }
+        }
+        self
+    }
+
+    /// Finds `models/<kind>/<name>.toml`.
+    pub fn find(&self, kind: &str, name: &str) -> Option<ModelText> {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        for d in &self.dirs {
+            let p = d.join(kind).join(format!("{name}.toml"));
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                return Some(ModelText {
+                    origin: p.display().to_string(),
+                    text,
+                });
+            }
+        }
+        let rel = format!("models/{kind}/{name}.toml");
+        embedded_file(&rel).map(|text| ModelText {
+            origin: format!("{rel} (built-in)"),
+            text: text.to_string(),
+        })
+    }
+
+    /// Every model name of `kind` available, sorted, for "valid names are …" messages.
+    pub fn names(&self, kind: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for d in &self.dirs {
+            if let Ok(rd) = std::fs::read_dir(d.join(kind)) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "toml") {
+                        if let Some(s) = p.file_stem() {
+                            names.push(s.to_string_lossy().into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let prefix = format!("models/{kind}/");
+        for (path, _) in embedded::FILES {
+            if let Some(rest) = path.strip_prefix(&prefix) {
+                if let Some(stem) = rest.strip_suffix(".toml") {
+                    if !stem.contains('/') {
+                        names.push(stem.to_string());
+                    }
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// A file built into the binary, by path relative to the crate root
+/// (`scenarios/rack/basic.toml`).
+pub fn embedded_file(rel: &str) -> Option<&'static str> {
+    embedded::FILES
+        .iter()
+        .find(|(p, _)| *p == rel)
+        .map(|(_, t)| *t)
+}

@@ -1,0 +1,311 @@
+//! The scenario and model-library file formats, exactly as written on disk.
+//!
+//! Every struct denies unknown fields, every quantity is a string with a unit (see
+//! [`super::units`]), and names that refer to other things are kept with their source
+//! position (`Spanned`) so that a dangling reference is reported at its line and column.
+
+use super::units::*;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name of the run; the default output directory is `outputs/<name>/`.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Master seed for every random stream (default 1).
+    #[serde(default = "one")]
+    pub seed: u64,
+    /// Simulated time (e.g. "2h").
+    pub duration: Seconds,
+    /// What to record.
+    #[serde(default)]
+    pub output: OutputSection,
+    /// The power tree, parents before children.
+    #[serde(default)]
+    pub pdus: Vec<Spanned<PduEntry>>,
+    /// Servers (each entry may stand for `count` identical servers).
+    #[serde(default)]
+    pub servers: Vec<Spanned<ServerEntry>>,
+    /// Virtual machines.
+    #[serde(default)]
+    pub vms: Vec<Spanned<VmEntry>>,
+    /// Meters on devices or servers.
+    #[serde(default)]
+    pub meters: Vec<Spanned<MeterEntry>>,
+    /// Things that happen at given times.
+    #[serde(default)]
+    pub actions: Vec<Spanned<ActionEntry>>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// `[output]`: what a run records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// Interval of `timeseries.csv` rows (each the exact average over the interval).
+    #[serde(default = "default_interval")]
+    pub interval: Seconds,
+    /// Include one power column per server (default true; turn off for large worlds).
+    #[serde(default = "yes")]
+    pub servers: bool,
+    /// Include one CPU column per VM and per dom0 (default true).
+    #[serde(default = "yes")]
+    pub vms: bool,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection {
+            interval: default_interval(),
+            servers: true,
+            vms: true,
+        }
+    }
+}
+
+fn default_interval() -> Seconds {
+    Seconds(1.0)
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[[pdus]]`: one device of the power tree.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PduEntry {
+    /// Unique name.
+    pub name: String,
+    /// Level label: `outlet_group`, `rack`, `row` or `datacenter` (default `rack`).
+    #[serde(default = "rack")]
+    pub kind: Spanned<String>,
+    /// The device feeding this one (must be listed earlier).
+    pub parent: Option<Spanned<String>>,
+    /// Voltage: line-to-neutral for one phase, line-to-line for three (e.g. "208V").
+    pub voltage: Voltage,
+    /// 1 or 3 (default 1).
+    #[serde(default = "one_u8")]
+    pub phases: Spanned<u8>,
+    /// Power factor in (0, 1] (default 1.0).
+    #[serde(default = "unit_pf")]
+    pub power_factor: Spanned<f64>,
+    /// Breaker rating (e.g. "30A"); needed for a breaker and for a cap given in %.
+    pub rating: Option<Spanned<Current>>,
+    /// Breaker preset from `models/breakers/` (e.g. "ul489-le30a"); none = never trips.
+    pub breaker: Option<Spanned<String>>,
+    /// Draw this device's k from its preset's tolerance band (default false: nominal k).
+    #[serde(default)]
+    pub draw_k: bool,
+    /// Planning cap: a power ("4.99kW") or a percentage of the rating's power ("80%").
+    pub cap: Option<Spanned<String>>,
+}
+
+fn rack() -> Spanned<String> {
+    Spanned::new(0..0, "rack".to_string())
+}
+fn one_u8() -> Spanned<u8> {
+    Spanned::new(0..0, 1)
+}
+fn unit_pf() -> Spanned<f64> {
+    Spanned::new(0..0, 1.0)
+}
+
+/// `[[servers]]`: one server, or `count` identical ones named `<name>-1` … `<name>-N`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerEntry {
+    /// Unique name (or name prefix with `count`).
+    pub name: String,
+    /// Server model from `models/servers/` (e.g. "hp-ml110-g4").
+    pub model: Spanned<String>,
+    /// The device that feeds it.
+    pub pdu: Spanned<String>,
+    /// How many (default 1).
+    pub count: Option<Spanned<u32>>,
+    /// Initial p-state index, 0 = fastest (default 0).
+    pub pstate: Option<Spanned<usize>>,
+    /// Constant dom0 / host CPU use, in cores ("0.1" as a percentage of one core: "10%").
+    #[serde(default)]
+    pub dom0_load: Percent,
+}
+
+/// `[[vms]]`: one virtual machine.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmEntry {
+    /// Unique name.
+    pub name: String,
+    /// The server it starts on.
+    pub host: Spanned<String>,
+    /// Virtual CPUs (default 1).
+    #[serde(default = "one_u32")]
+    pub vcpus: Spanned<u32>,
+    /// Credit-scheduler weight (default 256).
+    #[serde(default = "default_weight")]
+    pub weight: Spanned<f64>,
+    /// Credit-scheduler cap as a percentage of one core ("50%"; "200%" = two cores).
+    pub cap: Option<Percent>,
+    /// Memory allocation (e.g. "600MiB"); checked against the host's memory.
+    pub memory: Option<Bytes>,
+    /// When it starts (default "0s").
+    #[serde(default)]
+    pub start: Seconds,
+    /// Work to complete, as CPU time on one vCPU at the fastest p-state ("3600s");
+    /// absent: runs to the end and slowdown is demanded / delivered work.
+    pub work: Option<Seconds>,
+    /// CPU demand as a fraction of its vCPUs.
+    pub demand: Spanned<DemandEntry>,
+}
+
+fn one_u32() -> Spanned<u32> {
+    Spanned::new(0..0, 1)
+}
+fn default_weight() -> Spanned<f64> {
+    Spanned::new(0..0, 256.0)
+}
+
+/// A VM's CPU demand, one of three kinds:
+/// `{ kind = "constant", level = "100%" }`;
+/// `{ kind = "steps", steps = [["0s", "20%"], ["60s", "100%"]] }`;
+/// `{ kind = "trace", file = "…", interval = "5min", after_end = "repeat" }`.
+///
+/// A flat struct rather than a tagged enum so every field keeps its source position.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandEntry {
+    /// `constant`, `steps` or `trace`.
+    pub kind: Spanned<String>,
+    /// Fraction of the VM's vCPUs (`constant`).
+    pub level: Option<Percent>,
+    /// (time since VM start, level) pairs, times increasing, the first "0s" (`steps`).
+    pub steps: Option<Spanned<Vec<(Seconds, Percent)>>>,
+    /// One utilisation percent per line (PlanetLab format), relative to the scenario
+    /// file's directory (`trace`).
+    pub file: Option<Spanned<String>>,
+    /// Time between trace lines (default "5min", PlanetLab's).
+    pub interval: Option<Seconds>,
+    /// After the last line: "repeat" (default), "hold" or "zero".
+    pub after_end: Option<Spanned<String>>,
+}
+
+/// `[[meters]]`: a meter on a device or a server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeterEntry {
+    /// Unique name (default `<target>-meter`).
+    pub name: Option<String>,
+    /// A device or server name.
+    pub target: Spanned<String>,
+    /// Averaging window (default "100ms", like a WT210).
+    #[serde(default = "hundred_ms")]
+    pub window: Seconds,
+    /// Reporting delay (default "0s").
+    #[serde(default)]
+    pub delay: Seconds,
+}
+
+fn hundred_ms() -> Seconds {
+    Seconds(0.1)
+}
+
+/// `[[actions]]`: a change at a time. Kinds and their fields:
+/// `set_pstate` (server, pstate); `set_vm_cap` (vm, cap: a percentage of one core or
+/// "none"); `set_vm_weight` (vm, weight).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionEntry {
+    /// When.
+    pub at: Seconds,
+    /// What: `set_pstate`, `set_vm_cap` or `set_vm_weight`.
+    pub kind: Spanned<String>,
+    /// Target server (`set_pstate`).
+    pub server: Option<Spanned<String>>,
+    /// Target VM (`set_vm_cap`, `set_vm_weight`).
+    pub vm: Option<Spanned<String>>,
+    /// P-state index, 0 = fastest (`set_pstate`).
+    pub pstate: Option<Spanned<usize>>,
+    /// Percentage of one core, or "none" (`set_vm_cap`).
+    pub cap: Option<Spanned<String>>,
+    /// New weight, > 0 (`set_vm_weight`).
+    pub weight: Option<Spanned<f64>>,
+}
+
+/// `models/servers/<name>.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerModelFile {
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Physical cores.
+    pub cores: Spanned<u32>,
+    /// Installed memory.
+    pub memory: Bytes,
+    /// NIC line rate.
+    pub nic: Bitrate,
+    /// Power model.
+    pub power: PowerSection,
+    /// DVFS states, fastest first (default: one state).
+    #[serde(default)]
+    pub pstates: Vec<Spanned<PStateEntry>>,
+}
+
+/// `[power]` of a server model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerSection {
+    /// `linear`, `specpower` or `cores`.
+    pub kind: Spanned<String>,
+    /// Idle power (`linear`, `cores`).
+    pub idle: Option<Power>,
+    /// Power at 100% (`linear`).
+    pub max: Option<Power>,
+    /// 11 points at 0%, 10%, …, 100% load (`specpower`).
+    pub table: Option<Spanned<Vec<Power>>>,
+    /// W per Gbps moved by the NIC, written as a power ("4W" = 4 W per Gbps).
+    #[serde(default)]
+    pub nic_per_gbps: Power,
+}
+
+/// `[[pstates]]` of a server model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PStateEntry {
+    /// Core clock.
+    pub frequency: Frequency,
+    /// Core voltage (optional; scales dynamic power with f·V²).
+    pub voltage: Option<Voltage>,
+    /// Dynamic power of one fully busy core at this state (`cores` kind).
+    pub core_power: Option<Power>,
+}
+
+/// `models/breakers/<name>.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerFile {
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// M_p: multiple of rating below which it never trips thermally.
+    pub pickup: f64,
+    /// Heating exponent (2 = I²t).
+    pub alpha: f64,
+    /// Nominal time scale k of t_trip = k / ((M/M_p)^α − 1).
+    pub k: Seconds,
+    /// Per-device tolerance band for k.
+    pub k_band: Option<(Seconds, Seconds)>,
+    /// Full reset time t_r from H = 1 at zero load, or "none" (fuse).
+    pub reset: SecondsOrNone,
+    /// M_inst: magnetic (instantaneous) pickup, multiple of rating.
+    pub magnetic_pickup: f64,
+    /// t_inst: magnetic clearing time.
+    pub magnetic_time: Seconds,
+}
