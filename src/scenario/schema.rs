@@ -137,14 +137,17 @@ pub struct ServerEntry {
     pub dom0_load: Percent,
 }
 
-/// `[[vms]]`: one virtual machine.
+/// `[[vms]]`: one virtual machine, or `count` identical ones named `<name>-1` … `<name>-N`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmEntry {
-    /// Unique name.
+    /// Unique name (or name prefix with `count`).
     pub name: String,
-    /// The server it starts on.
+    /// The server it starts on, or the name of a `[[servers]]` entry with `count`: the
+    /// VMs are then placed round-robin over that group.
     pub host: Spanned<String>,
+    /// How many (default 1).
+    pub count: Option<Spanned<u32>>,
     /// Virtual CPUs (default 1).
     #[serde(default = "one_u32")]
     pub vcpus: Spanned<u32>,

@@ -150,6 +150,7 @@ impl Validator<'_> {
         // Servers.
         let mut servers: Vec<ServerConfig> = Vec::new();
         let mut server_ix: HashMap<String, usize> = HashMap::new();
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, entry) in f.servers.iter().enumerate() {
             let span = entry.span();
             let s = entry.get_ref();
@@ -178,8 +179,12 @@ impl Validator<'_> {
                 None => vec![s.name.clone()],
                 Some(n) => (1..=n).map(|k| format!("{}-{k}", s.name)).collect(),
             };
+            if count.is_some() {
+                unique(&mut names, &s.name, "server group").map_err(|m| self.err(span.clone(), field("name"), m))?;
+            }
             for n in names_for {
                 unique(&mut names, &n, "server").map_err(|m| self.err(span.clone(), field("name"), m))?;
+                groups.entry(s.name.clone()).or_default().push(servers.len());
                 server_ix.insert(n.clone(), servers.len());
                 servers.push(ServerConfig { name: n, model: model.clone(), device, pstate, dom0_cores: dom0 });
             }
@@ -193,10 +198,17 @@ impl Validator<'_> {
             let span = entry.span();
             let v = entry.get_ref();
             let field = |k: &str| format!("vms[{i}].{k}");
-            unique(&mut names, &v.name, "vm").map_err(|m| self.err(span.clone(), field("name"), m))?;
-            let host = *server_ix.get(v.host.get_ref()).ok_or_else(|| {
-                self.err(v.host.span(), field("host"), format!("no server named `{}`; known: {}", v.host.get_ref(), list(server_ix.keys())))
-            })?;
+            let hosts: Vec<usize> = match server_ix.get(v.host.get_ref()) {
+                Some(&h) => vec![h],
+                None => groups.get(v.host.get_ref()).cloned().ok_or_else(|| {
+                    self.err(v.host.span(), field("host"), format!("no server or server group named `{}`; known: {}", v.host.get_ref(), list(server_ix.keys().chain(groups.keys()))))
+                })?,
+            };
+            let count = match &v.count {
+                Some(c) if *c.get_ref() == 0 => return Err(self.err(c.span(), field("count"), "must be at least 1")),
+                Some(c) => Some(*c.get_ref()),
+                None => None,
+            };
             let vcpus = *v.vcpus.get_ref();
             if vcpus == 0 {
                 return Err(self.err(v.vcpus.span(), field("vcpus"), "must be at least 1"));
@@ -206,29 +218,37 @@ impl Validator<'_> {
                 return Err(self.err(v.weight.span(), field("weight"), "must be a positive number (Xen's default is 256)"));
             }
             let memory_bytes = v.memory.map_or(0, |m| m.0 as u64);
-            let used = mem_used.entry(host).or_insert(0);
-            *used += memory_bytes;
-            let host_mem = servers[host].model.memory_bytes;
-            if *used > host_mem {
-                return Err(self.err(span.clone(), field("memory"), format!("VMs on `{}` now need {} MiB, more than its {} MiB", servers[host].name, *used >> 20, host_mem >> 20)));
-            }
             let demand = self.demand(&v.demand, &field("demand"))?;
             let work_core_s = v.work.map(|w| w.0 * vcpus as f64);
             if work_core_s == Some(0.0) {
                 return Err(self.err(span.clone(), field("work"), "must be longer than zero, or left out for an open-ended VM"));
             }
-            vm_ix.insert(v.name.clone(), vms.len());
-            vms.push(VmConfig {
-                name: v.name.clone(),
-                host,
-                vcpus,
-                weight,
-                cap_cores: v.cap.map(|c| c.0),
-                memory_bytes,
-                start_ns: v.start.nanos(),
-                work_core_s,
-                demand,
-            });
+            let names_for: Vec<String> = match count {
+                None => vec![v.name.clone()],
+                Some(n) => (1..=n).map(|k| format!("{}-{k}", v.name)).collect(),
+            };
+            for (k, name) in names_for.into_iter().enumerate() {
+                unique(&mut names, &name, "vm").map_err(|m| self.err(span.clone(), field("name"), m))?;
+                let host = hosts[k % hosts.len()];
+                let used = mem_used.entry(host).or_insert(0);
+                *used += memory_bytes;
+                let host_mem = servers[host].model.memory_bytes;
+                if *used > host_mem {
+                    return Err(self.err(span.clone(), field("memory"), format!("VMs on `{}` now need {} MiB, more than its {} MiB", servers[host].name, *used >> 20, host_mem >> 20)));
+                }
+                vm_ix.insert(name.clone(), vms.len());
+                vms.push(VmConfig {
+                    name,
+                    host,
+                    vcpus,
+                    weight,
+                    cap_cores: v.cap.map(|c| c.0),
+                    memory_bytes,
+                    start_ns: v.start.nanos(),
+                    work_core_s,
+                    demand: demand.clone(),
+                });
+            }
         }
 
         // Meters.
