@@ -278,26 +278,27 @@ impl Validator<'_> {
         for (i, entry) in f.actions.iter().enumerate() {
             let a = entry.get_ref();
             let field = |k: &str| format!("actions[{i}].{k}");
-            let need = |o: Option<&dyn std::any::Any>, k: &str| -> Result<(), ConfigError> {
-                match o {
-                    Some(_) => Ok(()),
-                    None => Err(self.err(entry.span(), field(k), format!("`{}` needs the field `{k}`", a.kind.get_ref()))),
+            let need = |present: bool, k: &str| -> Result<(), ConfigError> {
+                if present {
+                    Ok(())
+                } else {
+                    Err(self.err(entry.span(), field(k), format!("`{}` needs the field `{k}`", a.kind.get_ref())))
                 }
             };
             let server_of = |s: &Option<Spanned<String>>| -> Result<usize, ConfigError> {
-                need(s.as_ref().map(|x| x as &dyn std::any::Any), "server")?;
+                need(s.is_some(), "server")?;
                 let s = s.as_ref().unwrap();
                 server_ix.get(s.get_ref()).copied().ok_or_else(|| self.err(s.span(), field("server"), format!("no server named `{}`", s.get_ref())))
             };
             let vm_of = |v: &Option<Spanned<String>>| -> Result<usize, ConfigError> {
-                need(v.as_ref().map(|x| x as &dyn std::any::Any), "vm")?;
+                need(v.is_some(), "vm")?;
                 let v = v.as_ref().unwrap();
                 vm_ix.get(v.get_ref()).copied().ok_or_else(|| self.err(v.span(), field("vm"), format!("no vm named `{}`", v.get_ref())))
             };
             let kind = match a.kind.get_ref().as_str() {
                 "set_pstate" => {
                     let server = server_of(&a.server)?;
-                    need(a.pstate.as_ref().map(|x| x as &dyn std::any::Any), "pstate")?;
+                    need(a.pstate.is_some(), "pstate")?;
                     let p = a.pstate.as_ref().unwrap();
                     let n = servers[server].model.power.pstates.len();
                     if *p.get_ref() >= n {
@@ -307,7 +308,7 @@ impl Validator<'_> {
                 }
                 "set_vm_cap" => {
                     let vm = vm_of(&a.vm)?;
-                    need(a.cap.as_ref().map(|x| x as &dyn std::any::Any), "cap")?;
+                    need(a.cap.is_some(), "cap")?;
                     let c = a.cap.as_ref().unwrap();
                     let cap_cores = if c.get_ref().trim() == "none" {
                         None
@@ -318,7 +319,7 @@ impl Validator<'_> {
                 }
                 "set_vm_weight" => {
                     let vm = vm_of(&a.vm)?;
-                    need(a.weight.as_ref().map(|x| x as &dyn std::any::Any), "weight")?;
+                    need(a.weight.is_some(), "weight")?;
                     let w = a.weight.as_ref().unwrap();
                     if !(*w.get_ref() > 0.0 && w.get_ref().is_finite()) {
                         return Err(self.err(w.span(), field("weight"), "must be a positive number"));
