@@ -32,8 +32,14 @@ pub fn load(opts: &RunOptions) -> Result<Scenario, String> {
     let mut sc = match &opts.scenario {
         Some(p) => load_file(p, &lib),
         None => {
-            let text = embedded_file(DEFAULT_SCENARIO).ok_or("the built-in default scenario is missing")?;
-            load_str(&format!("{DEFAULT_SCENARIO} (built-in)"), text, Path::new("."), &lib)
+            let text = embedded_file(DEFAULT_SCENARIO)
+                .ok_or("the built-in default scenario is missing")?;
+            load_str(
+                &format!("{DEFAULT_SCENARIO} (built-in)"),
+                text,
+                Path::new("."),
+                &lib,
+            )
         }
     }
     .map_err(|e| e.to_string())?;
@@ -91,13 +97,21 @@ pub fn summary_table(r: &RunResult, dir: &Path) -> String {
             d.max_heat
         );
         for t in &d.trips {
-            let _ = writeln!(out, "  {} tripped at {:.3} s, cutting {:.0} W", d.name, t.time_s, t.load_cut_w);
+            let _ = writeln!(
+                out,
+                "  {} tripped at {:.3} s, cutting {:.0} W",
+                d.name, t.time_s, t.load_cut_w
+            );
         }
     }
     let lost = s.vms.iter().filter(|v| v.lost).count();
     let done = s.vms.iter().filter(|v| v.completion_s.is_some()).count();
     let slow: Vec<f64> = s.vms.iter().filter_map(|v| v.slowdown).collect();
-    let mean = if slow.is_empty() { f64::NAN } else { slow.iter().sum::<f64>() / slow.len() as f64 };
+    let mean = if slow.is_empty() {
+        f64::NAN
+    } else {
+        slow.iter().sum::<f64>() / slow.len() as f64
+    };
     let _ = writeln!(
         out,
         "VMs: {} in all, {} completed, {} lost; mean slowdown {:.3}",

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "capsim", version, about = "Discrete-event simulator of rack- and datacenter-level power capping")]
+#[command(
+    name = "capsim",
+    version,
+    about = "Discrete-event simulator of rack- and datacenter-level power capping"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,8 +41,20 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, out, models, seed, replicate } => {
-            let opts = RunOptions { scenario, out, models, seed, replicate };
+        Command::Run {
+            scenario,
+            out,
+            models,
+            seed,
+            replicate,
+        } => {
+            let opts = RunOptions {
+                scenario,
+                out,
+                models,
+                seed,
+                replicate,
+            };
             match run_command(&opts) {
                 Ok((_, _, table)) => {
                     print!("{table}");

@@ -65,7 +65,11 @@ mod tests {
     use super::*;
 
     fn req(demand: f64, weight: f64, cap: Option<f64>) -> Request {
-        Request { demand, weight, cap }
+        Request {
+            demand,
+            weight,
+            cap,
+        }
     }
 
     fn alloc(capacity: f64, reqs: &[Request]) -> Vec<f64> {
@@ -84,7 +88,12 @@ mod tests {
     #[test]
     fn unsaturated_host_gives_everyone_their_demand() {
         // 4 cores; three CPU-bound 1-vCPU guests + dom0 at half a core: 3.5 ≤ 4, all served.
-        let r = [req(1.0, 256.0, None), req(1.0, 256.0, None), req(1.0, 256.0, None), req(0.5, 256.0, None)];
+        let r = [
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+            req(0.5, 256.0, None),
+        ];
         close(&alloc(4.0, &r), &[1.0, 1.0, 1.0, 0.5]);
     }
 
@@ -92,7 +101,13 @@ mod tests {
     fn saturated_host_shares_equally_by_weight() {
         // 4 cores; four CPU-bound guests + dom0 wanting 0.5: fair share 4/5 = 0.8;
         // dom0's 0.5 < 0.8 so it is served, leaving 3.5 for four guests: 0.875 each.
-        let r = [req(1.0, 256.0, None), req(1.0, 256.0, None), req(1.0, 256.0, None), req(1.0, 256.0, None), req(0.5, 256.0, None)];
+        let r = [
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+            req(0.5, 256.0, None),
+        ];
         close(&alloc(4.0, &r), &[0.875, 0.875, 0.875, 0.875, 0.5]);
     }
 
@@ -107,7 +122,11 @@ mod tests {
     fn caps_bound_a_domain_and_free_cpu_for_others() {
         // 2 cores, three guests wanting 1 core each; the first capped at 0.25 cores.
         // It gets 0.25; the other two share 1.75 -> 0.875 each.
-        let r = [req(1.0, 256.0, Some(0.25)), req(1.0, 256.0, None), req(1.0, 256.0, None)];
+        let r = [
+            req(1.0, 256.0, Some(0.25)),
+            req(1.0, 256.0, None),
+            req(1.0, 256.0, None),
+        ];
         close(&alloc(2.0, &r), &[0.25, 0.875, 0.875]);
         // A cap above demand changes nothing: 0.3 demand, cap 0.5 -> 0.3.
         close(&alloc(2.0, &[req(0.3, 256.0, Some(0.5))]), &[0.3]);
@@ -115,7 +134,12 @@ mod tests {
 
     #[test]
     fn zero_demand_weight_or_capacity_gets_nothing() {
-        let r = [req(0.0, 256.0, None), req(1.0, 0.0, None), req(1.0, 256.0, Some(0.0)), req(f64::NAN, 256.0, None)];
+        let r = [
+            req(0.0, 256.0, None),
+            req(1.0, 0.0, None),
+            req(1.0, 256.0, Some(0.0)),
+            req(f64::NAN, 256.0, None),
+        ];
         close(&alloc(4.0, &r), &[0.0, 0.0, 0.0, 0.0]);
         close(&alloc(0.0, &[req(1.0, 256.0, None)]), &[0.0]);
     }
@@ -124,7 +148,11 @@ mod tests {
     fn never_exceeds_capacity_and_is_work_conserving() {
         // 3 cores, demands 2, 2, 0.5 (weights 1, 3, 1): fair share of 3 by weight 5 is
         // 0.6/1.8/0.6; the 0.5 is served; 2.5 left for weights 1 and 3: 0.625 and 1.875.
-        let r = [req(2.0, 1.0, None), req(2.0, 3.0, None), req(0.5, 1.0, None)];
+        let r = [
+            req(2.0, 1.0, None),
+            req(2.0, 3.0, None),
+            req(0.5, 1.0, None),
+        ];
         let a = alloc(3.0, &r);
         close(&a, &[0.625, 1.875, 0.5]);
         assert!((a.iter().sum::<f64>() - 3.0).abs() < 1e-12);

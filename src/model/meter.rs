@@ -82,7 +82,10 @@ mod tests {
         let r = m.sample(100 * ms, 14.0);
         assert!((r.power_w - 140.0).abs() < 1e-9);
         assert_eq!(m.reading_at(149 * ms), None);
-        assert_eq!(m.reading_at(150 * ms).map(|r| r.measured_ns), Some(100 * ms));
+        assert_eq!(
+            m.reading_at(150 * ms).map(|r| r.measured_ns),
+            Some(100 * ms)
+        );
         // Next window: 10 J more over 0.1 s -> 100 W.
         m.sample(200 * ms, 24.0);
         assert!((m.reading_at(250 * ms).unwrap().power_w - 100.0).abs() < 1e-9);

@@ -202,13 +202,25 @@ mod tests {
     #[test]
     fn watts_to_amps() {
         // 208 V single phase, pf 1: 6240 W -> 30 A.
-        let one = Electrical { voltage_v: 208.0, phases: 1, power_factor: 1.0 };
+        let one = Electrical {
+            voltage_v: 208.0,
+            phases: 1,
+            power_factor: 1.0,
+        };
         assert!((one.amps(6240.0) - 30.0).abs() < 1e-9);
         // 208 V three phase, pf 1: 10808 W -> 10808/(1.7320508*208) = 30.0 A.
-        let three = Electrical { voltage_v: 208.0, phases: 3, power_factor: 1.0 };
+        let three = Electrical {
+            voltage_v: 208.0,
+            phases: 3,
+            power_factor: 1.0,
+        };
         assert!((three.amps(3f64.sqrt() * 208.0 * 30.0) - 30.0).abs() < 1e-9);
         // pf 0.95 raises current: 230 V, 2185 W -> 2300 VA -> 10 A.
-        let pf = Electrical { voltage_v: 230.0, phases: 1, power_factor: 0.95 };
+        let pf = Electrical {
+            voltage_v: 230.0,
+            phases: 1,
+            power_factor: 0.95,
+        };
         assert!((pf.amps(2185.0) - 10.0).abs() < 1e-9);
         assert!((pf.watts(10.0) - 2185.0).abs() < 1e-9);
     }
@@ -219,7 +231,11 @@ mod tests {
             name: "r".into(),
             kind: "rack".into(),
             parent: None,
-            electrical: Electrical { voltage_v: 208.0, phases: 1, power_factor: 1.0 },
+            electrical: Electrical {
+                voltage_v: 208.0,
+                phases: 1,
+                power_factor: 1.0,
+            },
             rating_a: Some(30.0),
             cap_w: Some(4992.0),
             breaker: None,

@@ -133,7 +133,11 @@ mod tests {
     #[test]
     fn trace_repeats_holds_or_stops() {
         let samples: std::sync::Arc<[f32]> = vec![0.25f32, 0.5, 0.75].into();
-        let mk = |end| Demand::Trace { interval_ns: 300 * S, samples: samples.clone(), end };
+        let mk = |end| Demand::Trace {
+            interval_ns: 300 * S,
+            samples: samples.clone(),
+            end,
+        };
         // offset 650 s is sample 2 (600..900 s).
         assert_eq!(mk(TraceEnd::Repeat).at(650 * S), (0.75, Some(900 * S)));
         // 950 s is past the end (900 s): sample 0 again when repeating.
@@ -151,7 +155,11 @@ mod tests {
         assert_eq!(Demand::Constant(0.25).time_to_complete(1.0), Some(4 * S));
         assert_eq!(Demand::Constant(0.0).time_to_complete(1.0), None);
         // A repeating all-zero trace never completes (and the walk terminates).
-        let z = Demand::Trace { interval_ns: S, samples: vec![0.0f32].into(), end: TraceEnd::Repeat };
+        let z = Demand::Trace {
+            interval_ns: S,
+            samples: vec![0.0f32].into(),
+            end: TraceEnd::Repeat,
+        };
         assert_eq!(z.time_to_complete(1.0), None);
     }
 }

@@ -174,7 +174,10 @@ impl Summary {
                     trips: d
                         .trips
                         .iter()
-                        .map(|t| TripSummary { time_s: t.time_s, load_cut_w: t.load_cut_w })
+                        .map(|t| TripSummary {
+                            time_s: t.time_s,
+                            load_cut_w: t.load_cut_w,
+                        })
                         .collect(),
                     max_heat: d.max_heat,
                     min_time_to_trip_s: d.min_time_to_trip_s,

@@ -29,7 +29,12 @@ fn field(s: &str) -> String {
 /// `timeseries.csv`.
 pub fn timeseries_csv(r: &RunResult) -> String {
     let ts = &r.timeseries;
-    let mut out = ts.columns.iter().map(|c| field(c)).collect::<Vec<_>>().join(",");
+    let mut out = ts
+        .columns
+        .iter()
+        .map(|c| field(c))
+        .collect::<Vec<_>>()
+        .join(",");
     out.push('\n');
     if !ts.columns.is_empty() {
         for row in ts.values.chunks_exact(ts.columns.len()) {
@@ -109,10 +114,17 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
     let mut hlines = Vec::new();
     for (d, cfg) in r.summary.devices.iter().zip(&sc.devices) {
         if let Some(points) = r.timeseries.column(&format!("{}.power_w", d.name)) {
-            series.push(Series { label: d.name.clone(), points });
+            series.push(Series {
+                label: d.name.clone(),
+                points,
+            });
         }
         if let Some(c) = d.cap_w {
-            hlines.push(HLine { label: format!("{} cap", d.name), y: c, kind: HLineKind::Cap });
+            hlines.push(HLine {
+                label: format!("{} cap", d.name),
+                y: c,
+                kind: HLineKind::Cap,
+            });
         }
         if let Some(a) = d.rating_a {
             hlines.push(HLine {
@@ -126,7 +138,10 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
     if series.is_empty() {
         for s in &r.summary.servers {
             if let Some(points) = r.timeseries.column(&format!("{}.power_w", s.name)) {
-                series.push(Series { label: s.name.clone(), points });
+                series.push(Series {
+                    label: s.name.clone(),
+                    points,
+                });
             }
         }
     }
@@ -134,7 +149,10 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
         .events
         .iter()
         .filter(|e| e.kind == "breaker_trip")
-        .map(|e| Marker { label: format!("{} trips", e.entity), x: e.time_ns as f64 * 1e-9 })
+        .map(|e| Marker {
+            label: format!("{} trips", e.entity),
+            x: e.time_ns as f64 * 1e-9,
+        })
         .collect();
     Figure {
         title: format!("{}: power", sc.name),
@@ -156,10 +174,14 @@ pub fn write_run(sc: &Scenario, r: &RunResult, dir: &Path) -> Result<PathBuf, St
     let st = Staging::new(dir).map_err(ctx)?;
     let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())? + "\n";
     st.write("summary.json", json.as_bytes()).map_err(ctx)?;
-    st.write("metrics.csv", metrics_csv(r).as_bytes()).map_err(ctx)?;
-    st.write("timeseries.csv", timeseries_csv(r).as_bytes()).map_err(ctx)?;
-    st.write("events.csv", events_csv(r).as_bytes()).map_err(ctx)?;
-    st.write("meters.csv", meters_csv(r).as_bytes()).map_err(ctx)?;
+    st.write("metrics.csv", metrics_csv(r).as_bytes())
+        .map_err(ctx)?;
+    st.write("timeseries.csv", timeseries_csv(r).as_bytes())
+        .map_err(ctx)?;
+    st.write("events.csv", events_csv(r).as_bytes())
+        .map_err(ctx)?;
+    st.write("meters.csv", meters_csv(r).as_bytes())
+        .map_err(ctx)?;
     let fig = power_figure(sc, r);
     write_figure(&fig, &st.path("power.svg"), &st.path("power.png"))?;
     st.commit().map_err(ctx)

@@ -52,7 +52,12 @@ impl Source<'_> {
     }
 
     /// An error at `span` about `field`.
-    pub fn error(&self, span: Range<usize>, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub fn error(
+        &self,
+        span: Range<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, column) = if span.is_empty() && span.start == 0 {
             (0, 0)
         } else {
@@ -88,31 +93,58 @@ impl Source<'_> {
         let offset = offset.min(self.text.len());
         let before = &self.text[..offset];
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text[offset..].find('\n').map_or(self.text.len(), |i| offset + i);
+        let line_end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
         let line = &self.text[line_start..line_end];
-        // The table this line belongs to: the last `[x]` or `[[x]]` header above.
-        let table = before[..line_start]
+        // The table this line belongs to: the last `[x]` or `[[x]]` header above, with
+        // its index among earlier `[[x]]` headers for arrays of tables.
+        let header = before[..line_start]
             .lines()
             .rev()
             .map(str::trim)
-            .find(|l| l.starts_with('['))
-            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+            .find(|l| l.starts_with('['));
+        let table = header.map(|h| {
+            let name = h.trim_matches(|c| c == '[' || c == ']').trim();
+            if h.starts_with("[[") {
+                let n = before[..line_start]
+                    .lines()
+                    .filter(|l| l.trim() == h)
+                    .count();
+                format!("{name}[{}]", n.saturating_sub(1))
+            } else {
+                name.to_string()
+            }
+        });
+        // Inline tables (`demand = { kind = … }`): the key that opens the brace.
+        let upto = &self.text[line_start..offset];
+        let inline_outer = upto.rfind('{').and_then(|brace| {
+            let lhs = upto[..brace].trim_end().strip_suffix('=')?;
+            let k = lhs
+                .trim()
+                .rsplit([',', '{'])
+                .next()?
+                .trim()
+                .trim_matches('"');
+            (!k.is_empty()).then(|| k.to_string())
+        });
         // Unknown-field messages name the field themselves.
         let key = if let Some(rest) = message.strip_prefix("unknown field `") {
             rest.split('`').next().map(str::to_string)
         } else {
             // The last `key =` before the error position on this line (inline tables
             // hold several).
-            let upto = &self.text[line_start..offset];
             let upto = if upto.trim().is_empty() { line } else { upto };
             upto.rfind('=').and_then(|eq| {
                 let lhs = &upto[..eq];
-                let start = lhs
-                    .rfind(|c: char| c == '{' || c == ',')
-                    .map_or(0, |i| i + 1);
+                let start = lhs.rfind(['{', ',']).map_or(0, |i| i + 1);
                 let k = lhs[start..].trim().trim_matches('"');
                 (!k.is_empty()).then(|| k.to_string())
             })
+        };
+        let key = match (inline_outer, key) {
+            (Some(o), Some(k)) if o != k => Some(format!("{o}.{k}")),
+            (o, k) => k.or(o),
         };
         match (table, key) {
             (Some(t), Some(k)) if !line.trim_start().starts_with('[') => format!("{t}.{k}"),
@@ -129,7 +161,10 @@ mod tests {
 
     #[test]
     fn line_and_column() {
-        let s = Source { name: "x.toml", text: "a = 1\nbb = \"2\"\n" };
+        let s = Source {
+            name: "x.toml",
+            text: "a = 1\nbb = \"2\"\n",
+        };
         assert_eq!(s.line_col(0), (1, 1));
         assert_eq!(s.line_col(11), (2, 6));
     }

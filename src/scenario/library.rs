@@ -35,7 +35,11 @@ impl Library {
         let start = scenario_dir
             .canonicalize()
             .unwrap_or_else(|_| scenario_dir.to_path_buf());
-        if let Some(d) = start.ancestors().map(|a| a.join("models")).find(|m| m.is_dir()) {
+        if let Some(d) = start
+            .ancestors()
+            .map(|a| a.join("models"))
+            .find(|m| m.is_dir())
+        {
             if !self.dirs.contains(&d) {
                 self.dirs.push(d);
             }

@@ -34,7 +34,13 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
         out.push((v / 100.0) as f32);
     }
     if out.is_empty() {
-        return Err(ConfigError { file, line: 0, column: 0, field: String::new(), message: "the trace has no samples".into() });
+        return Err(ConfigError {
+            file,
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: "the trace has no samples".into(),
+        });
     }
     Ok(out)
 }

@@ -17,8 +17,12 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
             !(c.is_ascii_digit()
                 || c == '.'
                 || c == '_'
-                || ((c == '-' || c == '+') && (i == 0 || matches!(s.as_bytes()[i - 1], b'e' | b'E')))
-                || ((c == 'e' || c == 'E') && i > 0 && s[i + 1..].starts_with(|d: char| d.is_ascii_digit() || d == '-' || d == '+')))
+                || ((c == '-' || c == '+')
+                    && (i == 0 || matches!(s.as_bytes()[i - 1], b'e' | b'E')))
+                || ((c == 'e' || c == 'E')
+                    && i > 0
+                    && s[i + 1..]
+                        .starts_with(|d: char| d.is_ascii_digit() || d == '-' || d == '+')))
         })
         .map(|(i, _)| i)
         .unwrap_or(s.len());
@@ -50,7 +54,10 @@ fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String>
             if unit.is_empty() {
                 format!("`{s}` has no unit: a {what} needs one of {}", valid())
             } else {
-                format!("`{s}`: unit `{unit}` is not a {what} unit; valid: {}", valid())
+                format!(
+                    "`{s}`: unit `{unit}` is not a {what} unit; valid: {}",
+                    valid()
+                )
             }
         })?;
     if !v.is_finite() {
@@ -199,7 +206,10 @@ mod tests {
     #[test]
     fn errors_say_what_is_valid() {
         let e = "30V".parse::<Current>().unwrap_err();
-        assert!(e.contains("unit `V` is not a current unit") && e.contains("\"1A\""), "{e}");
+        assert!(
+            e.contains("unit `V` is not a current unit") && e.contains("\"1A\""),
+            "{e}"
+        );
         let e = "30".parse::<Current>().unwrap_err();
         assert!(e.contains("has no unit"), "{e}");
         let e = "-30A".parse::<Current>().unwrap_err();

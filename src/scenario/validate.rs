@@ -36,7 +36,12 @@ pub fn load_file(path: &Path, lib: &Library) -> Result<Scenario, ConfigError> {
 
 /// Validates scenario `text` (named `name` in errors); relative trace paths are resolved
 /// against `base_dir`.
-pub fn load_str(name: &str, text: &str, base_dir: &Path, lib: &Library) -> Result<Scenario, ConfigError> {
+pub fn load_str(
+    name: &str,
+    text: &str,
+    base_dir: &Path,
+    lib: &Library,
+) -> Result<Scenario, ConfigError> {
     let src = Source { name, text };
     let file: ScenarioFile = parse(&src)?;
     Validator {
@@ -63,13 +68,20 @@ fn unique<'n>(
     what: &'n str,
 ) -> Result<(), String> {
     match seen.insert(name.to_string(), what) {
-        Some(prev) => Err(format!("the name `{name}` is already used by a {prev}; names must be unique")),
+        Some(prev) => Err(format!(
+            "the name `{name}` is already used by a {prev}; names must be unique"
+        )),
         None => Ok(()),
     }
 }
 
 impl Validator<'_> {
-    fn err(&self, span: std::ops::Range<usize>, field: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        field: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ConfigError {
         self.src.error(span, field, msg)
     }
 
@@ -80,7 +92,11 @@ impl Validator<'_> {
         }
         let interval_ns = f.output.interval.nanos();
         if interval_ns == 0 {
-            return Err(self.err(whole, "output.interval", "must be longer than zero, e.g. \"1s\""));
+            return Err(self.err(
+                whole,
+                "output.interval",
+                "must be longer than zero, e.g. \"1s\"",
+            ));
         }
         let mut names: HashMap<String, &str> = HashMap::new();
 
@@ -91,10 +107,17 @@ impl Validator<'_> {
             let span = entry.span();
             let p = entry.get_ref();
             let field = |k: &str| format!("pdus[{i}].{k}");
-            unique(&mut names, &p.name, "pdu").map_err(|m| self.err(span.clone(), field("name"), m))?;
+            unique(&mut names, &p.name, "pdu")
+                .map_err(|m| self.err(span.clone(), field("name"), m))?;
             let kind = p.kind.get_ref().as_str();
             if !["outlet_group", "rack", "row", "datacenter"].contains(&kind) {
-                return Err(self.err(p.kind.span(), field("kind"), format!("`{kind}` is not a device kind; valid: outlet_group, rack, row, datacenter")));
+                return Err(self.err(
+                    p.kind.span(),
+                    field("kind"),
+                    format!(
+                        "`{kind}` is not a device kind; valid: outlet_group, rack, row, datacenter"
+                    ),
+                ));
             }
             let parent = match &p.parent {
                 None => None,
@@ -104,19 +127,39 @@ impl Validator<'_> {
             };
             let phases = *p.phases.get_ref();
             if phases != 1 && phases != 3 {
-                return Err(self.err(p.phases.span(), field("phases"), format!("{phases} phases: valid values are 1 and 3")));
+                return Err(self.err(
+                    p.phases.span(),
+                    field("phases"),
+                    format!("{phases} phases: valid values are 1 and 3"),
+                ));
             }
             let pf = *p.power_factor.get_ref();
             if !(pf > 0.0 && pf <= 1.0) {
-                return Err(self.err(p.power_factor.span(), field("power_factor"), format!("{pf} is outside (0, 1]")));
+                return Err(self.err(
+                    p.power_factor.span(),
+                    field("power_factor"),
+                    format!("{pf} is outside (0, 1]"),
+                ));
             }
             if p.voltage.0 <= 0.0 {
-                return Err(self.err(span.clone(), field("voltage"), "must be positive, e.g. \"208V\""));
+                return Err(self.err(
+                    span.clone(),
+                    field("voltage"),
+                    "must be positive, e.g. \"208V\"",
+                ));
             }
-            let electrical = Electrical { voltage_v: p.voltage.0, phases, power_factor: pf };
+            let electrical = Electrical {
+                voltage_v: p.voltage.0,
+                phases,
+                power_factor: pf,
+            };
             let rating_a = match &p.rating {
                 Some(r) if r.get_ref().0 <= 0.0 => {
-                    return Err(self.err(r.span(), field("rating"), "a breaker rating must be positive, e.g. \"30A\""));
+                    return Err(self.err(
+                        r.span(),
+                        field("rating"),
+                        "a breaker rating must be positive, e.g. \"30A\"",
+                    ));
                 }
                 Some(r) => Some(r.get_ref().0),
                 None => None,
@@ -129,7 +172,11 @@ impl Validator<'_> {
                 None => None,
                 Some(b) => {
                     if rating_a.is_none() {
-                        return Err(self.err(b.span(), field("breaker"), "a breaker needs a `rating` (e.g. rating = \"30A\")"));
+                        return Err(self.err(
+                            b.span(),
+                            field("breaker"),
+                            "a breaker needs a `rating` (e.g. rating = \"30A\")",
+                        ));
                     }
                     Some(self.breaker(b, &field("breaker"))?)
                 }
@@ -157,36 +204,73 @@ impl Validator<'_> {
             let field = |k: &str| format!("servers[{i}].{k}");
             let model = self.server_model(&s.model, &field("model"))?;
             let device = *device_ix.get(s.pdu.get_ref()).ok_or_else(|| {
-                self.err(s.pdu.span(), field("pdu"), format!("no pdu named `{}`; known: {}", s.pdu.get_ref(), list(device_ix.keys())))
+                self.err(
+                    s.pdu.span(),
+                    field("pdu"),
+                    format!(
+                        "no pdu named `{}`; known: {}",
+                        s.pdu.get_ref(),
+                        list(device_ix.keys())
+                    ),
+                )
             })?;
             let pstate = match &s.pstate {
                 Some(p) if *p.get_ref() >= model.power.pstates.len() => {
-                    return Err(self.err(p.span(), field("pstate"), format!("model `{}` has p-states 0..={}", model.name, model.power.pstates.len() - 1)));
+                    return Err(self.err(
+                        p.span(),
+                        field("pstate"),
+                        format!(
+                            "model `{}` has p-states 0..={}",
+                            model.name,
+                            model.power.pstates.len() - 1
+                        ),
+                    ));
                 }
                 Some(p) => *p.get_ref(),
                 None => 0,
             };
             let count = match &s.count {
-                Some(c) if *c.get_ref() == 0 => return Err(self.err(c.span(), field("count"), "must be at least 1")),
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.err(c.span(), field("count"), "must be at least 1"))
+                }
                 Some(c) => Some(*c.get_ref()),
                 None => None,
             };
             let dom0 = s.dom0_load.0 * 1.0;
             if dom0 > model.power.cores as f64 {
-                return Err(self.err(span.clone(), field("dom0_load"), format!("{:.0}% is more than the server's {} cores", s.dom0_load.0 * 100.0, model.power.cores)));
+                return Err(self.err(
+                    span.clone(),
+                    field("dom0_load"),
+                    format!(
+                        "{:.0}% is more than the server's {} cores",
+                        s.dom0_load.0 * 100.0,
+                        model.power.cores
+                    ),
+                ));
             }
             let names_for: Vec<String> = match count {
                 None => vec![s.name.clone()],
                 Some(n) => (1..=n).map(|k| format!("{}-{k}", s.name)).collect(),
             };
             if count.is_some() {
-                unique(&mut names, &s.name, "server group").map_err(|m| self.err(span.clone(), field("name"), m))?;
+                unique(&mut names, &s.name, "server group")
+                    .map_err(|m| self.err(span.clone(), field("name"), m))?;
             }
             for n in names_for {
-                unique(&mut names, &n, "server").map_err(|m| self.err(span.clone(), field("name"), m))?;
-                groups.entry(s.name.clone()).or_default().push(servers.len());
+                unique(&mut names, &n, "server")
+                    .map_err(|m| self.err(span.clone(), field("name"), m))?;
+                groups
+                    .entry(s.name.clone())
+                    .or_default()
+                    .push(servers.len());
                 server_ix.insert(n.clone(), servers.len());
-                servers.push(ServerConfig { name: n, model: model.clone(), device, pstate, dom0_cores: dom0 });
+                servers.push(ServerConfig {
+                    name: n,
+                    model: model.clone(),
+                    device,
+                    pstate,
+                    dom0_cores: dom0,
+                });
             }
         }
 
@@ -201,11 +285,21 @@ impl Validator<'_> {
             let hosts: Vec<usize> = match server_ix.get(v.host.get_ref()) {
                 Some(&h) => vec![h],
                 None => groups.get(v.host.get_ref()).cloned().ok_or_else(|| {
-                    self.err(v.host.span(), field("host"), format!("no server or server group named `{}`; known: {}", v.host.get_ref(), list(server_ix.keys().chain(groups.keys()))))
+                    self.err(
+                        v.host.span(),
+                        field("host"),
+                        format!(
+                            "no server or server group named `{}`; known: {}",
+                            v.host.get_ref(),
+                            list(server_ix.keys().chain(groups.keys()))
+                        ),
+                    )
                 })?,
             };
             let count = match &v.count {
-                Some(c) if *c.get_ref() == 0 => return Err(self.err(c.span(), field("count"), "must be at least 1")),
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.err(c.span(), field("count"), "must be at least 1"))
+                }
                 Some(c) => Some(*c.get_ref()),
                 None => None,
             };
@@ -215,26 +309,44 @@ impl Validator<'_> {
             }
             let weight = *v.weight.get_ref();
             if !(weight > 0.0 && weight.is_finite()) {
-                return Err(self.err(v.weight.span(), field("weight"), "must be a positive number (Xen's default is 256)"));
+                return Err(self.err(
+                    v.weight.span(),
+                    field("weight"),
+                    "must be a positive number (Xen's default is 256)",
+                ));
             }
             let memory_bytes = v.memory.map_or(0, |m| m.0 as u64);
             let demand = self.demand(&v.demand, &field("demand"))?;
             let work_core_s = v.work.map(|w| w.0 * vcpus as f64);
             if work_core_s == Some(0.0) {
-                return Err(self.err(span.clone(), field("work"), "must be longer than zero, or left out for an open-ended VM"));
+                return Err(self.err(
+                    span.clone(),
+                    field("work"),
+                    "must be longer than zero, or left out for an open-ended VM",
+                ));
             }
             let names_for: Vec<String> = match count {
                 None => vec![v.name.clone()],
                 Some(n) => (1..=n).map(|k| format!("{}-{k}", v.name)).collect(),
             };
             for (k, name) in names_for.into_iter().enumerate() {
-                unique(&mut names, &name, "vm").map_err(|m| self.err(span.clone(), field("name"), m))?;
+                unique(&mut names, &name, "vm")
+                    .map_err(|m| self.err(span.clone(), field("name"), m))?;
                 let host = hosts[k % hosts.len()];
                 let used = mem_used.entry(host).or_insert(0);
                 *used += memory_bytes;
                 let host_mem = servers[host].model.memory_bytes;
                 if *used > host_mem {
-                    return Err(self.err(span.clone(), field("memory"), format!("VMs on `{}` now need {} MiB, more than its {} MiB", servers[host].name, *used >> 20, host_mem >> 20)));
+                    return Err(self.err(
+                        span.clone(),
+                        field("memory"),
+                        format!(
+                            "VMs on `{}` now need {} MiB, more than its {} MiB",
+                            servers[host].name,
+                            *used >> 20,
+                            host_mem >> 20
+                        ),
+                    ));
                 }
                 vm_ix.insert(name.clone(), vms.len());
                 vms.push(VmConfig {
@@ -262,15 +374,29 @@ impl Validator<'_> {
             } else if let Some(&s) = server_ix.get(t) {
                 MeterTarget::Server(s)
             } else {
-                return Err(self.err(m.target.span(), field("target"), format!("no pdu or server named `{t}`")));
+                return Err(self.err(
+                    m.target.span(),
+                    field("target"),
+                    format!("no pdu or server named `{t}`"),
+                ));
             };
             let name = m.name.clone().unwrap_or_else(|| format!("{t}-meter"));
-            unique(&mut names, &name, "meter").map_err(|e| self.err(entry.span(), field("name"), e))?;
+            unique(&mut names, &name, "meter")
+                .map_err(|e| self.err(entry.span(), field("name"), e))?;
             let window_ns = m.window.nanos();
             if window_ns == 0 {
-                return Err(self.err(entry.span(), field("window"), "must be longer than zero, e.g. \"100ms\""));
+                return Err(self.err(
+                    entry.span(),
+                    field("window"),
+                    "must be longer than zero, e.g. \"100ms\"",
+                ));
             }
-            meters.push(MeterConfig { name, target, window_ns, delay_ns: m.delay.nanos() });
+            meters.push(MeterConfig {
+                name,
+                target,
+                window_ns,
+                delay_ns: m.delay.nanos(),
+            });
         }
 
         // Actions.
@@ -282,18 +408,34 @@ impl Validator<'_> {
                 if present {
                     Ok(())
                 } else {
-                    Err(self.err(entry.span(), field(k), format!("`{}` needs the field `{k}`", a.kind.get_ref())))
+                    Err(self.err(
+                        entry.span(),
+                        field(k),
+                        format!("`{}` needs the field `{k}`", a.kind.get_ref()),
+                    ))
                 }
             };
             let server_of = |s: &Option<Spanned<String>>| -> Result<usize, ConfigError> {
                 need(s.is_some(), "server")?;
                 let s = s.as_ref().unwrap();
-                server_ix.get(s.get_ref()).copied().ok_or_else(|| self.err(s.span(), field("server"), format!("no server named `{}`", s.get_ref())))
+                server_ix.get(s.get_ref()).copied().ok_or_else(|| {
+                    self.err(
+                        s.span(),
+                        field("server"),
+                        format!("no server named `{}`", s.get_ref()),
+                    )
+                })
             };
             let vm_of = |v: &Option<Spanned<String>>| -> Result<usize, ConfigError> {
                 need(v.is_some(), "vm")?;
                 let v = v.as_ref().unwrap();
-                vm_ix.get(v.get_ref()).copied().ok_or_else(|| self.err(v.span(), field("vm"), format!("no vm named `{}`", v.get_ref())))
+                vm_ix.get(v.get_ref()).copied().ok_or_else(|| {
+                    self.err(
+                        v.span(),
+                        field("vm"),
+                        format!("no vm named `{}`", v.get_ref()),
+                    )
+                })
             };
             let kind = match a.kind.get_ref().as_str() {
                 "set_pstate" => {
@@ -302,9 +444,20 @@ impl Validator<'_> {
                     let p = a.pstate.as_ref().unwrap();
                     let n = servers[server].model.power.pstates.len();
                     if *p.get_ref() >= n {
-                        return Err(self.err(p.span(), field("pstate"), format!("server `{}` has p-states 0..={}", servers[server].name, n - 1)));
+                        return Err(self.err(
+                            p.span(),
+                            field("pstate"),
+                            format!(
+                                "server `{}` has p-states 0..={}",
+                                servers[server].name,
+                                n - 1
+                            ),
+                        ));
                     }
-                    ActionKind::SetPstate { server, pstate: *p.get_ref() }
+                    ActionKind::SetPstate {
+                        server,
+                        pstate: *p.get_ref(),
+                    }
                 }
                 "set_vm_cap" => {
                     let vm = vm_of(&a.vm)?;
@@ -313,7 +466,14 @@ impl Validator<'_> {
                     let cap_cores = if c.get_ref().trim() == "none" {
                         None
                     } else {
-                        Some(c.get_ref().parse::<super::units::Percent>().map_err(|e| self.err(c.span(), field("cap"), format!("{e}, or \"none\"")))?.0)
+                        Some(
+                            c.get_ref()
+                                .parse::<super::units::Percent>()
+                                .map_err(|e| {
+                                    self.err(c.span(), field("cap"), format!("{e}, or \"none\""))
+                                })?
+                                .0,
+                        )
                     };
                     ActionKind::SetVmCap { vm, cap_cores }
                 }
@@ -322,15 +482,25 @@ impl Validator<'_> {
                     need(a.weight.is_some(), "weight")?;
                     let w = a.weight.as_ref().unwrap();
                     if !(*w.get_ref() > 0.0 && w.get_ref().is_finite()) {
-                        return Err(self.err(w.span(), field("weight"), "must be a positive number"));
+                        return Err(self.err(
+                            w.span(),
+                            field("weight"),
+                            "must be a positive number",
+                        ));
                     }
-                    ActionKind::SetVmWeight { vm, weight: *w.get_ref() }
+                    ActionKind::SetVmWeight {
+                        vm,
+                        weight: *w.get_ref(),
+                    }
                 }
                 other => {
                     return Err(self.err(a.kind.span(), field("kind"), format!("`{other}` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight")));
                 }
             };
-            actions.push(Action { at_ns: a.at.nanos(), kind });
+            actions.push(Action {
+                at_ns: a.at.nanos(),
+                kind,
+            });
         }
 
         Ok(Scenario {
@@ -339,7 +509,11 @@ impl Validator<'_> {
             seed: f.seed,
             replicate: 0,
             duration_ns: f.duration.nanos(),
-            output: OutputConfig { interval_ns, servers: f.output.servers, vms: f.output.vms },
+            output: OutputConfig {
+                interval_ns,
+                servers: f.output.servers,
+                vms: f.output.vms,
+            },
             devices,
             servers,
             vms,
@@ -349,14 +523,38 @@ impl Validator<'_> {
     }
 
     /// A cap: "80%" of the rating's power, or a power.
-    fn cap(&self, c: &Spanned<String>, rating_a: Option<f64>, e: &Electrical, field: &str) -> Result<f64, ConfigError> {
+    fn cap(
+        &self,
+        c: &Spanned<String>,
+        rating_a: Option<f64>,
+        e: &Electrical,
+        field: &str,
+    ) -> Result<f64, ConfigError> {
         let s = c.get_ref().trim();
         if s.ends_with('%') {
-            let frac = s.parse::<super::units::Percent>().map_err(|m| self.err(c.span(), field, m))?.0;
-            let r = rating_a.ok_or_else(|| self.err(c.span(), field, "a cap in % needs a `rating`; or give the cap as a power, e.g. \"4.99kW\""))?;
+            let frac = s
+                .parse::<super::units::Percent>()
+                .map_err(|m| self.err(c.span(), field, m))?
+                .0;
+            let r = rating_a.ok_or_else(|| {
+                self.err(
+                    c.span(),
+                    field,
+                    "a cap in % needs a `rating`; or give the cap as a power, e.g. \"4.99kW\"",
+                )
+            })?;
             Ok(frac * e.watts(r))
         } else {
-            let w = s.parse::<super::units::Power>().map_err(|m| self.err(c.span(), field, format!("{m}; or a percentage of the rating, e.g. \"80%\"")))?.0;
+            let w = s
+                .parse::<super::units::Power>()
+                .map_err(|m| {
+                    self.err(
+                        c.span(),
+                        field,
+                        format!("{m}; or a percentage of the rating, e.g. \"80%\""),
+                    )
+                })?
+                .0;
             if w <= 0.0 {
                 return Err(self.err(c.span(), field, "a cap must be positive"));
             }
@@ -369,23 +567,43 @@ impl Validator<'_> {
         let f = |k: &str| format!("{field}.{k}");
         let level_ok = |v: f64, span, k: &str| -> Result<f64, ConfigError> {
             if v > 1.0 {
-                Err(self.err(span, f(k), format!("{:.1}% is above 100% of the VM's vCPUs", v * 100.0)))
+                Err(self.err(
+                    span,
+                    f(k),
+                    format!("{:.1}% is above 100% of the VM's vCPUs", v * 100.0),
+                ))
             } else {
                 Ok(v)
             }
         };
         match e.kind.get_ref().as_str() {
             "constant" => {
-                let l = e.level.ok_or_else(|| self.err(d.span(), f("level"), "`constant` demand needs `level`, e.g. level = \"100%\""))?;
+                let l = e.level.ok_or_else(|| {
+                    self.err(
+                        d.span(),
+                        f("level"),
+                        "`constant` demand needs `level`, e.g. level = \"100%\"",
+                    )
+                })?;
                 Ok(Demand::Constant(level_ok(l.0, d.span(), "level")?))
             }
             "steps" => {
-                let s = e.steps.as_ref().ok_or_else(|| self.err(d.span(), f("steps"), "`steps` demand needs `steps = [[\"0s\", \"20%\"], …]`"))?;
+                let s = e.steps.as_ref().ok_or_else(|| {
+                    self.err(
+                        d.span(),
+                        f("steps"),
+                        "`steps` demand needs `steps = [[\"0s\", \"20%\"], …]`",
+                    )
+                })?;
                 let mut out: Vec<(u64, f64)> = Vec::new();
                 for (t, l) in s.get_ref() {
                     let t = t.nanos();
                     if out.last().is_some_and(|&(p, _)| t <= p) {
-                        return Err(self.err(s.span(), f("steps"), "step times must increase strictly"));
+                        return Err(self.err(
+                            s.span(),
+                            f("steps"),
+                            "step times must increase strictly",
+                        ));
                     }
                     out.push((t, level_ok(l.0, s.span(), "steps")?));
                 }
@@ -395,10 +613,17 @@ impl Validator<'_> {
                 Ok(Demand::Steps(out))
             }
             "trace" => {
-                let file = e.file.as_ref().ok_or_else(|| self.err(d.span(), f("file"), "`trace` demand needs `file`"))?;
+                let file = e
+                    .file
+                    .as_ref()
+                    .ok_or_else(|| self.err(d.span(), f("file"), "`trace` demand needs `file`"))?;
                 let interval_ns = e.interval.map_or(300_000_000_000, |i| i.nanos());
                 if interval_ns == 0 {
-                    return Err(self.err(d.span(), f("interval"), "must be longer than zero, e.g. \"5min\""));
+                    return Err(self.err(
+                        d.span(),
+                        f("interval"),
+                        "must be longer than zero, e.g. \"5min\"",
+                    ));
                 }
                 let end = match e.after_end.as_ref().map(|s| s.get_ref().as_str()) {
                     None | Some("repeat") => TraceEnd::Repeat,
@@ -406,42 +631,82 @@ impl Validator<'_> {
                     Some("zero") => TraceEnd::Zero,
                     Some(other) => {
                         let sp = e.after_end.as_ref().unwrap().span();
-                        return Err(self.err(sp, f("after_end"), format!("`{other}`: valid values are repeat, hold, zero")));
+                        return Err(self.err(
+                            sp,
+                            f("after_end"),
+                            format!("`{other}`: valid values are repeat, hold, zero"),
+                        ));
                     }
                 };
                 let path = self.base_dir.join(file.get_ref());
                 let samples = super::trace::read_planetlab(&path).map_err(|mut err| {
                     if err.line == 0 {
                         // Cannot read at all: point at the field in the scenario.
-                        err = self.err(file.span(), f("file"), format!("{}: {}", path.display(), err.message));
+                        err = self.err(
+                            file.span(),
+                            f("file"),
+                            format!("{}: {}", path.display(), err.message),
+                        );
                     }
                     err
                 })?;
-                Ok(Demand::Trace { interval_ns, samples: samples.into(), end })
+                Ok(Demand::Trace {
+                    interval_ns,
+                    samples: samples.into(),
+                    end,
+                })
             }
-            other => Err(self.err(e.kind.span(), f("kind"), format!("`{other}` is not a demand kind; valid: constant, steps, trace"))),
+            other => Err(self.err(
+                e.kind.span(),
+                f("kind"),
+                format!("`{other}` is not a demand kind; valid: constant, steps, trace"),
+            )),
         }
     }
 
-    fn missing(&self, span: std::ops::Range<usize>, field: &str, kind: &str, name: &str) -> ConfigError {
-        self.err(span, field, format!("no {kind} model `{name}` in the model library (models/{kind}/{name}.toml); available: {}", self.lib.names(kind).join(", ")))
+    fn missing(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        kind: &str,
+        name: &str,
+    ) -> ConfigError {
+        self.err(span, field, format!("no {} model `{name}` in the model library (models/{kind}/{name}.toml); available: {}", kind.trim_end_matches('s'), self.lib.names(kind).join(", ")))
     }
 
-    fn server_model(&mut self, name: &Spanned<String>, field: &str) -> Result<Arc<ServerModel>, ConfigError> {
+    fn server_model(
+        &mut self,
+        name: &Spanned<String>,
+        field: &str,
+    ) -> Result<Arc<ServerModel>, ConfigError> {
         if let Some(m) = self.server_models.get(name.get_ref()) {
             return Ok(m.clone());
         }
-        let mt = self.lib.find("servers", name.get_ref()).ok_or_else(|| self.missing(name.span(), field, "servers", name.get_ref()))?;
-        let m = Arc::new(server_model_from_text(name.get_ref(), &mt.origin, &mt.text)?);
+        let mt = self
+            .lib
+            .find("servers", name.get_ref())
+            .ok_or_else(|| self.missing(name.span(), field, "servers", name.get_ref()))?;
+        let m = Arc::new(server_model_from_text(
+            name.get_ref(),
+            &mt.origin,
+            &mt.text,
+        )?);
         self.server_models.insert(name.get_ref().clone(), m.clone());
         Ok(m)
     }
 
-    fn breaker(&mut self, name: &Spanned<String>, field: &str) -> Result<BreakerPreset, ConfigError> {
+    fn breaker(
+        &mut self,
+        name: &Spanned<String>,
+        field: &str,
+    ) -> Result<BreakerPreset, ConfigError> {
         if let Some(b) = self.breakers.get(name.get_ref()) {
             return Ok(b.clone());
         }
-        let mt = self.lib.find("breakers", name.get_ref()).ok_or_else(|| self.missing(name.span(), field, "breakers", name.get_ref()))?;
+        let mt = self
+            .lib
+            .find("breakers", name.get_ref())
+            .ok_or_else(|| self.missing(name.span(), field, "breakers", name.get_ref()))?;
         let b = breaker_from_text(name.get_ref(), &mt.origin, &mt.text)?;
         self.breakers.insert(name.get_ref().clone(), b.clone());
         Ok(b)
@@ -458,22 +723,60 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
 }
 
 /// Parses and checks a server model file.
-pub fn server_model_from_text(name: &str, origin: &str, text: &str) -> Result<ServerModel, ConfigError> {
+pub fn server_model_from_text(
+    name: &str,
+    origin: &str,
+    text: &str,
+) -> Result<ServerModel, ConfigError> {
     let src = Source { name: origin, text };
     let f: ServerModelFile = parse(&src)?;
     let whole = |field: &str, msg: String| src.error(0..0, field, msg);
     let kind = f.power.kind.get_ref().as_str();
-    let need = |v: Option<super::units::Power>, k: &str| v.map(|p| p.0).ok_or_else(|| src.error(f.power.kind.span(), format!("power.{k}"), format!("power kind `{kind}` needs `{k}`")));
+    let need = |v: Option<super::units::Power>, k: &str| {
+        v.map(|p| p.0).ok_or_else(|| {
+            src.error(
+                f.power.kind.span(),
+                format!("power.{k}"),
+                format!("power kind `{kind}` needs `{k}`"),
+            )
+        })
+    };
     let curve = match kind {
-        "linear" => PowerCurve::Linear { idle_w: need(f.power.idle, "idle")?, max_w: need(f.power.max, "max")? },
-        "cores" => PowerCurve::Cores { idle_w: need(f.power.idle, "idle")? },
+        "linear" => PowerCurve::Linear {
+            idle_w: need(f.power.idle, "idle")?,
+            max_w: need(f.power.max, "max")?,
+        },
+        "cores" => PowerCurve::Cores {
+            idle_w: need(f.power.idle, "idle")?,
+        },
         "specpower" => {
-            let t = f.power.table.as_ref().ok_or_else(|| src.error(f.power.kind.span(), "power.table", "power kind `specpower` needs `table`: 11 powers at 0%, 10%, …, 100% load"))?;
+            let t = f.power.table.as_ref().ok_or_else(|| {
+                src.error(
+                    f.power.kind.span(),
+                    "power.table",
+                    "power kind `specpower` needs `table`: 11 powers at 0%, 10%, …, 100% load",
+                )
+            })?;
             let v: Vec<f64> = t.get_ref().iter().map(|p| p.0).collect();
-            let table_w: [f64; 11] = v.clone().try_into().map_err(|_| src.error(t.span(), "power.table", format!("has {} values; a SPECpower table has 11 (0%, 10%, …, 100% load)", v.len())))?;
+            let table_w: [f64; 11] = v.clone().try_into().map_err(|_| {
+                src.error(
+                    t.span(),
+                    "power.table",
+                    format!(
+                        "has {} values; a SPECpower table has 11 (0%, 10%, …, 100% load)",
+                        v.len()
+                    ),
+                )
+            })?;
             PowerCurve::SpecPower { table_w }
         }
-        other => return Err(src.error(f.power.kind.span(), "power.kind", format!("`{other}` is not a power kind; valid: linear, specpower, cores"))),
+        other => {
+            return Err(src.error(
+                f.power.kind.span(),
+                "power.kind",
+                format!("`{other}` is not a power kind; valid: linear, specpower, cores"),
+            ))
+        }
     };
     let cores = *f.cores.get_ref();
     if cores == 0 {
@@ -492,11 +795,20 @@ pub fn server_model_from_text(name: &str, origin: &str, text: &str) -> Result<Se
         if kind == "cores" {
             return Err(whole("pstates", "a `cores` model needs at least one [[pstates]] entry with `frequency` and `core_power`".into()));
         }
-        vec![PState { frequency_hz: 1.0, voltage_v: None, core_w: None }]
+        vec![PState {
+            frequency_hz: 1.0,
+            voltage_v: None,
+            core_w: None,
+        }]
     } else {
         pstates
     };
-    let power = PowerModel { cores, curve, pstates, nic_w_per_gbps: f.power.nic_per_gbps.0 };
+    let power = PowerModel {
+        cores,
+        curve,
+        pstates,
+        nic_w_per_gbps: f.power.nic_per_gbps.0,
+    };
     power.check().map_err(|m| whole("", m))?;
     Ok(ServerModel {
         name: name.to_string(),
@@ -508,7 +820,11 @@ pub fn server_model_from_text(name: &str, origin: &str, text: &str) -> Result<Se
 }
 
 /// Parses and checks a breaker preset file.
-pub fn breaker_from_text(name: &str, origin: &str, text: &str) -> Result<BreakerPreset, ConfigError> {
+pub fn breaker_from_text(
+    name: &str,
+    origin: &str,
+    text: &str,
+) -> Result<BreakerPreset, ConfigError> {
     let src = Source { name: origin, text };
     let f: BreakerFile = parse(&src)?;
     let curve = TripCurve {
@@ -521,5 +837,8 @@ pub fn breaker_from_text(name: &str, origin: &str, text: &str) -> Result<Breaker
         magnetic_time_s: f.magnetic_time.0,
     };
     curve.check().map_err(|m| src.error(0..0, "", m))?;
-    Ok(BreakerPreset { name: name.to_string(), curve })
+    Ok(BreakerPreset {
+        name: name.to_string(),
+        curve,
+    })
 }

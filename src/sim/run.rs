@@ -67,7 +67,11 @@ impl<'a> Sim<'a> {
             columns.extend(w.servers.iter().map(|s| format!("{}.power_w", s.name)));
         }
         if sc.output.vms {
-            columns.extend(w.servers.iter().map(|s| format!("{}.dom0.cpu_cores", s.name)));
+            columns.extend(
+                w.servers
+                    .iter()
+                    .map(|s| format!("{}.dom0.cpu_cores", s.name)),
+            );
             columns.extend(w.vms.iter().map(|v| format!("{}.cpu_cores", v.name)));
         }
         let prev = vec![0.0; columns.len()];
@@ -76,7 +80,10 @@ impl<'a> Sim<'a> {
             q: EventQueue::with_capacity(w.vms.len() * 2 + w.devices.len() + 16),
             w,
             log: Vec::new(),
-            ts: Timeseries { columns, values: Vec::new() },
+            ts: Timeseries {
+                columns,
+                values: Vec::new(),
+            },
             meter_rows: Vec::new(),
             prev,
             last_record_ns: 0,
@@ -319,7 +326,8 @@ impl<'a> Sim<'a> {
                         let left = (work - vm.progress).max(0.0);
                         let t = now.saturating_add(secs_to_nanos_ceil(left / rate));
                         let gen = vm.complete_gen;
-                        self.q.schedule(SimTime(t), Event::VmComplete { vm: v as u32, gen })?;
+                        self.q
+                            .schedule(SimTime(t), Event::VmComplete { vm: v as u32, gen })?;
                     }
                 }
             }
@@ -356,7 +364,13 @@ impl<'a> Sim<'a> {
             let parent = dev.parent.map(|p| p.0 as usize);
             if let Some(t) = ttt {
                 let at = now.saturating_add(secs_to_nanos_ceil(t));
-                self.q.schedule(SimTime(at), Event::Trip { device: i as u32, gen })?;
+                self.q.schedule(
+                    SimTime(at),
+                    Event::Trip {
+                        device: i as u32,
+                        gen,
+                    },
+                )?;
             }
             d = parent;
         }

@@ -131,7 +131,12 @@ impl World {
         let meters = sc
             .meters
             .iter()
-            .map(|m| (Meter::new(m.name.clone(), m.window_ns, m.delay_ns), m.target))
+            .map(|m| {
+                (
+                    Meter::new(m.name.clone(), m.window_ns, m.delay_ns),
+                    m.target,
+                )
+            })
             .collect();
         World {
             devices,
