@@ -18,6 +18,38 @@ pub struct ServerModel {
     pub power: PowerModel,
 }
 
+/// Who a host task works for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskOwner {
+    /// dom0's own background work (the scenario's `dom0_load`).
+    Dom0,
+    /// dom0 work for a migration (index): sending, receiving, setup, clean-up.
+    Migration(u32),
+    /// The source copy of a migrated VM (index) still running during clean-up.
+    Ghost(u32),
+}
+
+/// A CPU consumer on a server other than a guest VM: dom0 work or a VM's lingering copy.
+/// Each is its own scheduler domain, so migration work competes with guests exactly as
+/// the credit scheduler would make it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTask {
+    /// Who it works for.
+    pub owner: TaskOwner,
+    /// CPU it wants, cores.
+    pub demand: f64,
+    /// Scheduler weight.
+    pub weight: f64,
+    /// Scheduler cap, cores.
+    pub cap: Option<f64>,
+    /// CPU it gets, cores.
+    pub alloc: f64,
+    /// CPU used so far, core-seconds (up to the server's `last_ns`).
+    pub cpu_s: f64,
+    /// False once finished (the slot may be reused).
+    pub active: bool,
+}
+
 /// One server during a run.
 #[derive(Clone, Debug)]
 pub struct Server {
@@ -33,12 +65,11 @@ pub struct Server {
     pub on: bool,
     /// VMs placed here (indices), in placement order.
     pub vms: Vec<usize>,
-    /// dom0 / host CPU demand, cores.
-    pub dom0_demand: f64,
-    /// dom0 / host CPU allocated, cores.
-    pub dom0_alloc: f64,
-    /// dom0 CPU used so far, core-seconds.
-    pub dom0_cpu_s: f64,
+    /// dom0 and other host tasks; slot 0 is dom0's own background work. Finished
+    /// slots are reused, lowest first, so indices stay stable while a task lives.
+    pub tasks: Vec<HostTask>,
+    /// dom0 CPU of finished tasks, core-seconds.
+    pub dom0_done_cpu_s: f64,
     /// Data moved by the NIC, Gbit/s.
     pub nic_gbps: f64,
     /// CPU in use, cores.
@@ -52,12 +83,50 @@ pub struct Server {
 }
 
 impl Server {
-    /// Brings energy and dom0 CPU up to `now_ns`.
+    /// Brings energy and task CPU up to `now_ns`.
     pub fn advance(&mut self, now_ns: u64) {
         let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
         self.energy_j += self.power_w * dt;
-        self.dom0_cpu_s += self.dom0_alloc * dt;
+        for t in &mut self.tasks {
+            t.cpu_s += t.alloc * dt;
+        }
         self.last_ns = self.last_ns.max(now_ns);
+    }
+
+    /// Adds a host task, reusing the lowest finished slot; returns its slot.
+    pub fn add_task(&mut self, owner: TaskOwner, demand: f64, weight: f64, cap: Option<f64>) -> usize {
+        let t = HostTask {
+            owner,
+            demand,
+            weight,
+            cap,
+            alloc: 0.0,
+            cpu_s: 0.0,
+            active: true,
+        };
+        match self.tasks.iter().position(|t| !t.active) {
+            Some(i) => {
+                self.tasks[i] = t;
+                i
+            }
+            None => {
+                self.tasks.push(t);
+                self.tasks.len() - 1
+            }
+        }
+    }
+
+    /// Ends a host task (call [`Server::advance`] first), keeping its CPU in the totals.
+    pub fn end_task(&mut self, slot: usize) -> f64 {
+        let t = &mut self.tasks[slot];
+        t.active = false;
+        t.demand = 0.0;
+        t.alloc = 0.0;
+        let used = std::mem::take(&mut t.cpu_s);
+        if !matches!(t.owner, TaskOwner::Ghost(_)) {
+            self.dom0_done_cpu_s += used;
+        }
+        used
     }
 
     /// Energy up to `now_ns` without changing state, J.
@@ -65,9 +134,26 @@ impl Server {
         self.energy_j + self.power_w * now_ns.saturating_sub(self.last_ns) as f64 * 1e-9
     }
 
-    /// dom0 CPU up to `now_ns` without changing state, core-seconds.
+    /// dom0 CPU (every task but VM ghosts) up to `now_ns` without changing state,
+    /// core-seconds.
     pub fn dom0_cpu_at(&self, now_ns: u64) -> f64 {
-        self.dom0_cpu_s + self.dom0_alloc * now_ns.saturating_sub(self.last_ns) as f64 * 1e-9
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
+        self.dom0_done_cpu_s
+            + self
+                .tasks
+                .iter()
+                .filter(|t| !matches!(t.owner, TaskOwner::Ghost(_)))
+                .map(|t| t.cpu_s + t.alloc * dt)
+                .sum::<f64>()
+    }
+
+    /// dom0 CPU in use now (every task but VM ghosts), cores.
+    pub fn dom0_alloc(&self) -> f64 {
+        self.tasks
+            .iter()
+            .filter(|t| !matches!(t.owner, TaskOwner::Ghost(_)))
+            .map(|t| t.alloc)
+            .sum()
     }
 
     /// Power at the present CPU use, p-state and NIC traffic, W (0 when off).

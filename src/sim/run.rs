@@ -10,9 +10,6 @@ use crate::model::vm::VmPhase;
 use crate::output::summary::Summary;
 use crate::scenario::config::{ActionKind, Scenario};
 
-/// Weight of dom0 / host work in the CPU scheduler (Xen's default weight).
-const DOM0_WEIGHT: f64 = 256.0;
-
 /// Everything a run produced.
 pub struct RunResult {
     /// `summary.json` content.
@@ -301,16 +298,18 @@ impl<'a> Sim<'a> {
                 cap: vm.cap_cores,
             });
         }
-        self.reqs.push(Request {
-            demand: if server.on { server.dom0_demand } else { 0.0 },
-            weight: DOM0_WEIGHT,
-            cap: None,
-        });
+        for t in &server.tasks {
+            self.reqs.push(Request {
+                demand: if server.on && t.active { t.demand } else { 0.0 },
+                weight: t.weight,
+                cap: t.cap,
+            });
+        }
         let cores = server.model.power.cores as f64;
         allocate(cores, &self.reqs, &mut self.alloc, &mut self.order);
         let ff = server.frequency_factor();
         let n = server.vms.len();
-        let mut busy = self.alloc[n];
+        let mut busy: f64 = self.alloc[n..].iter().sum();
         for k in 0..n {
             let v = self.w.servers[s].vms[k];
             let a = self.alloc[k];
@@ -333,7 +332,9 @@ impl<'a> Sim<'a> {
             }
         }
         let server = &mut self.w.servers[s];
-        server.dom0_alloc = self.alloc[n];
+        for (t, &a) in server.tasks.iter_mut().zip(&self.alloc[n..]) {
+            t.alloc = a;
+        }
         server.busy_cores = busy;
         let new = server.compute_power();
         let delta = new - server.power_w;
@@ -423,7 +424,9 @@ impl<'a> Sim<'a> {
         server.on = false;
         server.power_w = 0.0;
         server.busy_cores = 0.0;
-        server.dom0_alloc = 0.0;
+        for t in &mut server.tasks {
+            t.alloc = 0.0;
+        }
         self.log.push(EventRow {
             time_ns: now,
             kind: "server_off",

@@ -5,7 +5,10 @@ use crate::engine::rng::stream;
 use crate::model::breaker::Breaker;
 use crate::model::meter::Meter;
 use crate::model::pdu::{Device, Violations};
-use crate::model::server::Server;
+use crate::model::server::{HostTask, Server, TaskOwner};
+
+/// Weight of dom0 work in the CPU scheduler (Xen's default weight).
+pub const DOM0_WEIGHT: f64 = 256.0;
 use crate::model::vm::{Vm, VmPhase};
 use crate::scenario::config::{MeterTarget, Scenario};
 
@@ -86,9 +89,16 @@ impl World {
                     pstate: s.pstate,
                     on: true,
                     vms: Vec::new(),
-                    dom0_demand: s.dom0_cores,
-                    dom0_alloc: 0.0,
-                    dom0_cpu_s: 0.0,
+                    tasks: vec![HostTask {
+                        owner: TaskOwner::Dom0,
+                        demand: s.dom0_cores,
+                        weight: DOM0_WEIGHT,
+                        cap: None,
+                        alloc: 0.0,
+                        cpu_s: 0.0,
+                        active: true,
+                    }],
+                    dom0_done_cpu_s: 0.0,
                     nic_gbps: 0.0,
                     busy_cores: 0.0,
                     power_w: 0.0,
