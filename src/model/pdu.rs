@@ -261,8 +261,8 @@ mod tests {
         assert_eq!(d.violations.episodes, 2);
         assert_eq!(d.violations.over_ns, 5 * s);
         assert!((d.violations.energy_over_j - 3000.0).abs() < 1e-9);
-        // Energy: 4000*10 + 5492*4 + 4500*6 + 5992*1 = 95960 J.
-        assert!((d.energy_j - 95960.0).abs() < 1e-6);
+        // Energy: 4000*10 + 5492*4 + 4500*6 + 5992*1 = 40000 + 21968 + 27000 + 5992 = 94960 J.
+        assert!((d.energy_j - 94960.0).abs() < 1e-6);
         assert_eq!(d.violations.peak_w, 5992.0);
     }
 }

@@ -30,6 +30,12 @@ impl Staging {
                 fs::create_dir_all(parent)?;
             }
         }
+        if target.exists() && !target.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a directory: give a directory path for the outputs",
+            ));
+        }
         let staging = sibling(target, "partial");
         if staging.exists() {
             fs::remove_dir_all(&staging)?;

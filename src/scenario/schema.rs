@@ -21,7 +21,7 @@ pub struct ScenarioFile {
     #[serde(default = "one")]
     pub seed: u64,
     /// Simulated time (e.g. "2h").
-    pub duration: Seconds,
+    pub duration: Spanned<Seconds>,
     /// What to record.
     #[serde(default)]
     pub output: OutputSection,
@@ -90,7 +90,7 @@ pub struct PduEntry {
     /// The device feeding this one (must be listed earlier).
     pub parent: Option<Spanned<String>>,
     /// Voltage: line-to-neutral for one phase, line-to-line for three (e.g. "208V").
-    pub voltage: Voltage,
+    pub voltage: Spanned<Voltage>,
     /// 1 or 3 (default 1).
     #[serde(default = "one_u8")]
     pub phases: Spanned<u8>,
@@ -187,7 +187,7 @@ pub struct DemandEntry {
     /// `constant`, `steps` or `trace`.
     pub kind: Spanned<String>,
     /// Fraction of the VM's vCPUs (`constant`).
-    pub level: Option<Percent>,
+    pub level: Option<Spanned<Percent>>,
     /// (time since VM start, level) pairs, times increasing, the first "0s" (`steps`).
     pub steps: Option<Spanned<Vec<(Seconds, Percent)>>>,
     /// One utilisation percent per line (PlanetLab format), relative to the scenario

@@ -64,7 +64,10 @@ fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String>
         return Err(format!("`{s}` is not a finite {what}"));
     }
     if v < 0.0 {
-        return Err(format!("`{s}`: a {what} cannot be negative"));
+        return Err(format!(
+            "`{s}`: a {what} cannot be negative; write a value of zero or more, e.g. {}",
+            valid()
+        ));
     }
     Ok(v * factor)
 }
@@ -163,6 +166,11 @@ quantity!(
     Percent, "percentage", "%", [("%", 0.01)]
 );
 
+quantity!(
+    /// An event rate per second ("50/s"), e.g. writes per page per second.
+    Rate, "rate", "/s", [("/s", 1.0), ("/ms", 1e3), ("/min", 1.0 / 60.0), ("/h", 1.0 / 3600.0), ("Hz", 1.0)]
+);
+
 impl Seconds {
     /// The duration in integer nanoseconds, rounded to nearest.
     pub fn nanos(self) -> u64 {
@@ -201,6 +209,8 @@ mod tests {
         assert_eq!("80%".parse::<Percent>().unwrap().0, 0.8);
         assert_eq!("1.5e3W".parse::<Power>().unwrap().0, 1500.0);
         assert_eq!("1_000W".parse::<Power>().unwrap().0, 1000.0);
+        assert_eq!("50/s".parse::<Rate>().unwrap().0, 50.0);
+        assert_eq!("120/min".parse::<Rate>().unwrap().0, 2.0);
     }
 
     #[test]

@@ -87,8 +87,8 @@ impl Validator<'_> {
 
     fn scenario(mut self, f: ScenarioFile) -> Result<Scenario, ConfigError> {
         let whole = 0..0;
-        if f.duration.nanos() == 0 {
-            return Err(self.err(whole, "duration", "must be longer than zero, e.g. \"1h\""));
+        if f.duration.get_ref().nanos() == 0 {
+            return Err(self.err(f.duration.span(), "duration", "must be longer than zero, e.g. \"1h\""));
         }
         let interval_ns = f.output.interval.nanos();
         if interval_ns == 0 {
@@ -141,15 +141,15 @@ impl Validator<'_> {
                     format!("{pf} is outside (0, 1]"),
                 ));
             }
-            if p.voltage.0 <= 0.0 {
+            if p.voltage.get_ref().0 <= 0.0 {
                 return Err(self.err(
-                    span.clone(),
+                    p.voltage.span(),
                     field("voltage"),
                     "must be positive, e.g. \"208V\"",
                 ));
             }
             let electrical = Electrical {
-                voltage_v: p.voltage.0,
+                voltage_v: p.voltage.get_ref().0,
                 phases,
                 power_factor: pf,
             };
@@ -259,10 +259,12 @@ impl Validator<'_> {
             for n in names_for {
                 unique(&mut names, &n, "server")
                     .map_err(|m| self.err(span.clone(), field("name"), m))?;
+                if count.is_some() {
                 groups
-                    .entry(s.name.clone())
-                    .or_default()
-                    .push(servers.len());
+                        .entry(s.name.clone())
+                        .or_default()
+                        .push(servers.len());
+                }
                 server_ix.insert(n.clone(), servers.len());
                 servers.push(ServerConfig {
                     name: n,
@@ -508,7 +510,7 @@ impl Validator<'_> {
             description: f.description,
             seed: f.seed,
             replicate: 0,
-            duration_ns: f.duration.nanos(),
+            duration_ns: f.duration.get_ref().nanos(),
             output: OutputConfig {
                 interval_ns,
                 servers: f.output.servers,
@@ -578,14 +580,14 @@ impl Validator<'_> {
         };
         match e.kind.get_ref().as_str() {
             "constant" => {
-                let l = e.level.ok_or_else(|| {
+                let l = e.level.as_ref().ok_or_else(|| {
                     self.err(
                         d.span(),
                         f("level"),
                         "`constant` demand needs `level`, e.g. level = \"100%\"",
                     )
                 })?;
-                Ok(Demand::Constant(level_ok(l.0, d.span(), "level")?))
+                Ok(Demand::Constant(level_ok(l.get_ref().0, l.span(), "level")?))
             }
             "steps" => {
                 let s = e.steps.as_ref().ok_or_else(|| {

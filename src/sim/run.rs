@@ -131,6 +131,10 @@ impl<'a> Sim<'a> {
         match ev {
             Event::VmStart(v) => {
                 let v = v as usize;
+                if self.w.vms[v].phase != VmPhase::Waiting {
+                    // Already lost: its host was cut before it started.
+                    return Ok(());
+                }
                 let host = self.w.vms[v].host;
                 self.sync_server(host);
                 let vm = &mut self.w.vms[v];
