@@ -54,13 +54,20 @@ demand = { kind = "constant", level = "50%" }
 
 /// BASE with the (unique) line `old` replaced by `new`.
 fn with(old: &str, new: &str) -> String {
-    assert_eq!(BASE.matches(old).count(), 1, "`{old}` must occur once in BASE");
+    assert_eq!(
+        BASE.matches(old).count(),
+        1,
+        "`{old}` must occur once in BASE"
+    );
     BASE.replace(old, new)
 }
 
 /// The text of line `line` from column `col` on (both 1-based; columns in characters).
 fn from(text: &str, line: usize, col: usize) -> String {
-    let l = text.lines().nth(line - 1).unwrap_or_else(|| panic!("no line {line}"));
+    let l = text
+        .lines()
+        .nth(line - 1)
+        .unwrap_or_else(|| panic!("no line {line}"));
     l.chars().skip(col - 1).collect()
 }
 
@@ -93,7 +100,11 @@ fn run_fails(tag: &str, text: &str, extra: &[(&str, &str)]) -> String {
         fs::write(dir.join(name), body).unwrap();
     }
     let out = dir.join("out");
-    let opts = RunOptions { scenario: Some(path.clone()), out: Some(out.clone()), ..RunOptions::default() };
+    let opts = RunOptions {
+        scenario: Some(path.clone()),
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
     let err = match run_command(&opts) {
         Ok(_) => panic!("`{tag}` should fail to run"),
         Err(e) => e,
@@ -109,7 +120,10 @@ fn run_fails(tag: &str, text: &str, extra: &[(&str, &str)]) -> String {
         .chain(extra.iter().map(|(n, _)| n.to_string()))
         .collect();
     expected.sort();
-    assert_eq!(left, expected, "only the inputs remain (no .out.partial-* staging directory)");
+    assert_eq!(
+        left, expected,
+        "only the inputs remain (no .out.partial-* staging directory)"
+    );
     fs::remove_dir_all(&dir).unwrap();
     err
 }
@@ -117,7 +131,8 @@ fn run_fails(tag: &str, text: &str, extra: &[(&str, &str)]) -> String {
 #[test]
 fn the_base_scenario_is_valid() {
     // Guard: every case below breaks exactly one thing in an otherwise valid file.
-    load_str("base.toml", BASE, Path::new("."), &Library::new(vec![])).unwrap_or_else(|e| panic!("{e}"));
+    load_str("base.toml", BASE, Path::new("."), &Library::new(vec![]))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -129,9 +144,16 @@ fn wrong_unit() {
     assert_eq!((e.line, e.column), (7, 10), "{e}");
     assert!(from(&text, e.line, e.column).starts_with(r#""30V""#));
     assert_eq!(e.field, "pdus[0].rating");
-    assert!(e.message.contains("`V`") && e.message.contains("\"1A\""), "says what is valid: {}", e.message);
+    assert!(
+        e.message.contains("`V`") && e.message.contains("\"1A\""),
+        "says what is valid: {}",
+        e.message
+    );
     let msg = run_fails("wrong-unit", &text, &[]);
-    assert!(msg.contains("scenario.toml:7:10") && msg.contains("rating"), "{msg}");
+    assert!(
+        msg.contains("scenario.toml:7:10") && msg.contains("rating"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -143,7 +165,11 @@ fn number_without_unit() {
     assert!(from(&text, e.line, e.column).starts_with("60"));
     assert_eq!(e.field, "duration");
     // Suggests the fix: a string with a unit, e.g. "60s".
-    assert!(e.message.contains("no unit") && e.message.contains("\"60s\""), "{}", e.message);
+    assert!(
+        e.message.contains("no unit") && e.message.contains("\"60s\""),
+        "{}",
+        e.message
+    );
     let msg = run_fails("no-unit", &text, &[]);
     assert!(msg.contains("scenario.toml:2:12"), "{msg}");
 }
@@ -157,24 +183,43 @@ fn unknown_field() {
     assert!(from(&text, e.line, e.column).starts_with("ratting"));
     assert_eq!(e.field, "pdus[0].ratting");
     // Lists the valid fields, among them `rating`.
-    assert!(e.message.contains("ratting") && e.message.contains("`rating`"), "{}", e.message);
+    assert!(
+        e.message.contains("ratting") && e.message.contains("`rating`"),
+        "{}",
+        e.message
+    );
     run_fails("unknown-field", &text, &[]);
 }
 
 #[test]
 fn missing_model_lists_the_available_ones() {
-    let text = with(r#"model = "generic-linear-260w""#, r#"model = "no-such-server""#);
+    let text = with(
+        r#"model = "generic-linear-260w""#,
+        r#"model = "no-such-server""#,
+    );
     let e = load("s.toml", &text, Path::new("."));
     // Line 12 `model = "no-such-server"`: the value starts at column 9.
     assert_eq!((e.line, e.column), (12, 9), "{e}");
     assert!(from(&text, e.line, e.column).starts_with(r#""no-such-server""#));
     assert_eq!(e.field, "servers[0].model");
     // Every server model shipped in models/servers/ is offered.
-    for m in ["generic-linear-260w", "hp-ml110-g4", "ibm-x3550-m3", "i7-920-xen34"] {
-        assert!(e.message.contains(m), "available models should include {m}: {}", e.message);
+    for m in [
+        "generic-linear-260w",
+        "hp-ml110-g4",
+        "ibm-x3550-m3",
+        "i7-920-xen34",
+    ] {
+        assert!(
+            e.message.contains(m),
+            "available models should include {m}: {}",
+            e.message
+        );
     }
     let msg = run_fails("missing-model", &text, &[]);
-    assert!(msg.contains("scenario.toml:12:9") && msg.contains("servers[0].model"), "{msg}");
+    assert!(
+        msg.contains("scenario.toml:12:9") && msg.contains("servers[0].model"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -196,7 +241,11 @@ fn zero_rating() {
     let e = load("s.toml", &text, Path::new("."));
     assert_eq!((e.line, e.column), (7, 10), "{e}");
     assert_eq!(e.field, "pdus[0].rating");
-    assert!(e.message.contains("positive") && e.message.contains("\"30A\""), "{}", e.message);
+    assert!(
+        e.message.contains("positive") && e.message.contains("\"30A\""),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -208,7 +257,11 @@ fn unknown_pdu_reference() {
     assert!(from(&text, e.line, e.column).starts_with(r#""rack2""#));
     assert_eq!(e.field, "servers[0].pdu");
     // Names the known devices.
-    assert!(e.message.contains("rack2") && e.message.contains("rack1"), "{}", e.message);
+    assert!(
+        e.message.contains("rack2") && e.message.contains("rack1"),
+        "{}",
+        e.message
+    );
     run_fails("unknown-pdu", &text, &[]);
 }
 
@@ -220,7 +273,11 @@ fn unknown_vm_host() {
     assert_eq!((e.line, e.column), (17, 8), "{e}");
     assert!(from(&text, e.line, e.column).starts_with(r#""nodes""#));
     assert_eq!(e.field, "vms[0].host");
-    assert!(e.message.contains("nodes") && e.message.contains("known: node"), "{}", e.message);
+    assert!(
+        e.message.contains("nodes") && e.message.contains("known: node"),
+        "{}",
+        e.message
+    );
     run_fails("unknown-host", &text, &[]);
 }
 
@@ -229,7 +286,11 @@ fn unknown_vm_host_lists_each_known_name_once() {
     // BASE has one server `node` (no `count`), so the valid hosts are exactly: node.
     let text = with(r#"host = "node""#, r#"host = "nodes""#);
     let e = load("s.toml", &text, Path::new("."));
-    let known = e.message.split("known: ").nth(1).expect("a list of known names");
+    let known = e
+        .message
+        .split("known: ")
+        .nth(1)
+        .expect("a list of known names");
     assert_eq!(known, "node", "each name once: {}", e.message);
 }
 
@@ -244,10 +305,18 @@ fn bad_trace_line_names_the_trace_file_and_line() {
     let dir = scratch("trace-load");
     fs::write(dir.join("cpu.trace"), trace).unwrap();
     let e = load("s.toml", &text, &dir);
-    assert!(e.file.ends_with("cpu.trace"), "the error is in the trace file: {}", e.file);
+    assert!(
+        e.file.ends_with("cpu.trace"),
+        "the error is in the trace file: {}",
+        e.file
+    );
     assert_eq!((e.line, e.column), (3, 3), "{e}");
     assert!(from(trace, e.line, e.column).starts_with("abc"));
-    assert!(e.message.contains("abc") && e.message.contains("0-100"), "{}", e.message);
+    assert!(
+        e.message.contains("abc") && e.message.contains("0-100"),
+        "{}",
+        e.message
+    );
     fs::remove_dir_all(&dir).unwrap();
     let msg = run_fails("bad-trace", &text, &[("cpu.trace", trace)]);
     assert!(msg.contains("cpu.trace:3:3"), "{msg}");
@@ -280,7 +349,11 @@ fn pstate_out_of_range() {
     assert_eq!((e.line, e.column), (14, 10), "{e}");
     assert!(from(&text, e.line, e.column).starts_with('1'));
     assert_eq!(e.field, "servers[0].pstate");
-    assert!(e.message.contains("0..=0"), "says the valid range: {}", e.message);
+    assert!(
+        e.message.contains("0..=0"),
+        "says the valid range: {}",
+        e.message
+    );
     let msg = run_fails("pstate", &text, &[]);
     assert!(msg.contains("scenario.toml:14:10"), "{msg}");
 }
@@ -303,8 +376,16 @@ fn zero_voltage() {
     let e = load("s.toml", &text, Path::new("."));
     // Line 6 `voltage = "0V"`: the value is at column 11.
     assert_eq!(e.field, "pdus[0].voltage");
-    assert!(e.message.contains("positive") && e.message.contains("\"208V\""), "{}", e.message);
-    assert_eq!((e.line, e.column), (6, 11), "the error should point at the value: {e}");
+    assert!(
+        e.message.contains("positive") && e.message.contains("\"208V\""),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        (e.line, e.column),
+        (6, 11),
+        "the error should point at the value: {e}"
+    );
 }
 
 #[test]
@@ -313,8 +394,16 @@ fn zero_duration() {
     let e = load("s.toml", &text, Path::new("."));
     // Line 2 `duration = "0s"`: the value is at column 12.
     assert_eq!(e.field, "duration");
-    assert_eq!((e.line, e.column), (2, 12), "the error should point at the value: {e}");
-    assert!(e.message.contains("\"1h\"") || e.message.contains("longer than zero"), "{}", e.message);
+    assert_eq!(
+        (e.line, e.column),
+        (2, 12),
+        "the error should point at the value: {e}"
+    );
+    assert!(
+        e.message.contains("\"1h\"") || e.message.contains("longer than zero"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -325,17 +414,27 @@ fn a_second_run_that_fails_keeps_the_first_runs_outputs() {
     let good = dir.join("good.toml");
     fs::write(&good, BASE).unwrap();
     let out = dir.join("out");
-    let opts = RunOptions { scenario: Some(good), out: Some(out.clone()), ..RunOptions::default() };
+    let opts = RunOptions {
+        scenario: Some(good),
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
     run_command(&opts).unwrap_or_else(|e| panic!("{e}"));
     let before = fs::read(out.join("summary.json")).unwrap();
     let bad = dir.join("bad.toml");
     fs::write(&bad, with(r#"rating = "30A""#, r#"rating = "30V""#)).unwrap();
-    let opts = RunOptions { scenario: Some(bad), out: Some(out.clone()), ..RunOptions::default() };
+    let opts = RunOptions {
+        scenario: Some(bad),
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
     let e = run_command(&opts).err().expect("the bad scenario fails");
     eprintln!("{e}");
     assert_eq!(fs::read(out.join("summary.json")).unwrap(), before);
-    let mut left: Vec<String> =
-        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     left.sort();
     assert_eq!(left, vec!["bad.toml", "good.toml", "out"]);
     fs::remove_dir_all(&dir).unwrap();
@@ -351,12 +450,25 @@ fn output_path_that_is_an_existing_file_leaves_no_hidden_files() {
     fs::write(&good, BASE).unwrap();
     let out = dir.join("out");
     fs::write(&out, "not a directory").unwrap();
-    let opts = RunOptions { scenario: Some(good), out: Some(out.clone()), ..RunOptions::default() };
+    let opts = RunOptions {
+        scenario: Some(good),
+        out: Some(out.clone()),
+        ..RunOptions::default()
+    };
     let res = run_command(&opts);
-    eprintln!("run with -o at an existing file: {:?}", res.as_ref().map(|r| r.1.clone()));
-    let mut left: Vec<String> =
-        fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    eprintln!(
+        "run with -o at an existing file: {:?}",
+        res.as_ref().map(|r| r.1.clone())
+    );
+    let mut left: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     left.sort();
     fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(left, vec!["good.toml", "out"], "no hidden staging or old entries");
+    assert_eq!(
+        left,
+        vec!["good.toml", "out"],
+        "no hidden staging or old entries"
+    );
 }

@@ -122,7 +122,12 @@ demand = { kind = "constant", level = "50%" }
     // 8 vCPUs × 50% = 4 busy cores of 8: u = 0.5; linear 100 → 260 W:
     // P = 100 + (260 − 100) × 0.5 = 180 W; E = 180 W × 3600 s = 648,000 J.
     close(r.summary.energy_j, 648_000.0, 1e-6, "summary.energy_j");
-    close(r.summary.servers[0].energy_j, 648_000.0, 1e-6, "servers[0].energy_j");
+    close(
+        r.summary.servers[0].energy_j,
+        648_000.0,
+        1e-6,
+        "servers[0].energy_j",
+    );
     // The feeding device carries exactly the one server: same 648,000 J, mean 180 W.
     close(device(&r, "feed").energy_j, 648_000.0, 1e-6, "feed energy");
     close(device(&r, "feed").mean_w, 180.0, 1e-9, "feed mean_w");
@@ -130,7 +135,10 @@ demand = { kind = "constant", level = "50%" }
     // The VM used 4 cores for 3600 s = 14,400 core-seconds.
     close(r.summary.vms[0].cpu_core_s, 14_400.0, 1e-6, "v1 cpu_core_s");
     // Time series at the default 1 s interval: 3600 rows, each exactly 180 W.
-    let col = r.timeseries.column("s1.power_w").expect("s1.power_w column");
+    let col = r
+        .timeseries
+        .column("s1.power_w")
+        .expect("s1.power_w column");
     assert_eq!(col.len(), 3600, "3600 s / 1 s = 3600 rows");
     for (t, p) in col {
         close(p, 180.0, 1e-9, &format!("s1.power_w at {t} s"));
@@ -166,7 +174,12 @@ demand = { kind = "constant", level = "55%" }
     let col = r.timeseries.column("s1.power_w").unwrap();
     close(col[0].1, 104.0, 1e-9, "s1 power");
     close(r.summary.energy_j, 374_400.0, 1e-6, "summary.energy_j");
-    close(r.summary.servers[0].energy_j, 374_400.0, 1e-6, "servers[0].energy_j");
+    close(
+        r.summary.servers[0].energy_j,
+        374_400.0,
+        1e-6,
+        "servers[0].energy_j",
+    );
 }
 
 #[test]
@@ -210,7 +223,12 @@ fn trip_time(n: u32, level: &str) -> (RunResult, f64) {
     let demand = format!(r#"{{ kind = "constant", level = "{level}" }}"#);
     let r = sim("trip", &one_rack("trip", "30min", "30A", n, &demand));
     let d = device(&r, "rack1");
-    assert_eq!(d.trips.len(), 1, "exactly one trip expected, got {:?}", d.trips);
+    assert_eq!(
+        d.trips.len(),
+        1,
+        "exactly one trip expected, got {:?}",
+        d.trips
+    );
     let t = d.trips[0].time_s;
     (r, t)
 }
@@ -225,7 +243,12 @@ fn ul489_trips_at_110_percent_after_952_s() {
     close(t, 200.0 / 0.21, 1e-3, "trip time at 110%");
     close(t, 952.381, 1e-3, "trip time at 110% (literal)");
     // It cut the whole 6864 W.
-    close(device(&r, "rack1").trips[0].load_cut_w, 6864.0, 1e-6, "load cut");
+    close(
+        device(&r, "rack1").trips[0].load_cut_w,
+        6864.0,
+        1e-6,
+        "load cut",
+    );
 }
 
 #[test]
@@ -234,11 +257,25 @@ fn ul489_trips_at_150_percent_after_160_s() {
     // t = 200 / (2.25 − 1) = 160 s.
     let (r, t) = trip_time(36, "100%");
     close(t, 160.0, 1e-3, "trip time at 150%");
-    close(device(&r, "rack1").trips[0].load_cut_w, 9360.0, 1e-6, "load cut");
+    close(
+        device(&r, "rack1").trips[0].load_cut_w,
+        9360.0,
+        1e-6,
+        "load cut",
+    );
     // The breaker_trip row of events.csv is at the same time.
-    let row = r.events.iter().find(|e| e.kind == "breaker_trip").expect("a breaker_trip event");
+    let row = r
+        .events
+        .iter()
+        .find(|e| e.kind == "breaker_trip")
+        .expect("a breaker_trip event");
     assert_eq!(row.entity, "rack1");
-    close(row.time_ns as f64 * 1e-9, 160.0, 1e-3, "breaker_trip event time");
+    close(
+        row.time_ns as f64 * 1e-9,
+        160.0,
+        1e-3,
+        "breaker_trip event time",
+    );
 }
 
 #[test]
@@ -254,9 +291,16 @@ fn a_rack_at_its_rating_never_trips() {
     // 100% = 6240 W = 24 × 260 W: M = 1 = M_p, so the heat never rises (DESIGN §3: trips
     // only for M > M_p). 30 min at exactly the rating: no trip, H stays 0.
     let demand = r#"{ kind = "constant", level = "100%" }"#;
-    let r = sim("at-rating", &one_rack("at-rating", "30min", "30A", 24, demand));
+    let r = sim(
+        "at-rating",
+        &one_rack("at-rating", "30min", "30A", 24, demand),
+    );
     let d = device(&r, "rack1");
-    assert!(d.trips.is_empty(), "no trip at 100% of rating, got {:?}", d.trips);
+    assert!(
+        d.trips.is_empty(),
+        "no trip at 100% of rating, got {:?}",
+        d.trips
+    );
     assert_eq!(d.max_heat, 0.0, "heat never rises at M = M_p");
     assert!(r.summary.vms.iter().all(|v| !v.lost));
 }
@@ -271,12 +315,19 @@ fn heat_decays_after_an_overload_and_a_second_overload_trips_sooner() {
     // H(400 s) = 0.625 − 0.64 / 600 × 300 = 0.625 − 0.32 = 0.305.
     // Second overload: (1 − 0.305) / 0.00625 = 0.695 × 160 = 111.2 s → trip at 511.2 s,
     // sooner than the 160 s it takes from cold.
-    let demand = r#"{ kind = "steps", steps = [["0s", "100%"], ["100s", "2.5%"], ["400s", "100%"]] }"#;
-    let r = sim("heat-memory", &one_rack("heat-memory", "20min", "30A", 36, demand));
+    let demand =
+        r#"{ kind = "steps", steps = [["0s", "100%"], ["100s", "2.5%"], ["400s", "100%"]] }"#;
+    let r = sim(
+        "heat-memory",
+        &one_rack("heat-memory", "20min", "30A", 36, demand),
+    );
     let d = device(&r, "rack1");
     assert_eq!(d.trips.len(), 1, "{:?}", d.trips);
     close(d.trips[0].time_s, 511.2, 1e-3, "second overload trip time");
-    assert!(d.trips[0].time_s - 400.0 < 160.0, "a warm breaker trips sooner than a cold one");
+    assert!(
+        d.trips[0].time_s - 400.0 < 160.0,
+        "a warm breaker trips sooner than a cold one"
+    );
 }
 
 #[test]
@@ -284,11 +335,20 @@ fn heat_resets_fully_after_a_long_enough_rest() {
     // As above but resting 600 s at M = 0.6: cooling 0.64 / 600 × 600 = 0.64 > 0.625, so H
     // reaches 0 (it cannot go negative) and the second overload trips as from cold:
     // 100 + 600 + 160 = 860 s.
-    let demand = r#"{ kind = "steps", steps = [["0s", "100%"], ["100s", "2.5%"], ["700s", "100%"]] }"#;
-    let r = sim("heat-reset", &one_rack("heat-reset", "20min", "30A", 36, demand));
+    let demand =
+        r#"{ kind = "steps", steps = [["0s", "100%"], ["100s", "2.5%"], ["700s", "100%"]] }"#;
+    let r = sim(
+        "heat-reset",
+        &one_rack("heat-reset", "20min", "30A", 36, demand),
+    );
     let d = device(&r, "rack1");
     assert_eq!(d.trips.len(), 1, "{:?}", d.trips);
-    close(d.trips[0].time_s, 860.0, 1e-3, "trip time after a full reset");
+    close(
+        d.trips[0].time_s,
+        860.0,
+        1e-3,
+        "trip time after a full reset",
+    );
 }
 
 #[test]
@@ -309,10 +369,18 @@ fn magnetic_pickup_is_inclusive_at_exactly_ten_times_rating() {
     // 16 × 260 W = 4160 W = 20 A on a 2 A rating: M = 10 exactly (all sums are of whole
     // watts, exact in f64). DESIGN §3: trip after t_inst "when M ≥ M_inst" → 20 ms.
     let demand = r#"{ kind = "constant", level = "100%" }"#;
-    let r = sim("magnetic-10", &one_rack("magnetic-10", "1min", "2A", 16, demand));
+    let r = sim(
+        "magnetic-10",
+        &one_rack("magnetic-10", "1min", "2A", 16, demand),
+    );
     let d = device(&r, "rack1");
     assert_eq!(d.trips.len(), 1, "{:?}", d.trips);
-    close(d.trips[0].time_s, 0.020, 1e-6, "magnetic trip time at M = 10");
+    close(
+        d.trips[0].time_s,
+        0.020,
+        1e-6,
+        "magnetic trip time at M = 10",
+    );
 }
 
 #[test]
@@ -320,10 +388,18 @@ fn just_below_magnetic_pickup_the_thermal_element_decides() {
     // 15 × 260 W = 3900 W on 416 W: M = 9.375 < 10, so only the thermal element acts:
     // t = 200 / (9.375² − 1) = 200 / (87.890625 − 1) = 200 / 86.890625 = 2.301744 s.
     let demand = r#"{ kind = "constant", level = "100%" }"#;
-    let r = sim("thermal-9", &one_rack("thermal-9", "1min", "2A", 15, demand));
+    let r = sim(
+        "thermal-9",
+        &one_rack("thermal-9", "1min", "2A", 15, demand),
+    );
     let d = device(&r, "rack1");
     assert_eq!(d.trips.len(), 1, "{:?}", d.trips);
-    close(d.trips[0].time_s, 2.301744, 1e-3, "thermal trip time at M = 9.375");
+    close(
+        d.trips[0].time_s,
+        2.301744,
+        1e-3,
+        "thermal trip time at M = 9.375",
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,16 +413,33 @@ fn a_rack_trip_cuts_its_servers_and_loses_their_vms() {
     // 150% → trip at 160 s (see above). Every one of the 36 VMs is lost, with one
     // vm_lost row each, and every server is off.
     assert_eq!(r.summary.vms.len(), 36);
-    assert!(r.summary.vms.iter().all(|v| v.lost && v.completion_s.is_none()));
-    assert_eq!(event_count(&r, "vm_lost", "vm-"), 36, "one vm_lost row per VM");
-    assert_eq!(event_count(&r, "server_off", "node-"), 36, "one server_off row per server");
+    assert!(r
+        .summary
+        .vms
+        .iter()
+        .all(|v| v.lost && v.completion_s.is_none()));
+    assert_eq!(
+        event_count(&r, "vm_lost", "vm-"),
+        36,
+        "one vm_lost row per VM"
+    );
+    assert_eq!(
+        event_count(&r, "server_off", "node-"),
+        36,
+        "one server_off row per server"
+    );
     for e in r.events.iter().filter(|e| e.kind == "vm_lost") {
         close(e.time_ns as f64 * 1e-9, 160.0, 1e-3, "vm_lost time");
         assert!(e.detail.contains("reason=breaker_trip"), "{}", e.detail);
     }
     assert!(r.summary.servers.iter().all(|s| !s.powered_at_end));
     // Energy: 9360 W × 160 s = 1,497,600 J, then nothing.
-    close(r.summary.energy_j, 1_497_600.0, 1e-3, "energy up to the trip");
+    close(
+        r.summary.energy_j,
+        1_497_600.0,
+        1e-3,
+        "energy up to the trip",
+    );
     // The rack's power after the trip is 0 W in every time-series row after 161 s.
     let col = r.timeseries.column("rack1.power_w").unwrap();
     for (t, p) in col.iter().filter(|(t, _)| *t >= 161.0) {
@@ -356,8 +449,16 @@ fn a_rack_trip_cuts_its_servers_and_loses_their_vms() {
 
 /// A row (`row1`, optionally with its own 30 A breaker) feeding two racks.
 fn two_racks(row_breaker: bool, rack_breakers: bool, a: (u32, &str), b: (u32, &str)) -> String {
-    let row = if row_breaker { "rating = \"30A\"\nbreaker = \"ul489-le30a\"" } else { "" };
-    let rack = if rack_breakers { "rating = \"30A\"\nbreaker = \"ul489-le30a\"" } else { "" };
+    let row = if row_breaker {
+        "rating = \"30A\"\nbreaker = \"ul489-le30a\""
+    } else {
+        ""
+    };
+    let rack = if rack_breakers {
+        "rating = \"30A\"\nbreaker = \"ul489-le30a\""
+    } else {
+        ""
+    };
     format!(
         r#"
 name = "tree"
@@ -427,16 +528,32 @@ fn only_the_overloaded_rack_trips_and_its_sibling_keeps_running() {
     assert!(device(&r, "row1").trips.is_empty());
     // rackA's 36 VMs lost, rackB's 2 not.
     for v in &r.summary.vms {
-        assert_eq!(v.lost, v.name.starts_with("va-"), "vm {} lost = {}", v.name, v.lost);
+        assert_eq!(
+            v.lost,
+            v.name.starts_with("va-"),
+            "vm {} lost = {}",
+            v.name,
+            v.lost
+        );
     }
     assert_eq!(event_count(&r, "vm_lost", "va-"), 36);
     assert_eq!(event_count(&r, "vm_lost", "vb-"), 0);
     for s in &r.summary.servers {
-        assert_eq!(s.powered_at_end, s.name.starts_with("b-"), "server {}", s.name);
+        assert_eq!(
+            s.powered_at_end,
+            s.name.starts_with("b-"),
+            "server {}",
+            s.name
+        );
     }
     // rackB's servers run all 300 s at 180 W: 54,000 J each; its VMs use 4 cores × 300 s
     // = 1200 core-s each.
-    for s in r.summary.servers.iter().filter(|s| s.name.starts_with("b-")) {
+    for s in r
+        .summary
+        .servers
+        .iter()
+        .filter(|s| s.name.starts_with("b-"))
+    {
         close(s.energy_j, 54_000.0, 1e-6, &s.name);
     }
     for v in r.summary.vms.iter().filter(|v| v.name.starts_with("vb-")) {
@@ -444,9 +561,24 @@ fn only_the_overloaded_rack_trips_and_its_sibling_keeps_running() {
     }
     // rackA: 9360 W × 160 s = 1,497,600 J. rackB: 360 W × 300 s = 108,000 J.
     // row1 carries both: 1,605,600 J; that is also every server's energy.
-    close(device(&r, "rackA").energy_j, 1_497_600.0, 1e-3, "rackA energy");
-    close(device(&r, "rackB").energy_j, 108_000.0, 1e-6, "rackB energy");
-    close(device(&r, "row1").energy_j, 1_605_600.0, 1e-3, "row1 energy");
+    close(
+        device(&r, "rackA").energy_j,
+        1_497_600.0,
+        1e-3,
+        "rackA energy",
+    );
+    close(
+        device(&r, "rackB").energy_j,
+        108_000.0,
+        1e-6,
+        "rackB energy",
+    );
+    close(
+        device(&r, "row1").energy_j,
+        1_605_600.0,
+        1e-3,
+        "row1 energy",
+    );
     close(r.summary.energy_j, 1_605_600.0, 1e-3, "total energy");
     // After the trip the row carries only rackB: 360 W.
     let row = r.timeseries.column("row1.power_w").unwrap();
@@ -459,7 +591,10 @@ fn only_the_overloaded_rack_trips_and_its_sibling_keeps_running() {
 fn a_row_trip_cuts_both_racks_below_it() {
     // Racks without breakers: rackA 20 × 260 = 5200 W, rackB 16 × 260 = 4160 W.
     // row1 (30 A at 208 V = 6240 W) carries 9360 W = 150% → trips at 160 s and cuts both.
-    let r = sim("tree-row", &two_racks(true, false, (20, "100%"), (16, "100%")));
+    let r = sim(
+        "tree-row",
+        &two_racks(true, false, (20, "100%"), (16, "100%")),
+    );
     let row = device(&r, "row1");
     assert_eq!(row.trips.len(), 1);
     close(row.trips[0].time_s, 160.0, 1e-3, "row1 trip");
@@ -468,8 +603,18 @@ fn a_row_trip_cuts_both_racks_below_it() {
     assert_eq!(event_count(&r, "vm_lost", "v"), 36);
     assert!(r.summary.servers.iter().all(|s| !s.powered_at_end));
     // rackA: 5200 × 160 = 832,000 J; rackB: 4160 × 160 = 665,600 J; row 1,497,600 J.
-    close(device(&r, "rackA").energy_j, 832_000.0, 1e-3, "rackA energy");
-    close(device(&r, "rackB").energy_j, 665_600.0, 1e-3, "rackB energy");
+    close(
+        device(&r, "rackA").energy_j,
+        832_000.0,
+        1e-3,
+        "rackA energy",
+    );
+    close(
+        device(&r, "rackB").energy_j,
+        665_600.0,
+        1e-3,
+        "rackB energy",
+    );
     close(row.energy_j, 1_497_600.0, 1e-3, "row1 energy");
 }
 
@@ -477,7 +622,10 @@ fn a_row_trip_cuts_both_racks_below_it() {
 fn a_row_trip_also_cuts_racks_that_have_their_own_breakers() {
     // As above, racks with 30 A breakers: rackA M = 5200/6240 = 0.83, rackB 0.67 — neither
     // trips itself, both go dark when row1 trips at 160 s.
-    let r = sim("tree-row2", &two_racks(true, true, (20, "100%"), (16, "100%")));
+    let r = sim(
+        "tree-row2",
+        &two_racks(true, true, (20, "100%"), (16, "100%")),
+    );
     close(device(&r, "row1").trips[0].time_s, 160.0, 1e-3, "row1 trip");
     assert!(device(&r, "rackA").trips.is_empty());
     assert!(device(&r, "rackB").trips.is_empty());
@@ -490,7 +638,13 @@ fn a_vm_that_has_not_started_when_its_host_is_cut_is_lost_once() {
     // The 150% rack trips at 160 s; one extra 1-vCPU VM is scheduled to start at 200 s on
     // node-1, after its host lost power. It must be reported lost, with exactly one
     // vm_lost row (the log is per event, so one VM lost once is one row).
-    let mut text = one_rack("late", "5min", "30A", 36, r#"{ kind = "constant", level = "100%" }"#);
+    let mut text = one_rack(
+        "late",
+        "5min",
+        "30A",
+        36,
+        r#"{ kind = "constant", level = "100%" }"#,
+    );
     text.push_str(
         r#"
 [[vms]]
@@ -503,11 +657,24 @@ demand = { kind = "constant", level = "10%" }
     let r = sim("late", &text);
     let late = r.summary.vms.iter().find(|v| v.name == "late").unwrap();
     assert!(late.lost, "a VM whose host is dark is lost");
-    let rows: Vec<_> = r.events.iter().filter(|e| e.kind == "vm_lost" && e.entity == "late").collect();
+    let rows: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "vm_lost" && e.entity == "late")
+        .collect();
     for e in &rows {
-        eprintln!("vm_lost row for `late`: {} s {}", e.time_ns as f64 * 1e-9, e.detail);
+        eprintln!(
+            "vm_lost row for `late`: {} s {}",
+            e.time_ns as f64 * 1e-9,
+            e.detail
+        );
     }
-    assert_eq!(rows.len(), 1, "one vm_lost row for one lost VM, got {}", rows.len());
+    assert_eq!(
+        rows.len(),
+        1,
+        "one vm_lost row for one lost VM, got {}",
+        rows.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -519,7 +686,10 @@ fn read_dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap())
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
         })
         .collect()
 }
@@ -538,13 +708,30 @@ fn the_same_scenario_twice_gives_byte_identical_outputs() {
     };
     let a = run_to("a");
     let b = run_to("b");
-    for f in ["summary.json", "timeseries.csv", "events.csv", "power.svg", "power.png"] {
-        assert!(a.contains_key(f), "output {f} missing; have {:?}", a.keys().collect::<Vec<_>>());
+    for f in [
+        "summary.json",
+        "timeseries.csv",
+        "events.csv",
+        "power.svg",
+        "power.png",
+    ] {
+        assert!(
+            a.contains_key(f),
+            "output {f} missing; have {:?}",
+            a.keys().collect::<Vec<_>>()
+        );
         assert!(!a[f].is_empty(), "output {f} is empty");
     }
-    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "same file set");
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "same file set"
+    );
     for (name, bytes) in &a {
-        assert!(bytes == &b[name], "{name} differs between two runs of the same scenario");
+        assert!(
+            bytes == &b[name],
+            "{name} differs between two runs of the same scenario"
+        );
     }
     // Nothing else (no staging or old directories) was left beside the outputs.
     let mut names: Vec<String> = fs::read_dir(&base)
@@ -568,8 +755,17 @@ fn drawn_k(text: &str, seed: Option<u64>, replicate: u32) -> (f64, f64) {
 }
 
 fn draw_k_rack(extra_pdu_first: bool) -> String {
-    let base = one_rack("draw-k", "10min", "30A", 36, r#"{ kind = "constant", level = "100%" }"#)
-        .replace("breaker = \"ul489-le30a\"", "breaker = \"ul489-le30a\"\ndraw_k = true");
+    let base = one_rack(
+        "draw-k",
+        "10min",
+        "30A",
+        36,
+        r#"{ kind = "constant", level = "100%" }"#,
+    )
+    .replace(
+        "breaker = \"ul489-le30a\"",
+        "breaker = \"ul489-le30a\"\ndraw_k = true",
+    );
     if extra_pdu_first {
         // Another device with its own draw, listed before rack1.
         base.replacen(
@@ -596,12 +792,21 @@ fn draw_k_depends_on_the_seed_and_nothing_else() {
     assert_ne!(k1, k1r, "a different replicate draws a different k");
     // The preset's band is 60–360 s.
     for k in [k1, k2, k1r] {
-        assert!((60.0..=360.0).contains(&k), "k = {k} outside the 60–360 s band");
+        assert!(
+            (60.0..=360.0).contains(&k),
+            "k = {k} outside the 60–360 s band"
+        );
     }
     // The trip follows the drawn k: at M = 1.5, t = k / 1.25.
     close(t1, k1 / 1.25, 1e-3, "trip time with the drawn k");
     // Without draw_k the nominal k = 200 s is used, whatever the seed.
-    let nominal = one_rack("nominal", "10min", "30A", 36, r#"{ kind = "constant", level = "100%" }"#);
+    let nominal = one_rack(
+        "nominal",
+        "10min",
+        "30A",
+        36,
+        r#"{ kind = "constant", level = "100%" }"#,
+    );
     assert_eq!(drawn_k(&nominal, Some(1), 0).0, 200.0);
     assert_eq!(drawn_k(&nominal, Some(2), 0).0, 200.0);
 }
@@ -622,14 +827,22 @@ fn a_seed_given_on_the_command_line_changes_k_and_is_reported() {
     let path = base.join("draw.toml");
     fs::write(&path, draw_k_rack(false)).unwrap();
     let go = |seed: Option<u64>, out: &str| {
-        let opts = RunOptions { scenario: Some(path.clone()), out: Some(base.join(out)), seed, ..RunOptions::default() };
+        let opts = RunOptions {
+            scenario: Some(path.clone()),
+            out: Some(base.join(out)),
+            seed,
+            ..RunOptions::default()
+        };
         run_command(&opts).unwrap_or_else(|e| panic!("{e}")).0
     };
     let a = go(None, "a"); // scenario seed: 1 (default)
     let b = go(Some(99), "b");
     assert_eq!(a.summary.seed, 1);
     assert_eq!(b.summary.seed, 99);
-    assert_ne!(a.summary.devices[0].breaker_k_s, b.summary.devices[0].breaker_k_s);
+    assert_ne!(
+        a.summary.devices[0].breaker_k_s,
+        b.summary.devices[0].breaker_k_s
+    );
     fs::remove_dir_all(&base).unwrap();
 }
 
@@ -639,8 +852,11 @@ fn a_seed_given_on_the_command_line_changes_k_and_is_reported() {
 
 #[test]
 fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
-    let sc = load_file(&crate_path("scenarios/rack/basic.toml"), &Library::new(vec![]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sc = load_file(
+        &crate_path("scenarios/rack/basic.toml"),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let r = run(&sc).unwrap();
     // Per server (ibm-x3550-m3: 12 cores; table 66, 107, 120, 131, 143, 156, 173, 191, 211,
     // 229, 247 W at 0 … 100%): 4 web VMs × 2 vCPUs, 2 batch VMs × 2 vCPUs, dom0 0.05 cores.
@@ -658,17 +874,38 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
     let d = device(&r, "rack1");
     // Cap: 80% of 208 V × 30 A = 0.8 × 6240 = 4992 W.
     close(d.cap_w.unwrap(), 4992.0, 1e-9, "cap");
-    assert!(d.trips.is_empty(), "never above the rating (peak 5514 W < 6240 W)");
-    assert_eq!(d.max_heat, 0.0, "M ≤ 5514/6240 = 0.88 < 1: the breaker never heats");
+    assert!(
+        d.trips.is_empty(),
+        "never above the rating (peak 5514 W < 6240 W)"
+    );
+    assert_eq!(
+        d.max_heat, 0.0,
+        "M ≤ 5514/6240 = 0.88 < 1: the breaker never heats"
+    );
     assert_eq!(d.min_time_to_trip_s, None);
     // One episode, from 1800 s to 3333.333 s: 1533.333 s over the cap.
     assert_eq!(d.violations.episodes, 1);
-    close(d.violations.seconds_over_cap, 1533.333_333, 1e-6, "seconds over cap");
+    close(
+        d.violations.seconds_over_cap,
+        1_533.333_333,
+        1e-6,
+        "seconds over cap",
+    );
     // Energy over cap: (5514 − 4992) × 1533.333 = 522 × 1533.333 = 800,400 J.
-    close(d.violations.energy_over_cap_j, 800_400.0, 1e-3, "energy over cap");
+    close(
+        d.violations.energy_over_cap_j,
+        800_400.0,
+        1e-3,
+        "energy over cap",
+    );
     // Peak 5514 W: overshoot (5514 − 4992) / 4992 = 10.4567%.
     close(d.peak_w, 5514.0, 1e-6, "peak");
-    close(d.violations.peak_overshoot_pct, 522.0 / 4992.0 * 100.0, 1e-9, "overshoot");
+    close(
+        d.violations.peak_overshoot_pct,
+        522.0 / 4992.0 * 100.0,
+        1e-9,
+        "overshoot",
+    );
     // Energy: 3653 × 1800 + 5514 × 1533.333 + 4170 × 266.667 + 3252 × 3600
     //   = 6,575,400 + 8,454,800 + 1,112,000 + 11,707,200 = 27,849,400 J.
     close(d.energy_j, 27_849_400.0, 0.01, "rack energy");
@@ -678,16 +915,30 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
     assert_eq!(r.summary.vms.len(), 96 + 48);
     for v in &r.summary.vms {
         assert!(!v.lost, "{}", v.name);
-        close(v.slowdown.unwrap(), 1.0, 1e-9, &format!("{} slowdown", v.name));
+        close(
+            v.slowdown.unwrap(),
+            1.0,
+            1e-9,
+            &format!("{} slowdown", v.name),
+        );
         if v.name.starts_with("batch-") {
-            close(v.completion_s.unwrap(), 3333.333_333, 1e-6, &v.name);
+            close(v.completion_s.unwrap(), 3_333.333_333, 1e-6, &v.name);
         } else {
             assert_eq!(v.completion_s, None, "{}", v.name);
         }
     }
     // Placement is round-robin: 4 web VMs and 2 batch VMs per server.
-    let on_node1: Vec<_> = r.summary.vms.iter().filter(|v| v.host == "node-1").map(|v| v.name.as_str()).collect();
-    assert_eq!(on_node1, vec!["web-1", "web-25", "web-49", "web-73", "batch-1", "batch-25"]);
+    let on_node1: Vec<_> = r
+        .summary
+        .vms
+        .iter()
+        .filter(|v| v.host == "node-1")
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(
+        on_node1,
+        vec!["web-1", "web-25", "web-49", "web-73", "batch-1", "batch-25"]
+    );
     // Time-series rows (10 s averages) inside each phase.
     let col = r.timeseries.column("rack1.power_w").unwrap();
     let at = |t: f64| col.iter().find(|(x, _)| (*x - t).abs() < 1e-9).unwrap().1;
@@ -702,8 +953,11 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
 
 #[test]
 fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
-    let sc = load_file(&crate_path("scenarios/rack/overload-trip.toml"), &Library::new(vec![]))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let sc = load_file(
+        &crate_path("scenarios/rack/overload-trip.toml"),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let r = run(&sc).unwrap();
     let d = device(&r, "rack1");
     // 36 × 260 W = 9360 W = 45 A = 150% of 30 A: t = 200 / (1.5² − 1) = 160 s.
@@ -716,8 +970,18 @@ fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
     // Above the 4992 W cap from 0 to 160 s: one episode of 160 s, (9360 − 4992) × 160
     // = 4368 × 160 = 698,880 J over the cap.
     assert_eq!(d.violations.episodes, 1);
-    close(d.violations.seconds_over_cap, 160.0, 1e-3, "seconds over cap");
-    close(d.violations.energy_over_cap_j, 698_880.0, 0.01, "energy over cap");
+    close(
+        d.violations.seconds_over_cap,
+        160.0,
+        1e-3,
+        "seconds over cap",
+    );
+    close(
+        d.violations.energy_over_cap_j,
+        698_880.0,
+        0.01,
+        "energy over cap",
+    );
     // The built-in default (`capsim run` with no scenario) is basic.toml.
     let def = capsim::app::load(&RunOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(def.name, "rack-basic");
