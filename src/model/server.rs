@@ -94,7 +94,13 @@ impl Server {
     }
 
     /// Adds a host task, reusing the lowest finished slot; returns its slot.
-    pub fn add_task(&mut self, owner: TaskOwner, demand: f64, weight: f64, cap: Option<f64>) -> usize {
+    pub fn add_task(
+        &mut self,
+        owner: TaskOwner,
+        demand: f64,
+        weight: f64,
+        cap: Option<f64>,
+    ) -> usize {
         let t = HostTask {
             owner,
             demand,

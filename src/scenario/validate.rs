@@ -88,7 +88,11 @@ impl Validator<'_> {
     fn scenario(mut self, f: ScenarioFile) -> Result<Scenario, ConfigError> {
         let whole = 0..0;
         if f.duration.get_ref().nanos() == 0 {
-            return Err(self.err(f.duration.span(), "duration", "must be longer than zero, e.g. \"1h\""));
+            return Err(self.err(
+                f.duration.span(),
+                "duration",
+                "must be longer than zero, e.g. \"1h\"",
+            ));
         }
         let interval_ns = f.output.interval.nanos();
         if interval_ns == 0 {
@@ -260,7 +264,7 @@ impl Validator<'_> {
                 unique(&mut names, &n, "server")
                     .map_err(|m| self.err(span.clone(), field("name"), m))?;
                 if count.is_some() {
-                groups
+                    groups
                         .entry(s.name.clone())
                         .or_default()
                         .push(servers.len());
@@ -587,7 +591,11 @@ impl Validator<'_> {
                         "`constant` demand needs `level`, e.g. level = \"100%\"",
                     )
                 })?;
-                Ok(Demand::Constant(level_ok(l.get_ref().0, l.span(), "level")?))
+                Ok(Demand::Constant(level_ok(
+                    l.get_ref().0,
+                    l.span(),
+                    "level",
+                )?))
             }
             "steps" => {
                 let s = e.steps.as_ref().ok_or_else(|| {
