@@ -26,7 +26,8 @@ pub enum Demand {
     Trace {
         /// Sample interval, ns (> 0).
         interval_ns: u64,
-        /// Fractions in [0, 1] (stored as f32: traces can be long).
+        /// Utilisation in percent, [0, 100] (f32 halves the memory of long traces and
+        /// holds PlanetLab's integer percents exactly; divided by 100 in f64 on use).
         samples: std::sync::Arc<[f32]>,
         /// Behaviour past the last sample.
         end: TraceEnd,
@@ -62,11 +63,13 @@ impl Demand {
                     } else {
                         Some(next)
                     };
-                    (samples[idx as usize] as f64, next)
+                    (samples[idx as usize] as f64 / 100.0, next)
                 } else {
                     match end {
-                        TraceEnd::Repeat => (samples[(idx % n) as usize] as f64, Some(next)),
-                        TraceEnd::Hold => (samples[(n - 1) as usize] as f64, None),
+                        TraceEnd::Repeat => {
+                            (samples[(idx % n) as usize] as f64 / 100.0, Some(next))
+                        }
+                        TraceEnd::Hold => (samples[(n - 1) as usize] as f64 / 100.0, None),
                         TraceEnd::Zero => (0.0, None),
                     }
                 }
@@ -132,7 +135,7 @@ mod tests {
 
     #[test]
     fn trace_repeats_holds_or_stops() {
-        let samples: std::sync::Arc<[f32]> = vec![0.25f32, 0.5, 0.75].into();
+        let samples: std::sync::Arc<[f32]> = vec![25.0f32, 50.0, 75.0].into();
         let mk = |end| Demand::Trace {
             interval_ns: 300 * S,
             samples: samples.clone(),

@@ -3,7 +3,7 @@
 use super::error::ConfigError;
 use std::path::Path;
 
-/// Reads a trace, returning fractions in [0, 1]. Blank lines are skipped; anything else
+/// Reads a trace, returning percents in [0, 100]. Blank lines are skipped; anything else
 /// that is not a percentage in [0, 100] is an error naming the line.
 pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
     let file = path.display().to_string();
@@ -31,7 +31,7 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
         if !(0.0..=100.0).contains(&v) {
             return Err(bad(format!("{v} is outside 0-100 (percent)")));
         }
-        out.push((v / 100.0) as f32);
+        out.push(v as f32);
     }
     if out.is_empty() {
         return Err(ConfigError {
