@@ -3,7 +3,10 @@
 
 pub mod breaker;
 pub mod cpu;
+pub mod memory;
 pub mod meter;
+pub mod network;
+pub mod pageset;
 pub mod pdu;
 pub mod power;
 pub mod server;
