@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod engine;
+pub mod migration;
 pub mod model;
 pub mod output;
 pub mod scenario;

@@ -46,7 +46,7 @@ impl Meter {
 
     /// Closes the window ending at `now_ns`, given the target's cumulative energy (J).
     pub fn sample(&mut self, now_ns: u64, energy_j: f64) -> Reading {
-        let power_w = (energy_j - self.last_energy_j) / (self.window_ns as f64 * 1e-9);
+        let power_w = (energy_j - self.last_energy_j) / (self.window_ns as f64 / 1e9);
         self.last_energy_j = energy_j;
         let r = Reading {
             measured_ns: now_ns,

@@ -114,7 +114,7 @@ impl Device {
 
     /// Energy through the device up to `now_ns`, J, without changing state.
     pub fn energy_at(&self, now_ns: u64) -> f64 {
-        self.energy_j + self.load_w * now_ns.saturating_sub(self.last_ns) as f64 * 1e-9
+        self.energy_j + self.load_w * now_ns.saturating_sub(self.last_ns) as f64 / 1e9
     }
 
     /// Brings energy, violations and breaker heat up to `now_ns` at the present load.
@@ -125,7 +125,7 @@ impl Device {
         if dt_ns == 0 {
             return false;
         }
-        let dt = dt_ns as f64 * 1e-9;
+        let dt = dt_ns as f64 / 1e9;
         self.energy_j += self.load_w * dt;
         if let Some(cap) = self.cap_w {
             if self.load_w > cap {
@@ -188,7 +188,7 @@ impl Device {
         }
         self.min_time_to_trip_s = Some(0.0);
         self.trips.push(Trip {
-            time_s: now_ns as f64 * 1e-9,
+            time_s: now_ns as f64 / 1e9,
             load_cut_w: self.load_w,
         });
         self.trip_gen += 1;

@@ -25,7 +25,7 @@ pub enum TaskOwner {
     Dom0,
     /// dom0 work for a migration (index): sending, receiving, setup, clean-up.
     Migration(u32),
-    /// The source copy of a migrated VM (index) still running during clean-up.
+    /// The source copy of a migrated VM still running during clean-up (migration index).
     Ghost(u32),
 }
 
@@ -85,7 +85,7 @@ pub struct Server {
 impl Server {
     /// Brings energy and task CPU up to `now_ns`.
     pub fn advance(&mut self, now_ns: u64) {
-        let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         self.energy_j += self.power_w * dt;
         for t in &mut self.tasks {
             t.cpu_s += t.alloc * dt;
@@ -137,13 +137,13 @@ impl Server {
 
     /// Energy up to `now_ns` without changing state, J.
     pub fn energy_at(&self, now_ns: u64) -> f64 {
-        self.energy_j + self.power_w * now_ns.saturating_sub(self.last_ns) as f64 * 1e-9
+        self.energy_j + self.power_w * now_ns.saturating_sub(self.last_ns) as f64 / 1e9
     }
 
     /// dom0 CPU (every task but VM ghosts) up to `now_ns` without changing state,
     /// core-seconds.
     pub fn dom0_cpu_at(&self, now_ns: u64) -> f64 {
-        let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         self.dom0_done_cpu_s
             + self
                 .tasks

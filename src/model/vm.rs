@@ -3,7 +3,9 @@
 //! Progress is CPU time × frequency factor, in core-seconds at P0, integrated exactly
 //! between events, so completion times and slowdowns are exact.
 
+use super::memory::DirtyProcess;
 use super::workload::Demand;
+use rand::rngs::StdRng;
 
 /// Where a VM is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,12 +61,51 @@ pub struct Vm {
     pub baseline_ns: Option<u64>,
     /// Generation of the pending completion event.
     pub complete_gen: u32,
+    /// Memory allocation, 4 KiB pages.
+    pub memory_pages: u32,
+    /// How it writes its memory (absent: it never writes).
+    pub dirty: Option<DirtyProcess>,
+    /// The VM's own random stream for its writes, created on first use.
+    pub rng: Option<StdRng>,
+    /// Paused (stop-and-copy, post-copy switch): no CPU, no progress.
+    pub suspended: bool,
+    /// Fraction of time its vCPUs are blocked on post-copy page faults, [0, 1).
+    pub stall: f64,
+    /// A cap imposed by a migration (power-aware cap, auto-converge throttle), cores.
+    pub migration_cap: Option<f64>,
+    /// Time suspended so far, ns.
+    pub downtime_ns: u64,
+    /// The migration moving it, if any.
+    pub migration: Option<u32>,
+    /// CPU its lingering source copies used after switch-overs, core-seconds.
+    pub ghost_cpu_s: f64,
 }
 
 impl Vm {
+    /// CPU it asks the scheduler for now, cores: nothing while suspended; less while
+    /// stalled on faults.
+    pub fn cpu_request(&self) -> f64 {
+        if self.phase != VmPhase::Running || self.suspended {
+            0.0
+        } else {
+            self.demand_cores * (1.0 - self.stall)
+        }
+    }
+
+    /// Its effective cap, cores: the tighter of its own and a migration's.
+    pub fn effective_cap(&self) -> Option<f64> {
+        match (self.cap_cores, self.migration_cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Brings progress, demanded work and CPU time up to `now_ns`.
     pub fn advance(&mut self, now_ns: u64) {
-        let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
+        if self.suspended && self.phase == VmPhase::Running {
+            self.downtime_ns += now_ns.saturating_sub(self.last_ns);
+        }
         if self.phase == VmPhase::Running {
             self.progress += self.rate * dt;
             self.demanded += self.demand_cores * dt;
@@ -75,7 +116,7 @@ impl Vm {
 
     /// CPU used up to `now_ns` without changing state, core-seconds.
     pub fn cpu_at(&self, now_ns: u64) -> f64 {
-        let dt = now_ns.saturating_sub(self.last_ns) as f64 * 1e-9;
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         if self.phase == VmPhase::Running {
             self.cpu_s + self.alloc_cores * dt
         } else {

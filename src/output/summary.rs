@@ -3,6 +3,7 @@
 
 use crate::model::vm::VmPhase;
 use crate::scenario::config::Scenario;
+use crate::sim::migrate::Mig;
 use crate::sim::world::World;
 use serde::Serialize;
 
@@ -94,18 +95,27 @@ pub struct MigrationSummary {
     pub algorithm: String,
     /// Start, s.
     pub start_s: f64,
-    /// End (clean-up finished), s.
-    pub end_s: f64,
+    /// End (clean-up finished), s (null: still running at the end of the run).
+    pub end_s: Option<f64>,
+    /// Switch-over: the VM starts running on the destination, s.
+    pub switch_s: Option<f64>,
     /// VM suspended, s.
     pub downtime_s: f64,
     /// Data sent, bytes.
     pub bytes_sent: u64,
     /// Pages sent.
     pub pages_sent: u64,
-    /// Rounds.
+    /// Pages sent more than once.
+    pub pages_resent: u64,
+    /// Post-copy demand faults.
+    pub faults: u64,
+    /// Rounds (pre-copy passes; 1 for post-copy).
     pub rounds: u32,
-    /// Extra energy attributed to the migration, J.
+    /// Extra energy of both hosts due to the migration (their power minus their power
+    /// without its CPU and traffic, integrated), J.
     pub energy_j: f64,
+    /// Why it stopped part-way (null: it did not).
+    pub aborted: Option<String>,
 }
 
 /// One server.
@@ -146,8 +156,8 @@ pub struct Summary {
 
 impl Summary {
     /// Builds the summary from a world whose accounting is up to the scenario's end.
-    pub fn from_world(sc: &Scenario, w: &World) -> Self {
-        let duration_s = sc.duration_ns as f64 * 1e-9;
+    pub fn from_world(sc: &Scenario, w: &World, migs: &[Mig]) -> Self {
+        let duration_s = sc.duration_ns as f64 / 1e9;
         let devices = w
             .devices
             .iter()
@@ -167,7 +177,7 @@ impl Summary {
                     breaker_k_s: d.breaker.as_ref().map(|b| b.k_s()),
                     violations: ViolationSummary {
                         episodes: v.episodes,
-                        seconds_over_cap: v.over_ns as f64 * 1e-9,
+                        seconds_over_cap: v.over_ns as f64 / 1e9,
                         energy_over_cap_j: v.energy_over_j,
                         peak_overshoot_pct,
                     },
@@ -194,12 +204,12 @@ impl Summary {
                 name: v.name.clone(),
                 host: w.servers[v.host].name.clone(),
                 slowdown: v.slowdown(),
-                downtime_s: 0.0,
+                downtime_s: v.downtime_ns as f64 / 1e9,
                 completion_s: match (v.phase, v.end_ns) {
-                    (VmPhase::Done, Some(e)) => Some((e - v.start_ns) as f64 * 1e-9),
+                    (VmPhase::Done, Some(e)) => Some((e - v.start_ns) as f64 / 1e9),
                     _ => None,
                 },
-                baseline_s: v.baseline_ns.map(|b| b as f64 * 1e-9),
+                baseline_s: v.baseline_ns.map(|b| b as f64 / 1e9),
                 lost: v.phase == VmPhase::Lost,
                 cpu_core_s: v.cpu_s,
             })
@@ -222,7 +232,26 @@ impl Summary {
             energy_j: servers.iter().map(|s| s.energy_j).sum(),
             devices,
             vms,
-            migrations: Vec::new(),
+            migrations: migs
+                .iter()
+                .map(|m| MigrationSummary {
+                    vm: w.vms[m.vm].name.clone(),
+                    from: w.servers[m.src].name.clone(),
+                    to: w.servers[m.dst].name.clone(),
+                    algorithm: m.params.preset.clone(),
+                    start_s: m.start_ns as f64 / 1e9,
+                    end_s: m.end_ns.map(|e| e as f64 / 1e9),
+                    switch_s: m.switch_ns.map(|e| e as f64 / 1e9),
+                    downtime_s: m.downtime_ns as f64 / 1e9,
+                    bytes_sent: m.bytes_sent,
+                    pages_sent: m.pages_sent,
+                    pages_resent: m.ps.resent,
+                    faults: m.faults,
+                    rounds: m.rounds(),
+                    energy_j: m.energy_j,
+                    aborted: m.abort_reason.clone(),
+                })
+                .collect(),
             servers,
         }
     }

@@ -53,7 +53,7 @@ pub fn events_csv(r: &RunResult) -> String {
         let _ = writeln!(
             out,
             "{},{},{},{}",
-            num(e.time_ns as f64 * 1e-9),
+            num(e.time_ns as f64 / 1e9),
             e.kind,
             field(&e.entity),
             field(&e.detail)
@@ -69,8 +69,8 @@ pub fn meters_csv(r: &RunResult) -> String {
         let _ = writeln!(
             out,
             "{},{},{},{}",
-            num(m.measured_ns as f64 * 1e-9),
-            num(m.available_ns as f64 * 1e-9),
+            num(m.measured_ns as f64 / 1e9),
+            num(m.available_ns as f64 / 1e9),
             field(&r.meter_names[m.meter as usize]),
             num(m.power_w)
         );
@@ -151,7 +151,7 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
         .filter(|e| e.kind == "breaker_trip")
         .map(|e| Marker {
             label: format!("{} trips", e.entity),
-            x: e.time_ns as f64 * 1e-9,
+            x: e.time_ns as f64 / 1e9,
         })
         .collect();
     Figure {

@@ -3,7 +3,9 @@
 //! Everything here has been checked, every name resolved to an index and every
 //! quantity converted to SI units (or integer nanoseconds for times).
 
+use crate::migration::Params;
 use crate::model::breaker::TripCurve;
+use crate::model::memory::MemoryProfile;
 use crate::model::pdu::Electrical;
 use crate::model::workload::Demand;
 use std::sync::Arc;
@@ -76,6 +78,8 @@ pub struct VmConfig {
     pub work_core_s: Option<f64>,
     /// CPU demand as a fraction of its vCPUs.
     pub demand: Demand,
+    /// Its memory and how it writes it (`None` without a `memory` size).
+    pub memory: Option<MemoryProfile>,
 }
 
 /// What a meter measures.
@@ -123,6 +127,15 @@ pub enum ActionKind {
         vm: usize,
         /// New weight.
         weight: f64,
+    },
+    /// Live-migrate a VM.
+    Migrate {
+        /// VM index.
+        vm: usize,
+        /// Destination server index.
+        to: usize,
+        /// Algorithm and its parameters.
+        params: Arc<Params>,
     },
 }
 

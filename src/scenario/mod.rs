@@ -4,6 +4,7 @@
 pub mod config;
 pub mod error;
 pub mod library;
+pub mod migration;
 pub mod schema;
 pub mod trace;
 pub mod units;

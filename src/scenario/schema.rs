@@ -166,6 +166,40 @@ pub struct VmEntry {
     pub work: Option<Seconds>,
     /// CPU demand as a fraction of its vCPUs.
     pub demand: Spanned<DemandEntry>,
+    /// How it writes its memory (needed to migrate it realistically; absent: it never
+    /// writes).
+    pub dirty: Option<Spanned<DirtyEntry>>,
+}
+
+/// `dirty = { … }` of a VM: its memory-write process. Rates are per second of
+/// full-speed execution: a throttled or stalled VM writes proportionally less.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirtyEntry {
+    /// Memory it ever touches, from the start of its allocation.
+    pub footprint: Bytes,
+    /// Size of the hot set (default none).
+    pub hot_set: Option<Bytes>,
+    /// Where the hot set starts within the footprint (default "0B").
+    pub hot_offset: Option<Bytes>,
+    /// Writes per hot page per second (e.g. "50/s").
+    pub hot_rate: Option<Rate>,
+    /// Writes per page per second over the rest of the footprint (default "0/s").
+    pub cold_rate: Option<Rate>,
+    /// A sequential writer (GC- or buffer-like).
+    pub sweep: Option<SweepEntry>,
+}
+
+/// A sequential writer over a region, wrapping at its end.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepEntry {
+    /// Region start within the allocation (default "0B").
+    pub start: Option<Bytes>,
+    /// Region size.
+    pub size: Bytes,
+    /// Bytes written per second of full-speed execution (e.g. "95MB/s").
+    pub speed: Bitrate,
 }
 
 fn one_u32() -> Spanned<u32> {
@@ -221,7 +255,7 @@ fn hundred_ms() -> Seconds {
 
 /// `[[actions]]`: a change at a time. Kinds and their fields:
 /// `set_pstate` (server, pstate); `set_vm_cap` (vm, cap: a percentage of one core or
-/// "none"); `set_vm_weight` (vm, weight).
+/// "none"); `set_vm_weight` (vm, weight); `migrate` (vm, to, algorithm, overrides).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionEntry {
@@ -239,6 +273,12 @@ pub struct ActionEntry {
     pub cap: Option<Spanned<String>>,
     /// New weight, > 0 (`set_vm_weight`).
     pub weight: Option<Spanned<f64>>,
+    /// Destination server (`migrate`).
+    pub to: Option<Spanned<String>>,
+    /// Migration preset from `models/migration/` (`migrate`).
+    pub algorithm: Option<Spanned<String>>,
+    /// Any preset field, overriding the preset (`migrate`).
+    pub overrides: Option<Spanned<crate::scenario::migration::MigrationFields>>,
 }
 
 /// `models/servers/<name>.toml`.

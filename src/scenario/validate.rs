@@ -322,6 +322,7 @@ impl Validator<'_> {
                 ));
             }
             let memory_bytes = v.memory.map_or(0, |m| m.0 as u64);
+            let memory = self.memory(v, span.clone(), &field("dirty"))?;
             let demand = self.demand(&v.demand, &field("demand"))?;
             let work_core_s = v.work.map(|w| w.0 * vcpus as f64);
             if work_core_s == Some(0.0) {
@@ -365,6 +366,7 @@ impl Validator<'_> {
                     start_ns: v.start.nanos(),
                     work_core_s,
                     demand: demand.clone(),
+                    memory: memory.clone(),
                 });
             }
         }
@@ -499,8 +501,62 @@ impl Validator<'_> {
                         weight: *w.get_ref(),
                     }
                 }
+                "migrate" => {
+                    let vm = vm_of(&a.vm)?;
+                    need(a.to.is_some(), "to")?;
+                    need(a.algorithm.is_some(), "algorithm")?;
+                    let to = a.to.as_ref().unwrap();
+                    let to_ix = server_ix.get(to.get_ref()).copied().ok_or_else(|| {
+                        self.err(
+                            to.span(),
+                            field("to"),
+                            format!("no server named `{}`", to.get_ref()),
+                        )
+                    })?;
+                    if vms[vm].memory.is_none() {
+                        return Err(self.err(
+                            a.vm.as_ref().unwrap().span(),
+                            field("vm"),
+                            format!("VM `{}` has no `memory` size: a migration needs one (e.g. memory = \"600MiB\")", vms[vm].name),
+                        ));
+                    }
+                    let alg = a.algorithm.as_ref().unwrap();
+                    let mt = self.lib.find("migration", alg.get_ref()).ok_or_else(|| {
+                        self.missing(alg.span(), &field("algorithm"), "migration", alg.get_ref())
+                    })?;
+                    let preset = super::migration::preset_from_text(&mt.origin, &mt.text)?;
+                    let empty = super::migration::MigrationFields::default();
+                    let over = a.overrides.as_ref().map_or(&empty, |o| o.get_ref());
+                    let params = super::migration::params(alg.get_ref(), &mt.origin, &preset, over)
+                        .map_err(|mut e| {
+                            if let Some(o) = &a.overrides {
+                                // An override made it invalid: point at the overrides.
+                                let (line, column) = self.src.line_col(o.span().start);
+                                e.file = self.src.name.to_string();
+                                e.line = line;
+                                e.column = column;
+                                e.field = format!("{}.{}", field("overrides"), e.field);
+                            }
+                            e
+                        })?;
+                    if let Some(p) = params.pstate {
+                        let n = servers[vms[vm].host].model.power.pstates.len();
+                        if p >= n {
+                            return Err(self.err(
+                                alg.span(),
+                                field("overrides.pstate"),
+                                format!("p-state {p}: the source has p-states 0..={}", n - 1),
+                            ));
+                        }
+                    }
+                    ActionKind::Migrate {
+                        vm,
+                        to: to_ix,
+                        params: Arc::new(params),
+                    }
+                }
                 other => {
-                    return Err(self.err(a.kind.span(), field("kind"), format!("`{other}` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight")));
+                    return Err(self.err(a.kind.span(), field("kind"), format!("`{other}` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight, migrate")));
                 }
             };
             actions.push(Action {
@@ -672,6 +728,70 @@ impl Validator<'_> {
                 format!("`{other}` is not a demand kind; valid: constant, steps, trace"),
             )),
         }
+    }
+
+    /// A VM's memory profile from `memory` and `dirty`.
+    fn memory(
+        &self,
+        v: &VmEntry,
+        span: std::ops::Range<usize>,
+        field: &str,
+    ) -> Result<Option<crate::model::memory::MemoryProfile>, ConfigError> {
+        use crate::model::memory::{MemoryProfile, Sweep, PAGE_SIZE};
+        let pages_of = |b: f64| (b / PAGE_SIZE as f64).ceil() as u64;
+        let Some(mem) = v.memory else {
+            if let Some(d) = &v.dirty {
+                return Err(self.err(
+                    d.span(),
+                    field,
+                    "a `dirty` process needs the VM's `memory` size",
+                ));
+            }
+            return Ok(None);
+        };
+        let pages = pages_of(mem.0);
+        if pages == 0 || pages > u32::MAX as u64 {
+            return Err(self.err(
+                span,
+                field.replace("dirty", "memory"),
+                "must be between 4KiB and 16TiB",
+            ));
+        }
+        let pages = pages as u32;
+        let profile = match &v.dirty {
+            None => MemoryProfile {
+                pages,
+                footprint_pages: 0,
+                hot_pages: 0,
+                hot_start: 0,
+                hot_rate: 0.0,
+                cold_rate: 0.0,
+                sweep: None,
+            },
+            Some(d) => {
+                let e = d.get_ref();
+                let sweep = e.sweep.as_ref().map(|s| Sweep {
+                    start: pages_of(s.start.map_or(0.0, |b| b.0)).min(u32::MAX as u64) as u32,
+                    pages: pages_of(s.size.0).min(u32::MAX as u64) as u32,
+                    pages_per_s: s.speed.0 / 8.0 / PAGE_SIZE as f64,
+                });
+                MemoryProfile {
+                    pages,
+                    footprint_pages: pages_of(e.footprint.0).min(u32::MAX as u64) as u32,
+                    hot_pages: pages_of(e.hot_set.map_or(0.0, |b| b.0)).min(u32::MAX as u64) as u32,
+                    hot_start: pages_of(e.hot_offset.map_or(0.0, |b| b.0)).min(u32::MAX as u64)
+                        as u32,
+                    hot_rate: e.hot_rate.map_or(0.0, |r| r.0),
+                    cold_rate: e.cold_rate.map_or(0.0, |r| r.0),
+                    sweep,
+                }
+            }
+        };
+        profile.check().map_err(|m| {
+            let sp = v.dirty.as_ref().map_or(span.clone(), |d| d.span());
+            self.err(sp, field, m)
+        })?;
+        Ok(Some(profile))
     }
 
     fn missing(

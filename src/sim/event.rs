@@ -29,6 +29,13 @@ pub enum Event {
     Record,
     /// A scheduled scenario action (index into the action list).
     Action(u32),
+    /// A migration's pending step (batch sent, phase timer), if its generation matches.
+    Migration {
+        /// Migration index.
+        mig: u32,
+        /// Generation when scheduled.
+        gen: u32,
+    },
     /// The end of the run.
     End,
 }

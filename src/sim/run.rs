@@ -1,11 +1,13 @@
 //! The event loop and the handlers that keep servers, VMs and the power tree consistent.
 
 use super::event::Event;
+use super::migrate::{Mig, Phase};
 use super::record::{EventRow, MeterRow, Timeseries};
 use super::world::World;
 use crate::engine::time::secs_to_nanos_ceil;
 use crate::engine::{EventQueue, ScheduleError, SimTime};
 use crate::model::cpu::{allocate, Request};
+use crate::model::network::Network;
 use crate::model::vm::VmPhase;
 use crate::output::summary::Summary;
 use crate::scenario::config::{ActionKind, Scenario};
@@ -40,11 +42,11 @@ pub fn run(sc: &Scenario) -> Result<RunResult, ScheduleError> {
     Ok(sim.finish())
 }
 
-struct Sim<'a> {
-    sc: &'a Scenario,
-    w: World,
-    q: EventQueue<Event>,
-    log: Vec<EventRow>,
+pub(super) struct Sim<'a> {
+    pub(super) sc: &'a Scenario,
+    pub(super) w: World,
+    pub(super) q: EventQueue<Event>,
+    pub(super) log: Vec<EventRow>,
     ts: Timeseries,
     meter_rows: Vec<MeterRow>,
     // Previous cumulative values for the time series (energy J, CPU core-s), by column.
@@ -53,6 +55,14 @@ struct Sim<'a> {
     reqs: Vec<Request>,
     alloc: Vec<f64>,
     order: Vec<usize>,
+    /// Live migrations, in start order.
+    pub(super) migs: Vec<Mig>,
+    /// Active migrations touching each server (source or destination).
+    pub(super) mig_at: Vec<Vec<u32>>,
+    /// The network the migrations share.
+    pub(super) net: Network,
+    /// Reused page batch.
+    pub(super) batch_buf: Vec<u32>,
 }
 
 impl<'a> Sim<'a> {
@@ -72,7 +82,13 @@ impl<'a> Sim<'a> {
             columns.extend(w.vms.iter().map(|v| format!("{}.cpu_cores", v.name)));
         }
         let prev = vec![0.0; columns.len()];
+        let nics: Vec<f64> = w.servers.iter().map(|s| s.model.nic_bps).collect();
+        let n_servers = w.servers.len();
         Sim {
+            migs: Vec::new(),
+            mig_at: vec![Vec::new(); n_servers],
+            net: Network::new(&nics),
+            batch_buf: Vec::new(),
             sc,
             q: EventQueue::with_capacity(w.vms.len() * 2 + w.devices.len() + 16),
             w,
@@ -90,7 +106,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         self.q.now().0
     }
 
@@ -188,7 +204,7 @@ impl<'a> Sim<'a> {
                 vm.demand_cores = 0.0;
                 vm.alloc_cores = 0.0;
                 vm.rate = 0.0;
-                let detail = format!("completion_s={}", (now - vm.start_ns) as f64 * 1e-9);
+                let detail = format!("completion_s={}", (now - vm.start_ns) as f64 / 1e9);
                 let row = self.row("vm_complete", v, detail);
                 self.log.push(row);
                 self.reallocate(host)?;
@@ -225,6 +241,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::Action(i) => self.action(i as usize)?,
+            Event::Migration { mig, gen } => self.mig_event(mig as usize, gen)?,
             Event::End => {}
         }
         Ok(())
@@ -255,6 +272,7 @@ impl<'a> Sim<'a> {
                 self.log.push(row);
                 self.reallocate(host)
             }
+            ActionKind::Migrate { vm, to, params } => self.mig_start(vm, to, params),
             ActionKind::SetVmWeight { vm, weight } => {
                 let host = self.w.vms[vm].host;
                 self.sync_server(host);
@@ -266,7 +284,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn row(&self, kind: &'static str, vm: usize, detail: String) -> EventRow {
+    pub(super) fn row(&self, kind: &'static str, vm: usize, detail: String) -> EventRow {
         EventRow {
             time_ns: self.now(),
             kind,
@@ -276,7 +294,7 @@ impl<'a> Sim<'a> {
     }
 
     /// Brings a server's and its VMs' accounting up to now (before any change).
-    fn sync_server(&mut self, s: usize) {
+    pub(super) fn sync_server(&mut self, s: usize) {
         let now = self.now();
         let server = &mut self.w.servers[s];
         server.advance(now);
@@ -288,18 +306,17 @@ impl<'a> Sim<'a> {
     /// Recomputes a server's CPU shares, its VMs' progress rates and completion events,
     /// and its power, propagating any power change up the tree. Call after
     /// [`Sim::sync_server`] and the change itself.
-    fn reallocate(&mut self, s: usize) -> Result<(), ScheduleError> {
+    pub(super) fn reallocate(&mut self, s: usize) -> Result<(), ScheduleError> {
         let now = self.now();
         self.sync_server(s);
         let server = &self.w.servers[s];
         self.reqs.clear();
         for &v in &server.vms {
             let vm = &self.w.vms[v];
-            let running = vm.phase == VmPhase::Running && server.on;
             self.reqs.push(Request {
-                demand: if running { vm.demand_cores } else { 0.0 },
+                demand: if server.on { vm.cpu_request() } else { 0.0 },
                 weight: vm.weight,
-                cap: vm.cap_cores,
+                cap: vm.effective_cap(),
             });
         }
         for t in &server.tasks {
@@ -340,6 +357,23 @@ impl<'a> Sim<'a> {
             t.alloc = a;
         }
         server.busy_cores = busy;
+        // Migrations here may now run faster or slower (their CPU share changed).
+        for k in 0..self.mig_at[s].len() {
+            let m = self.mig_at[s][k] as usize;
+            self.mig_refresh(m)?;
+        }
+        self.update_power(s)
+    }
+
+    /// Recomputes a server's power from its CPU use, p-state and NIC traffic and
+    /// propagates any change up the power tree.
+    pub(super) fn update_power(&mut self, s: usize) -> Result<(), ScheduleError> {
+        self.sync_server(s);
+        for k in 0..self.mig_at[s].len() {
+            let m = self.mig_at[s][k] as usize;
+            self.mig_power(m);
+        }
+        let server = &mut self.w.servers[s];
         let new = server.compute_power();
         let delta = new - server.power_w;
         if delta != 0.0 {
@@ -351,7 +385,11 @@ impl<'a> Sim<'a> {
     }
 
     /// Adds `delta` W to a device and its ancestors, rescheduling breaker trips.
-    fn propagate(&mut self, mut d: Option<usize>, delta: f64) -> Result<(), ScheduleError> {
+    pub(super) fn propagate(
+        &mut self,
+        mut d: Option<usize>,
+        delta: f64,
+    ) -> Result<(), ScheduleError> {
         let now = self.now();
         while let Some(i) = d {
             let dev = &mut self.w.devices[i];
@@ -413,6 +451,17 @@ impl<'a> Sim<'a> {
                 self.power_off(s);
             }
         }
+        // Migrations touching a dark server stop; their other end carries on alone.
+        let mut hit: Vec<usize> = Vec::new();
+        for (m, mg) in self.migs.iter().enumerate() {
+            let dark = !self.w.servers[mg.src].on || !self.w.servers[mg.dst].on;
+            if dark && !matches!(mg.phase, Phase::Done | Phase::Aborted) {
+                hit.push(m);
+            }
+        }
+        for m in hit {
+            self.mig_abort(m, "host_lost_power")?;
+        }
         let parent = self.w.devices[d].parent.map(|p| p.0 as usize);
         self.propagate(parent, -cut)
     }
@@ -460,7 +509,7 @@ impl<'a> Sim<'a> {
 
     /// Appends a time-series row: exact averages over the interval ending now.
     fn record(&mut self, now: u64) {
-        let dt = (now - self.last_record_ns) as f64 * 1e-9;
+        let dt = (now - self.last_record_ns) as f64 / 1e9;
         if dt <= 0.0 {
             return;
         }
@@ -472,9 +521,23 @@ impl<'a> Sim<'a> {
         }
         if self.sc.output.vms {
             cum.extend(self.w.servers.iter().map(|s| s.dom0_cpu_at(now)));
-            cum.extend(self.w.vms.iter().map(|v| v.cpu_at(now)));
+            // A VM's column includes its lingering source copy after a switch-over.
+            cum.extend(self.w.vms.iter().map(|v| {
+                let ghost = v
+                    .migration
+                    .and_then(|m| {
+                        let mg = &self.migs[m as usize];
+                        let s = &self.w.servers[mg.src];
+                        mg.ghost.map(|slot| {
+                            let t = &s.tasks[slot];
+                            t.cpu_s + t.alloc * now.saturating_sub(s.last_ns) as f64 / 1e9
+                        })
+                    })
+                    .unwrap_or(0.0);
+                v.cpu_at(now) + v.ghost_cpu_s + ghost
+            }));
         }
-        self.ts.values.push(now as f64 * 1e-9);
+        self.ts.values.push(now as f64 / 1e9);
         for (c, &v) in cum.iter().enumerate().skip(1) {
             self.ts.values.push((v - self.prev[c]) / dt);
         }
@@ -493,7 +556,10 @@ impl<'a> Sim<'a> {
         if self.last_record_ns < end {
             self.record(end);
         }
-        let summary = Summary::from_world(self.sc, &self.w);
+        for m in 0..self.migs.len() {
+            self.mig_power(m);
+        }
+        let summary = Summary::from_world(self.sc, &self.w, &self.migs);
         RunResult {
             summary,
             timeseries: self.ts,

@@ -3,6 +3,7 @@
 
 use crate::engine::rng::stream;
 use crate::model::breaker::Breaker;
+use crate::model::memory::DirtyProcess;
 use crate::model::meter::Meter;
 use crate::model::pdu::{Device, Violations};
 use crate::model::server::{HostTask, Server, TaskOwner};
@@ -135,6 +136,15 @@ impl World {
                         .work_core_s
                         .and_then(|w| v.demand.time_to_complete(w / v.vcpus as f64)),
                     complete_gen: 0,
+                    memory_pages: v.memory.as_ref().map_or(0, |m| m.pages),
+                    dirty: v.memory.clone().map(DirtyProcess::new),
+                    rng: None,
+                    suspended: false,
+                    stall: 0.0,
+                    migration_cap: None,
+                    downtime_ns: 0,
+                    migration: None,
+                    ghost_cpu_s: 0.0,
                 }
             })
             .collect();
