@@ -6,6 +6,7 @@ use super::record::{EventRow, MeterRow, Timeseries};
 use super::world::World;
 use crate::engine::time::secs_to_nanos_ceil;
 use crate::engine::{EventQueue, ScheduleError, SimTime};
+use crate::migration::PageState;
 use crate::model::cpu::{allocate, Request};
 use crate::model::network::Network;
 use crate::model::vm::VmPhase;
@@ -26,6 +27,23 @@ pub struct RunResult {
     pub meter_readings: Vec<MeterRow>,
     /// Events popped from the queue.
     pub events_processed: u64,
+    /// Every migration's final state, for checks beyond the summary.
+    pub migrations: Vec<MigrationOutcome>,
+}
+
+/// A migration's final state.
+#[derive(Clone, Debug)]
+pub struct MigrationOutcome {
+    /// VM index.
+    pub vm: usize,
+    /// Phase at the end of the run.
+    pub phase: Phase,
+    /// Exact page state at the end (stale pages: not current at the destination).
+    pub pages: PageState,
+    /// Pages the VM ever touches (its footprint).
+    pub footprint_pages: u32,
+    /// Rounds started.
+    pub rounds: u32,
 }
 
 /// Runs a validated scenario to its end.
@@ -560,6 +578,20 @@ impl<'a> Sim<'a> {
             self.mig_power(m);
         }
         let summary = Summary::from_world(self.sc, &self.w, &self.migs);
+        let migrations = self
+            .migs
+            .iter()
+            .map(|m| MigrationOutcome {
+                vm: m.vm,
+                phase: m.phase,
+                pages: m.ps.clone(),
+                footprint_pages: self.sc.vms[m.vm]
+                    .memory
+                    .as_ref()
+                    .map_or(0, |p| p.footprint_pages),
+                rounds: m.rounds(),
+            })
+            .collect();
         RunResult {
             summary,
             timeseries: self.ts,
@@ -567,6 +599,7 @@ impl<'a> Sim<'a> {
             meter_names: self.w.meters.iter().map(|(m, _)| m.name.clone()).collect(),
             meter_readings: self.meter_rows,
             events_processed: self.q.popped(),
+            migrations,
         }
     }
 }
