@@ -16,6 +16,25 @@ pub struct ServerModel {
     pub nic_bps: f64,
     /// Cores, p-states and power.
     pub power: PowerModel,
+    /// This host's dom0 costs of live migration, where known (they win over an
+    /// algorithm preset's priors; a scenario's overrides win over them).
+    pub dom0: HostMigrationCosts,
+}
+
+/// A host's measured (or assumed) dom0 CPU costs of live migration; `None` = use the
+/// preset's. Only CPU costs live here: phase durations belong to the algorithm.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostMigrationCosts {
+    /// Sender CPU per 4 KiB page, s.
+    pub sender_cpu_per_page_s: Option<f64>,
+    /// Receiver CPU per 4 KiB page, s.
+    pub receiver_cpu_per_page_s: Option<f64>,
+    /// dom0 CPU during setup, cores.
+    pub setup_cpu: Option<f64>,
+    /// dom0 CPU during the clean-up after switch-over, cores.
+    pub cleanup_dom0_cpu: Option<f64>,
+    /// Post-copy: dom0 CPU per fault served, s.
+    pub fault_cpu_s: Option<f64>,
 }
 
 /// Who a host task works for.

@@ -49,7 +49,12 @@ impl Library {
 
     /// Finds `models/<kind>/<name>.toml`.
     pub fn find(&self, kind: &str, name: &str) -> Option<ModelText> {
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        // Sub-directories are allowed ("spec2000/gap"), escaping the library is not.
+        if name.is_empty()
+            || name.contains('\\')
+            || name.starts_with('/')
+            || name.split('/').any(|c| c.is_empty() || c.starts_with('.'))
+        {
             return None;
         }
         for d in &self.dirs {
@@ -70,26 +75,29 @@ impl Library {
 
     /// Every model name of `kind` available, sorted, for "valid names are …" messages.
     pub fn names(&self, kind: &str) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
-        for d in &self.dirs {
-            if let Ok(rd) = std::fs::read_dir(d.join(kind)) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.extension().is_some_and(|x| x == "toml") {
-                        if let Some(s) = p.file_stem() {
-                            names.push(s.to_string_lossy().into_owned());
-                        }
-                    }
+        fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                let name = e.file_name().to_string_lossy().into_owned();
+                if p.is_dir() {
+                    walk(&p, &format!("{prefix}{name}/"), out);
+                } else if let Some(stem) = name.strip_suffix(".toml") {
+                    out.push(format!("{prefix}{stem}"));
                 }
             }
+        }
+        let mut names: Vec<String> = Vec::new();
+        for d in &self.dirs {
+            walk(&d.join(kind), "", &mut names);
         }
         let prefix = format!("models/{kind}/");
         for (path, _) in embedded::FILES {
             if let Some(rest) = path.strip_prefix(&prefix) {
                 if let Some(stem) = rest.strip_suffix(".toml") {
-                    if !stem.contains('/') {
-                        names.push(stem.to_string());
-                    }
+                    names.push(stem.to_string());
                 }
             }
         }

@@ -242,6 +242,21 @@ pub fn params(
     Ok(p)
 }
 
+/// A preset with a host's dom0 costs laid over it.
+pub fn with_host_costs(
+    mut preset: MigrationFields,
+    host: &crate::model::server::HostMigrationCosts,
+) -> MigrationFields {
+    let s = |v: Option<f64>| v.map(Seconds);
+    let p = |v: Option<f64>| v.map(Percent);
+    preset.sender_cpu_per_page = s(host.sender_cpu_per_page_s).or(preset.sender_cpu_per_page);
+    preset.receiver_cpu_per_page = s(host.receiver_cpu_per_page_s).or(preset.receiver_cpu_per_page);
+    preset.setup_cpu = p(host.setup_cpu).or(preset.setup_cpu);
+    preset.cleanup_dom0_cpu = p(host.cleanup_dom0_cpu).or(preset.cleanup_dom0_cpu);
+    preset.fault_cpu = s(host.fault_cpu_s).or(preset.fault_cpu);
+    preset
+}
+
 /// Parses a preset file.
 pub fn preset_from_text(origin: &str, text: &str) -> Result<MigrationFields, ConfigError> {
     let src = Source { name: origin, text };

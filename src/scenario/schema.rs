@@ -164,10 +164,28 @@ pub struct VmEntry {
     /// Work to complete, as CPU time on one vCPU at the fastest p-state ("3600s");
     /// absent: runs to the end and slowdown is demanded / delivered work.
     pub work: Option<Seconds>,
-    /// CPU demand as a fraction of its vCPUs.
-    pub demand: Spanned<DemandEntry>,
+    /// A workload model from `models/workloads/` (e.g. "spec2000/gap") giving `demand`,
+    /// `work` and `dirty`; fields given here win over the workload's.
+    pub workload: Option<Spanned<String>>,
+    /// CPU demand as a fraction of its vCPUs (required without a workload).
+    pub demand: Option<Spanned<DemandEntry>>,
     /// How it writes its memory (needed to migrate it realistically; absent: it never
     /// writes).
+    pub dirty: Option<Spanned<DirtyEntry>>,
+}
+
+/// `models/workloads/**/<name>.toml`: a program's CPU demand, work and memory writes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadFile {
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// CPU demand as a fraction of the VM's vCPUs.
+    pub demand: Spanned<DemandEntry>,
+    /// Work to complete, CPU time per vCPU at the fastest p-state of the reference host.
+    pub work: Option<Seconds>,
+    /// How it writes its memory.
     pub dirty: Option<Spanned<DirtyEntry>>,
 }
 
@@ -299,6 +317,25 @@ pub struct ServerModelFile {
     /// DVFS states, fastest first (default: one state).
     #[serde(default)]
     pub pstates: Vec<Spanned<PStateEntry>>,
+    /// This host's dom0 costs of live migration (optional).
+    pub dom0: Option<Dom0Section>,
+}
+
+/// `[dom0]` of a server model: measured or assumed migration CPU costs on this host.
+/// Each wins over the algorithm preset's prior; a scenario's `overrides` win over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dom0Section {
+    /// Sender CPU per 4 KiB page.
+    pub sender_cpu_per_page: Option<Seconds>,
+    /// Receiver CPU per 4 KiB page.
+    pub receiver_cpu_per_page: Option<Seconds>,
+    /// dom0 CPU during setup, % of a core.
+    pub setup_cpu: Option<Percent>,
+    /// dom0 CPU during the clean-up after switch-over, % of a core.
+    pub cleanup_dom0_cpu: Option<Percent>,
+    /// Post-copy: dom0 CPU per fault served.
+    pub fault_cpu: Option<Seconds>,
 }
 
 /// `[power]` of a server model.

@@ -322,9 +322,60 @@ impl Validator<'_> {
                 ));
             }
             let memory_bytes = v.memory.map_or(0, |m| m.0 as u64);
-            let memory = self.memory(v, span.clone(), &field("dirty"))?;
-            let demand = self.demand(&v.demand, &field("demand"))?;
-            let work_core_s = v.work.map(|w| w.0 * vcpus as f64);
+            let wl = match &v.workload {
+                None => None,
+                Some(name) => {
+                    let mt = self.lib.find("workloads", name.get_ref()).ok_or_else(|| {
+                        self.missing(name.span(), &field("workload"), "workloads", name.get_ref())
+                    })?;
+                    let wsrc = Source {
+                        name: &mt.origin,
+                        text: &mt.text,
+                    };
+                    let wf: WorkloadFile = parse(&wsrc)?;
+                    Some((mt, wf))
+                }
+            };
+            // VM fields win; otherwise the workload's, with errors in the workload file.
+            let (demand, memory, work) = {
+                let wsrc = wl.as_ref().map(|(mt, _)| Source {
+                    name: &mt.origin,
+                    text: &mt.text,
+                });
+                let demand = match (&v.demand, &wl) {
+                    (Some(d), _) => self.demand(self.src, d, &field("demand"))?,
+                    (None, Some((_, wf))) => {
+                        self.demand(wsrc.as_ref().unwrap(), &wf.demand, "demand")?
+                    }
+                    (None, None) => {
+                        return Err(self.err(span.clone(), field("demand"), "a VM needs `demand` (e.g. demand = { kind = \"constant\", level = \"100%\" }) or a `workload`"));
+                    }
+                };
+                let memory = match (&v.dirty, &wl) {
+                    (None, Some((_, wf))) if wf.dirty.is_some() => {
+                        if v.memory.is_none() {
+                            return Err(self.err(span.clone(), field("memory"), format!("workload `{}` writes memory: give the VM a `memory` size (e.g. memory = \"600MiB\")", v.workload.as_ref().unwrap().get_ref())));
+                        }
+                        self.memory(
+                            wsrc.as_ref().unwrap(),
+                            v.memory,
+                            wf.dirty.as_ref(),
+                            span.clone(),
+                            "dirty",
+                        )?
+                    }
+                    _ => self.memory(
+                        self.src,
+                        v.memory,
+                        v.dirty.as_ref(),
+                        span.clone(),
+                        &field("dirty"),
+                    )?,
+                };
+                let work = v.work.or(wl.as_ref().and_then(|(_, wf)| wf.work));
+                (demand, memory, work)
+            };
+            let work_core_s = work.map(|w| w.0 * vcpus as f64);
             if work_core_s == Some(0.0) {
                 return Err(self.err(
                     span.clone(),
@@ -527,6 +578,9 @@ impl Validator<'_> {
                     let preset = super::migration::preset_from_text(&mt.origin, &mt.text)?;
                     let empty = super::migration::MigrationFields::default();
                     let over = a.overrides.as_ref().map_or(&empty, |o| o.get_ref());
+                    // The source's dom0 costs sit between the preset and the overrides.
+                    let host = &servers[vms[vm].host].model.dom0;
+                    let preset = super::migration::with_host_costs(preset, host);
                     let params = super::migration::params(alg.get_ref(), &mt.origin, &preset, over)
                         .map_err(|mut e| {
                             if let Some(o) = &a.overrides {
@@ -624,12 +678,17 @@ impl Validator<'_> {
         }
     }
 
-    fn demand(&self, d: &Spanned<DemandEntry>, field: &str) -> Result<Demand, ConfigError> {
+    fn demand(
+        &self,
+        src: &Source,
+        d: &Spanned<DemandEntry>,
+        field: &str,
+    ) -> Result<Demand, ConfigError> {
         let e = d.get_ref();
         let f = |k: &str| format!("{field}.{k}");
         let level_ok = |v: f64, span, k: &str| -> Result<f64, ConfigError> {
             if v > 1.0 {
-                Err(self.err(
+                Err(src.error(
                     span,
                     f(k),
                     format!("{:.1}% is above 100% of the VM's vCPUs", v * 100.0),
@@ -641,7 +700,7 @@ impl Validator<'_> {
         match e.kind.get_ref().as_str() {
             "constant" => {
                 let l = e.level.as_ref().ok_or_else(|| {
-                    self.err(
+                    src.error(
                         d.span(),
                         f("level"),
                         "`constant` demand needs `level`, e.g. level = \"100%\"",
@@ -655,7 +714,7 @@ impl Validator<'_> {
             }
             "steps" => {
                 let s = e.steps.as_ref().ok_or_else(|| {
-                    self.err(
+                    src.error(
                         d.span(),
                         f("steps"),
                         "`steps` demand needs `steps = [[\"0s\", \"20%\"], …]`",
@@ -665,7 +724,7 @@ impl Validator<'_> {
                 for (t, l) in s.get_ref() {
                     let t = t.nanos();
                     if out.last().is_some_and(|&(p, _)| t <= p) {
-                        return Err(self.err(
+                        return Err(src.error(
                             s.span(),
                             f("steps"),
                             "step times must increase strictly",
@@ -674,7 +733,11 @@ impl Validator<'_> {
                     out.push((t, level_ok(l.0, s.span(), "steps")?));
                 }
                 if out.first().map(|s| s.0) != Some(0) {
-                    return Err(self.err(s.span(), f("steps"), "the first step must be at \"0s\""));
+                    return Err(src.error(
+                        s.span(),
+                        f("steps"),
+                        "the first step must be at \"0s\"",
+                    ));
                 }
                 Ok(Demand::Steps(out))
             }
@@ -682,10 +745,10 @@ impl Validator<'_> {
                 let file = e
                     .file
                     .as_ref()
-                    .ok_or_else(|| self.err(d.span(), f("file"), "`trace` demand needs `file`"))?;
+                    .ok_or_else(|| src.error(d.span(), f("file"), "`trace` demand needs `file`"))?;
                 let interval_ns = e.interval.map_or(300_000_000_000, |i| i.nanos());
                 if interval_ns == 0 {
-                    return Err(self.err(
+                    return Err(src.error(
                         d.span(),
                         f("interval"),
                         "must be longer than zero, e.g. \"5min\"",
@@ -697,7 +760,7 @@ impl Validator<'_> {
                     Some("zero") => TraceEnd::Zero,
                     Some(other) => {
                         let sp = e.after_end.as_ref().unwrap().span();
-                        return Err(self.err(
+                        return Err(src.error(
                             sp,
                             f("after_end"),
                             format!("`{other}`: valid values are repeat, hold, zero"),
@@ -708,7 +771,7 @@ impl Validator<'_> {
                 let samples = super::trace::read_planetlab(&path).map_err(|mut err| {
                     if err.line == 0 {
                         // Cannot read at all: point at the field in the scenario.
-                        err = self.err(
+                        err = src.error(
                             file.span(),
                             f("file"),
                             format!("{}: {}", path.display(), err.message),
@@ -722,7 +785,7 @@ impl Validator<'_> {
                     end,
                 })
             }
-            other => Err(self.err(
+            other => Err(src.error(
                 e.kind.span(),
                 f("kind"),
                 format!("`{other}` is not a demand kind; valid: constant, steps, trace"),
@@ -733,15 +796,17 @@ impl Validator<'_> {
     /// A VM's memory profile from `memory` and `dirty`.
     fn memory(
         &self,
-        v: &VmEntry,
+        src: &Source,
+        mem: Option<super::units::Bytes>,
+        dirty: Option<&Spanned<DirtyEntry>>,
         span: std::ops::Range<usize>,
         field: &str,
     ) -> Result<Option<crate::model::memory::MemoryProfile>, ConfigError> {
         use crate::model::memory::{MemoryProfile, Sweep, PAGE_SIZE};
         let pages_of = |b: f64| (b / PAGE_SIZE as f64).ceil() as u64;
-        let Some(mem) = v.memory else {
-            if let Some(d) = &v.dirty {
-                return Err(self.err(
+        let Some(mem) = mem else {
+            if let Some(d) = dirty {
+                return Err(src.error(
                     d.span(),
                     field,
                     "a `dirty` process needs the VM's `memory` size",
@@ -751,14 +816,14 @@ impl Validator<'_> {
         };
         let pages = pages_of(mem.0);
         if pages == 0 || pages > u32::MAX as u64 {
-            return Err(self.err(
+            return Err(src.error(
                 span,
                 field.replace("dirty", "memory"),
                 "must be between 4KiB and 16TiB",
             ));
         }
         let pages = pages as u32;
-        let profile = match &v.dirty {
+        let profile = match dirty {
             None => MemoryProfile {
                 pages,
                 footprint_pages: 0,
@@ -788,8 +853,8 @@ impl Validator<'_> {
             }
         };
         profile.check().map_err(|m| {
-            let sp = v.dirty.as_ref().map_or(span.clone(), |d| d.span());
-            self.err(sp, field, m)
+            let sp = dirty.map_or(span.clone(), |d| d.span());
+            src.error(sp, field, m)
         })?;
         Ok(Some(profile))
     }
@@ -940,12 +1005,21 @@ pub fn server_model_from_text(
         nic_w_per_gbps: f.power.nic_per_gbps.0,
     };
     power.check().map_err(|m| whole("", m))?;
+    let d = f.dom0.unwrap_or_default();
+    let dom0 = crate::model::server::HostMigrationCosts {
+        sender_cpu_per_page_s: d.sender_cpu_per_page.map(|v| v.0),
+        receiver_cpu_per_page_s: d.receiver_cpu_per_page.map(|v| v.0),
+        setup_cpu: d.setup_cpu.map(|v| v.0),
+        cleanup_dom0_cpu: d.cleanup_dom0_cpu.map(|v| v.0),
+        fault_cpu_s: d.fault_cpu.map(|v| v.0),
+    };
     Ok(ServerModel {
         name: name.to_string(),
         description: f.description,
         memory_bytes: f.memory.0 as u64,
         nic_bps: f.nic.0,
         power,
+        dom0,
     })
 }
 
