@@ -1021,9 +1021,18 @@ fn planetlab_traces_drive_demand_from_the_shared_data() {
     let expected = 89.4 + (92.6 - 89.4) * (u - 0.1) / 0.1;
     let g41 = r.timeseries.column("g4-1.power_w").unwrap();
     assert_eq!(g41[0].0, 300.0);
-    close(g41[0].1, expected, 1e-9, "g4-1 power over the first 5 minutes");
+    close(
+        g41[0].1,
+        expected,
+        1e-9,
+        "g4-1 power over the first 5 minutes",
+    );
     close(expected, 90.68, 1e-9, "hand value");
     // 288 five-minute rows for 24 h, and no VM ever lost.
     assert_eq!(r.timeseries.rows(), 288);
-    assert!(r.summary.vms.iter().all(|v| !v.lost && v.slowdown == Some(1.0)));
+    assert!(r
+        .summary
+        .vms
+        .iter()
+        .all(|v| !v.lost && v.slowdown == Some(1.0)));
 }
