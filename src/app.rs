@@ -123,3 +123,55 @@ pub fn summary_table(r: &RunResult, dir: &Path) -> String {
     let _ = writeln!(out, "outputs in {}", dir.display());
     out
 }
+
+/// Options of `capsim validate`.
+#[derive(Clone, Debug, Default)]
+pub struct ValidateOptions {
+    /// Output directory; default `outputs/paper/`.
+    pub out: Option<PathBuf>,
+    /// Read the experiments from this directory instead of the built-in
+    /// `scenarios/paper/`.
+    pub scenarios: Option<PathBuf>,
+    /// Extra model directories searched first.
+    pub models: Vec<PathBuf>,
+}
+
+/// `capsim validate`: runs the study's experiments in parallel, writes
+/// `validation.csv` and one figure per experiment (all at once, atomically), and
+/// returns the rows, the directory and the table to print.
+pub fn validate_command(
+    opts: &ValidateOptions,
+) -> Result<(Vec<crate::study::Row>, PathBuf, String), String> {
+    use crate::output::dir::Staging;
+    let lib = Library::new(opts.models.clone());
+    let lib = match &opts.scenarios {
+        Some(d) => lib.with_scenario_dir(d),
+        None => lib,
+    };
+    let outs = crate::study::run_all(&lib, opts.scenarios.as_deref())?;
+    let rows = crate::study::rows(&outs);
+    let dir = opts
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("outputs").join("paper"));
+    let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
+    let st = Staging::new(&dir).map_err(ctx)?;
+    st.write("validation.csv", crate::study::csv(&rows).as_bytes())
+        .map_err(ctx)?;
+    for o in &outs {
+        let fig = crate::study::figure::figure(o);
+        let stem = o.exp.file;
+        crate::output::plot::write_figure(
+            &fig,
+            &st.path(&format!("{stem}.svg")),
+            &st.path(&format!("{stem}.png")),
+        )?;
+    }
+    let dir = st.commit().map_err(ctx)?;
+    let mut table = crate::study::table(&rows);
+    table.push_str(&format!(
+        "validation.csv and figures in {}\n",
+        dir.display()
+    ));
+    Ok((rows, dir, table))
+}

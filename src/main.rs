@@ -1,6 +1,6 @@
 //! `capsim`: a thin command-line front end over the library.
 
-use capsim::app::{run_command, RunOptions};
+use capsim::app::{run_command, validate_command, RunOptions, ValidateOptions};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,11 +36,58 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         replicate: u32,
     },
+    /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
+    /// comparison table, write validation.csv and one figure per experiment.
+    Validate {
+        /// Output directory (default: outputs/paper/).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Read the experiments from this directory instead of the built-in scenarios/paper/.
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// Extra model-library directory, searched before the built-in models (repeatable).
+        #[arg(long)]
+        models: Vec<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(short = 'j', long)]
+        jobs: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Validate {
+            out,
+            scenarios,
+            models,
+            jobs,
+        } => {
+            if let Some(j) = jobs {
+                let _ = rayon::ThreadPoolBuilder::new()
+                    .num_threads(j.max(1))
+                    .build_global();
+            }
+            let opts = ValidateOptions {
+                out,
+                scenarios,
+                models,
+            };
+            match validate_command(&opts) {
+                Ok((rows, _, table)) => {
+                    print!("{table}");
+                    if rows.iter().any(|r| r.pass() == Some(false)) {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Run {
             scenario,
             out,

@@ -54,7 +54,8 @@ impl XenPrecopy {
             skipped_this: 0,
             total_sent: 0,
             last: false,
-            stop_after_round: false,
+            // Stream v2 with a single pass allowed: round 1 is already the last live one.
+            stop_after_round: p.xen_stop == XenStop::DirtyCount && p.max_live_rounds <= 1,
             suspending: false,
             finished: false,
             rounds_done: Vec::new(),

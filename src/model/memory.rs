@@ -171,11 +171,11 @@ impl MemoryProfile {
             if s.pages == 0 {
                 return Err("sweep.pages must be ≥ 1 (omit the sweep for none), got 0".into());
             }
-            if s.start as u64 + s.pages as u64 > self.pages as u64 {
+            if s.start as u64 + s.pages as u64 > self.footprint_pages as u64 {
                 return Err(format!(
-                    "sweep.start + sweep.pages must be ≤ pages ({}) so the sweep lies \
-                     inside the allocation, got {} + {}",
-                    self.pages, s.start, s.pages
+                    "sweep.start + sweep.pages must be ≤ footprint_pages ({}) so the sweep \
+                     lies inside the footprint (the pages the VM touches), got {} + {}",
+                    self.footprint_pages, s.start, s.pages
                 ));
             }
             if !(s.pages_per_s.is_finite() && s.pages_per_s >= 0.0) {
@@ -931,7 +931,7 @@ mod tests {
             hot_rate: 2.0,
             cold_rate: 0.01,
             sweep: Some(Sweep {
-                start: 500,
+                start: 300,
                 pages: 500,
                 pages_per_s: 100.0,
             }),
@@ -967,14 +967,17 @@ mod tests {
             let err = p.check().expect_err(field);
             assert!(err.contains(field), "{field}: {err}");
         }
-        // A sweep ending exactly at the allocation's end is fine: 500 + 500 = 1000.
+        // A sweep ending exactly at the footprint's end is fine: 0 + 800 = 800; one page
+        // more pokes out of the pages the VM touches.
         let mut edge = good.clone();
         edge.hot_start = 0;
         edge.sweep = Some(Sweep {
             start: 0,
-            pages: 1000,
+            pages: 800,
             pages_per_s: 0.0,
         });
         assert_eq!(edge.check(), Ok(()));
+        edge.sweep.as_mut().unwrap().pages = 801;
+        assert!(edge.check().is_err());
     }
 }

@@ -286,8 +286,15 @@ impl Sim<'_> {
         }
         match self.migs[m].phase {
             Phase::Setup => self.mig_begin_transfer(m),
-            Phase::Transfer | Phase::Postcopy => {
+            Phase::Transfer | Phase::Postcopy | Phase::Suspending => {
                 self.mig_advance_batch(m);
+                if self.migs[m].in_flight.is_some() && self.migs[m].bytes_left > 0.5 {
+                    // A post-copy tick while a push chunk is still on the wire: account
+                    // the faults so far and keep the chunk going.
+                    let now = self.now();
+                    self.mig_apply_writes(m, now)?;
+                    return self.mig_schedule_batch(m);
+                }
                 if let Some((_, n)) = self.migs[m].in_flight.take() {
                     let mg = &mut self.migs[m];
                     mg.pages_sent += n as u64;
@@ -297,7 +304,6 @@ impl Sim<'_> {
                 }
                 self.mig_next(m)
             }
-            Phase::Suspending => self.mig_next(m),
             Phase::Switching => {
                 self.mig_switch_over(m)?;
                 self.migs[m].phase = Phase::Postcopy;
@@ -407,6 +413,13 @@ impl Sim<'_> {
     }
 
     fn mig_apply_and_decide(&mut self, m: usize, now: u64) -> Result<(), ScheduleError> {
+        self.mig_apply_writes(m, now)?;
+        self.mig_decide(m, now)
+    }
+
+    /// Applies the VM's writes since the last call: into the dirty log before the
+    /// switch, as demand faults after it (post-copy).
+    fn mig_apply_writes(&mut self, m: usize, now: u64) -> Result<(), ScheduleError> {
         let vm = self.migs[m].vm;
         let host = self.w.vms[vm].host;
         self.sync_server(host);
@@ -443,6 +456,12 @@ impl Sim<'_> {
         if post {
             self.mig_account_faults(m, now, faults, exposure)?;
         }
+        Ok(())
+    }
+
+    /// Asks the algorithm what to send next and starts it.
+    fn mig_decide(&mut self, m: usize, now: u64) -> Result<(), ScheduleError> {
+        let vm = self.migs[m].vm;
         let ctx = Ctx {
             now_ns: now,
             rate_bps: self.migs[m].rate_bps,
@@ -800,13 +819,20 @@ impl Sim<'_> {
         if mg.in_flight.is_none() {
             return Ok(());
         }
-        if mg.rate_bps > 0.0 {
-            let t = secs_to_nanos_ceil(mg.bytes_left * 8.0 / mg.rate_bps);
-            self.mig_timer(m, now.saturating_add(t))
-        } else {
-            // No rate: nothing moves until the network or CPU frees up.
-            self.mig_cancel_timer(m);
-            Ok(())
+        // Post-copy keeps accounting faults every tick even while a chunk is on the
+        // wire (or stuck at rate zero); pre-copy only needs the batch's end.
+        let tick = (mg.phase == Phase::Postcopy).then_some(now.saturating_add(mg.params.tick_ns));
+        let done = (mg.rate_bps > 0.0)
+            .then(|| now.saturating_add(secs_to_nanos_ceil(mg.bytes_left * 8.0 / mg.rate_bps)));
+        match (done, tick) {
+            (Some(d), Some(t)) => self.mig_timer(m, d.min(t)),
+            (Some(d), None) => self.mig_timer(m, d),
+            (None, Some(t)) => self.mig_timer(m, t),
+            (None, None) => {
+                // No rate: nothing moves until the network or CPU frees up.
+                self.mig_cancel_timer(m);
+                Ok(())
+            }
         }
     }
 
@@ -844,11 +870,11 @@ impl Sim<'_> {
         // Per-page CPU is measured at full speed; a slower p-state stretches it.
         let ff_src = self.w.servers[src].frequency_factor().max(1e-9);
         let ff_dst = self.w.servers[dst].frequency_factor().max(1e-9);
-        let mut send = pps * p.sender_cpu_per_page_s / ff_src;
+        let mut send = (pps * p.sender_cpu_per_page_s / ff_src).min(p.threads);
         if p.mechanism == Mechanism::Postcopy {
-            send += mg.fault_rate * p.fault_cpu_s;
+            // The memory server answers faults on its own thread, besides the push.
+            send += mg.fault_rate * p.fault_cpu_s / ff_src;
         }
-        let send = send.min(p.threads);
         let recv = (pps * p.receiver_cpu_per_page_s / ff_dst).min(p.threads);
         if let Some(s) = mg.sender {
             self.w.servers[src].tasks[s].demand = send;
