@@ -99,6 +99,35 @@ pub struct Device {
 }
 
 impl Device {
+    /// A device carrying no load yet, at time 0.
+    pub fn new(
+        name: String,
+        kind: String,
+        parent: Option<DeviceId>,
+        electrical: Electrical,
+        rating_a: Option<f64>,
+        cap_w: Option<f64>,
+        breaker: Option<Breaker>,
+    ) -> Self {
+        Device {
+            name,
+            kind,
+            parent,
+            electrical,
+            rating_a,
+            cap_w,
+            breaker,
+            load_w: 0.0,
+            last_ns: 0,
+            energy_j: 0.0,
+            violations: Violations::default(),
+            max_heat: 0.0,
+            min_time_to_trip_s: None,
+            trips: Vec::new(),
+            trip_gen: 0,
+        }
+    }
+
     /// True when the breaker has opened.
     pub fn is_open(&self) -> bool {
         self.breaker.as_ref().is_some_and(|b| b.is_tripped())
@@ -227,27 +256,19 @@ mod tests {
 
     #[test]
     fn violations_are_exact() {
-        let mut d = Device {
-            name: "r".into(),
-            kind: "rack".into(),
-            parent: None,
-            electrical: Electrical {
+        let mut d = Device::new(
+            "r".into(),
+            "rack".into(),
+            None,
+            Electrical {
                 voltage_v: 208.0,
                 phases: 1,
                 power_factor: 1.0,
             },
-            rating_a: Some(30.0),
-            cap_w: Some(4992.0),
-            breaker: None,
-            load_w: 0.0,
-            last_ns: 0,
-            energy_j: 0.0,
-            violations: Violations::default(),
-            max_heat: 0.0,
-            min_time_to_trip_s: None,
-            trips: vec![],
-            trip_gen: 0,
-        };
+            Some(30.0),
+            Some(4992.0),
+            None,
+        );
         let s = 1_000_000_000u64;
         d.set_load(4000.0);
         d.advance(10 * s);

@@ -5,7 +5,7 @@ use crate::engine::rng::stream;
 use crate::model::breaker::Breaker;
 use crate::model::memory::DirtyProcess;
 use crate::model::meter::Meter;
-use crate::model::pdu::{Device, Violations};
+use crate::model::pdu::Device;
 use crate::model::server::{HostTask, Server, TaskOwner};
 
 /// Weight of dom0 work in the CPU scheduler (Xen's default weight).
@@ -52,23 +52,15 @@ impl World {
                     };
                     Breaker::new(b.curve.clone(), k)
                 });
-                Device {
-                    name: d.name.clone(),
-                    kind: d.kind.clone(),
-                    parent: d.parent.map(|p| crate::model::pdu::DeviceId(p as u32)),
-                    electrical: d.electrical,
-                    rating_a: d.rating_a,
-                    cap_w: d.cap_w,
+                Device::new(
+                    d.name.clone(),
+                    d.kind.clone(),
+                    d.parent.map(|p| crate::model::pdu::DeviceId(p as u32)),
+                    d.electrical,
+                    d.rating_a,
+                    d.cap_w,
                     breaker,
-                    load_w: 0.0,
-                    last_ns: 0,
-                    energy_j: 0.0,
-                    violations: Violations::default(),
-                    max_heat: 0.0,
-                    min_time_to_trip_s: None,
-                    trips: Vec::new(),
-                    trip_gen: 0,
-                }
+                )
             })
             .collect();
         let mut children = vec![Children::default(); devices.len()];
