@@ -12,6 +12,7 @@ pub mod engine;
 pub mod migration;
 pub mod model;
 pub mod output;
+pub mod policy;
 pub mod scenario;
 pub mod sim;
 pub mod study;

@@ -89,6 +89,8 @@ pub struct Server {
     pub tasks: Vec<HostTask>,
     /// dom0 CPU of finished tasks, core-seconds.
     pub dom0_done_cpu_s: f64,
+    /// Forced-idle fraction (idle injection): the cores' capacity shrinks by it, [0, 1).
+    pub idle_fraction: f64,
     /// Data moved by the NIC, Gbit/s.
     pub nic_gbps: f64,
     /// CPU in use, cores.

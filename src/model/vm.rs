@@ -79,6 +79,10 @@ pub struct Vm {
     pub migration: Option<u32>,
     /// CPU its lingering source copies used after switch-overs, core-seconds.
     pub ghost_cpu_s: f64,
+    /// A CPU quota set by a capping policy, cores.
+    pub policy_cap: Option<f64>,
+    /// Time it got less CPU than it asked for, ns.
+    pub throttled_ns: u64,
 }
 
 impl Vm {
@@ -94,10 +98,10 @@ impl Vm {
 
     /// Its effective cap, cores: the tighter of its own and a migration's.
     pub fn effective_cap(&self) -> Option<f64> {
-        match (self.cap_cores, self.migration_cap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.cap_cores, self.migration_cap, self.policy_cap]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
     }
 
     /// Brings progress, demanded work and CPU time up to `now_ns`.
@@ -105,6 +109,12 @@ impl Vm {
         let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         if self.suspended && self.phase == VmPhase::Running {
             self.downtime_ns += now_ns.saturating_sub(self.last_ns);
+        }
+        if self.phase == VmPhase::Running
+            && !self.suspended
+            && self.alloc_cores + 1e-9 < self.demand_cores * (1.0 - self.stall)
+        {
+            self.throttled_ns += now_ns.saturating_sub(self.last_ns);
         }
         if self.phase == VmPhase::Running {
             self.progress += self.rate * dt;

@@ -80,6 +80,10 @@ pub struct VmSummary {
     pub lost: bool,
     /// CPU used, core-seconds.
     pub cpu_core_s: f64,
+    /// Time it got less CPU than it asked for (contention, caps, throttling), s.
+    pub time_throttled_s: f64,
+    /// Priority.
+    pub priority: u32,
 }
 
 /// One live migration.
@@ -144,6 +148,13 @@ pub struct Summary {
     pub duration_s: f64,
     /// Energy of all servers, J.
     pub energy_j: f64,
+    /// The capping policy (`none` without one).
+    pub policy: String,
+    /// Servers per kW of provisioned power (the top-level devices' ratings), or null
+    /// when no top-level device has a rating.
+    pub servers_per_provisioned_kw: Option<f64>,
+    /// Sum of the servers' peak power over provisioned power.
+    pub oversubscription: Option<f64>,
     /// Power-tree devices.
     pub devices: Vec<DeviceSummary>,
     /// VMs.
@@ -200,7 +211,8 @@ impl Summary {
         let vms = w
             .vms
             .iter()
-            .map(|v| VmSummary {
+            .enumerate()
+            .map(|(i, v)| VmSummary {
                 name: v.name.clone(),
                 host: w.servers[v.host].name.clone(),
                 slowdown: v.slowdown(),
@@ -212,6 +224,8 @@ impl Summary {
                 baseline_s: v.baseline_ns.map(|b| b as f64 / 1e9),
                 lost: v.phase == VmPhase::Lost,
                 cpu_core_s: v.cpu_s,
+                time_throttled_s: v.throttled_ns as f64 / 1e9,
+                priority: sc.vms[i].priority,
             })
             .collect();
         let servers: Vec<ServerSummary> = w
@@ -224,7 +238,22 @@ impl Summary {
                 powered_at_end: s.on,
             })
             .collect();
+        // Provisioned power: the ratings of the devices at the top of the tree.
+        let provisioned_w: f64 = sc
+            .devices
+            .iter()
+            .filter(|d| d.parent.is_none())
+            .filter_map(|d| d.rating_a.map(|a| d.electrical.watts(a)))
+            .sum();
+        let peak_w: f64 = w.servers.iter().map(|s| s.model.power.peak_w()).sum();
         Summary {
+            policy: sc
+                .policy
+                .as_ref()
+                .map_or("none".to_string(), |p| p.config.name().to_string()),
+            servers_per_provisioned_kw: (provisioned_w > 0.0)
+                .then(|| w.servers.len() as f64 / (provisioned_w / 1000.0)),
+            oversubscription: (provisioned_w > 0.0).then(|| peak_w / provisioned_w),
             scenario: sc.name.clone(),
             seed: sc.seed,
             replicate: sc.replicate,

@@ -80,6 +80,21 @@ pub struct VmConfig {
     pub demand: Demand,
     /// Its memory and how it writes it (`None` without a `memory` size).
     pub memory: Option<MemoryProfile>,
+    /// Priority (higher = more important; policies throttle low priorities first).
+    pub priority: u32,
+}
+
+/// The capping controller of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicySetup {
+    /// Which policy and its parameters.
+    pub config: crate::policy::PolicyConfig,
+    /// Control period (also the device meters' averaging window), ns.
+    pub period_ns: u64,
+    /// Device readings become visible this many periods after their window closes.
+    pub delay_periods: u32,
+    /// Actuator latencies.
+    pub latencies: crate::policy::Latencies,
 }
 
 /// What a meter measures.
@@ -184,4 +199,6 @@ pub struct Scenario {
     pub meters: Vec<MeterConfig>,
     /// Scheduled changes, in file order.
     pub actions: Vec<Action>,
+    /// The capping controller (`None`: no capping).
+    pub policy: Option<PolicySetup>,
 }

@@ -40,6 +40,66 @@ pub struct ScenarioFile {
     /// Things that happen at given times.
     #[serde(default)]
     pub actions: Vec<Spanned<ActionEntry>>,
+    /// The capping controller (default: none).
+    pub policy: Option<Spanned<PolicyEntry>>,
+}
+
+/// `[policy]`: the capping controller. Thresholds are fractions of each capped device's
+/// cap. Fields a kind does not use are errors.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyEntry {
+    /// `none`, `dvfs`, `group-dvfs`, `thunderbolt`, `idle`, `migration`, `headroom`,
+    /// `power-aware-migration` or `dvfs+migration`.
+    pub kind: Spanned<String>,
+    /// Control period, also the device meters' averaging window (default "1s").
+    pub period: Option<Seconds>,
+    /// Reporting delay of the device meters, whole periods (default "0s").
+    pub meter_delay: Option<Seconds>,
+    /// Act above this fraction of the cap (default "100%").
+    pub cap: Option<Percent>,
+    /// Bring power down to this fraction of the cap (default "95%").
+    pub target: Option<Percent>,
+    /// Release below this fraction of the cap (default "90%").
+    pub uncap: Option<Percent>,
+    /// `dvfs`: share of the estimated correction applied per period (default 1.0).
+    pub gain: Option<f64>,
+    /// DVFS transition latency (default "10ms").
+    pub dvfs_latency: Option<Seconds>,
+    /// CPU-quota change latency (default "1ms").
+    pub cap_latency: Option<Seconds>,
+    /// Idle-injection change latency (default "10ms").
+    pub idle_latency: Option<Seconds>,
+    /// Migration command latency (default "100ms").
+    pub migration_latency: Option<Seconds>,
+    /// `thunderbolt`: VMs with priority at or below this are throttled (default 0).
+    pub low_priority: Option<u32>,
+    /// `thunderbolt`: multiplicative decrease per period (default "50%").
+    pub decrease: Option<Percent>,
+    /// `thunderbolt`: smallest quota, % of a core (default "10%").
+    pub min_quota: Option<Percent>,
+    /// `thunderbolt`: release probability per period below the uncap band (default "25%").
+    pub recovery: Option<Percent>,
+    /// `idle`: idle-fraction step per period (default "10%").
+    pub idle_step: Option<Percent>,
+    /// `idle`: largest idle fraction (default "50%").
+    pub idle_max: Option<Percent>,
+    /// Migration policies: migrate above this fraction of the cap (default "100%").
+    pub threshold: Option<Percent>,
+    /// Migration policies: ... for this long (default "5s").
+    pub dwell: Option<Seconds>,
+    /// Migration policies: `largest-cpu` (default), `smallest-memory` or `best-ratio`.
+    pub vm_choice: Option<Spanned<String>>,
+    /// Migration policies: a destination's device must stay under this fraction of its
+    /// cap with the VM added (default "95%").
+    pub destination_limit: Option<Percent>,
+    /// Migration policies: migrations in flight per device at most (default 1).
+    pub max_in_flight: Option<u32>,
+    /// Migration policies: preset from `models/migration/` (default "xen34-precopy";
+    /// `power-aware-migration`: "precopy-vm-cap").
+    pub algorithm: Option<Spanned<String>>,
+    /// Migration policies: overrides of the preset's fields.
+    pub overrides: Option<Spanned<crate::scenario::migration::MigrationFields>>,
 }
 
 fn one() -> u64 {
@@ -164,6 +224,8 @@ pub struct VmEntry {
     /// Work to complete, as CPU time on one vCPU at the fastest p-state ("3600s");
     /// absent: runs to the end and slowdown is demanded / delivered work.
     pub work: Option<Seconds>,
+    /// Priority (default 1; higher = more important, throttled last).
+    pub priority: Option<u32>,
     /// A workload model from `models/workloads/` (e.g. "spec2000/gap") giving `demand`,
     /// `work` and `dirty`; fields given here win over the workload's.
     pub workload: Option<Spanned<String>>,

@@ -418,6 +418,7 @@ impl Validator<'_> {
                     work_core_s,
                     demand: demand.clone(),
                     memory: memory.clone(),
+                    priority: v.priority.unwrap_or(1),
                 });
             }
         }
@@ -619,7 +620,12 @@ impl Validator<'_> {
             });
         }
 
+        let policy = match &f.policy {
+            None => None,
+            Some(p) => self.policy(p)?,
+        };
         Ok(Scenario {
+            policy,
             name: f.name,
             description: f.description,
             seed: f.seed,
@@ -791,6 +797,148 @@ impl Validator<'_> {
                 format!("`{other}` is not a demand kind; valid: constant, steps, trace"),
             )),
         }
+    }
+
+    /// The `[policy]` section.
+    fn policy(
+        &mut self,
+        p: &Spanned<PolicyEntry>,
+    ) -> Result<Option<crate::scenario::config::PolicySetup>, ConfigError> {
+        use crate::policy::{dvfs_feedback, group_dvfs, idle_injection, migration, thunderbolt};
+        use crate::policy::{Bands, Latencies, PolicyConfig};
+        let e = p.get_ref();
+        let field = |k: &str| format!("policy.{k}");
+        let pct = |v: Option<super::units::Percent>, d: f64| v.map_or(d, |x| x.0);
+        let ns = |v: Option<super::units::Seconds>, d: f64| {
+            crate::engine::time::secs_to_nanos(v.map_or(d, |x| x.0))
+        };
+        let period_ns = ns(e.period, 1.0);
+        if period_ns == 0 {
+            return Err(self.err(
+                p.span(),
+                field("period"),
+                "must be longer than zero, e.g. \"1s\"",
+            ));
+        }
+        let delay_ns = ns(e.meter_delay, 0.0);
+        let bands = Bands {
+            cap: pct(e.cap, 1.0),
+            target: pct(e.target, 0.95),
+            uncap: pct(e.uncap, 0.9),
+        };
+        if !(bands.uncap <= bands.target && bands.target <= bands.cap) {
+            return Err(self.err(
+                p.span(),
+                field("target"),
+                format!(
+                    "thresholds must satisfy uncap <= target <= cap; got {}% <= {}% <= {}%",
+                    bands.uncap * 100.0,
+                    bands.target * 100.0,
+                    bands.cap * 100.0
+                ),
+            ));
+        }
+        let kind = e.kind.get_ref().as_str();
+        let migration = |this: &mut Self,
+                         default_alg: &str,
+                         headroom: bool|
+         -> Result<migration::Config, ConfigError> {
+            let alg_name = e
+                .algorithm
+                .as_ref()
+                .map_or(default_alg.to_string(), |a| a.get_ref().clone());
+            let span = e.algorithm.as_ref().map_or(p.span(), |a| a.span());
+            let mt = this.lib.find("migration", &alg_name).ok_or_else(|| {
+                this.missing(span.clone(), &field("algorithm"), "migration", &alg_name)
+            })?;
+            let preset = super::migration::preset_from_text(&mt.origin, &mt.text)?;
+            let empty = super::migration::MigrationFields::default();
+            let over = e.overrides.as_ref().map_or(&empty, |o| o.get_ref());
+            let params = super::migration::params(&alg_name, &mt.origin, &preset, over)?;
+            if params.pstate.is_some() {
+                return Err(this.err(span, field("algorithm"), "a policy's migrations may go from any server: use a preset without a fixed `pstate`"));
+            }
+            let vm_choice = match e.vm_choice.as_ref().map(|s| s.get_ref().as_str()) {
+                None | Some("largest-cpu") => migration::VmChoice::LargestCpu,
+                Some("smallest-memory") => migration::VmChoice::SmallestMemory,
+                Some("best-ratio") => migration::VmChoice::BestRatio,
+                Some(other) => {
+                    return Err(this.err(
+                        e.vm_choice.as_ref().unwrap().span(),
+                        field("vm_choice"),
+                        format!("`{other}`; valid: largest-cpu, smallest-memory, best-ratio"),
+                    ));
+                }
+            };
+            Ok(migration::Config {
+                threshold: pct(e.threshold, 1.0),
+                dwell_ns: ns(e.dwell, 5.0),
+                headroom,
+                vm_choice,
+                destination_limit: pct(e.destination_limit, 0.95),
+                max_in_flight: e.max_in_flight.unwrap_or(1).max(1),
+                algorithm: std::sync::Arc::new(params),
+            })
+        };
+        let config = match kind {
+            "none" => PolicyConfig::None,
+            "dvfs" => PolicyConfig::DvfsFeedback(dvfs_feedback::Config {
+                bands,
+                gain: e.gain.unwrap_or(1.0),
+            }),
+            "group-dvfs" => PolicyConfig::GroupDvfs(group_dvfs::Config { bands }),
+            "thunderbolt" => {
+                let decrease = pct(e.decrease, 0.5);
+                if !(decrease > 0.0 && decrease < 1.0) {
+                    return Err(self.err(
+                        p.span(),
+                        field("decrease"),
+                        "must be between 0% and 100% (exclusive)",
+                    ));
+                }
+                PolicyConfig::Thunderbolt(thunderbolt::Config {
+                    bands,
+                    low_priority: e.low_priority.unwrap_or(0),
+                    decrease,
+                    min_quota: pct(e.min_quota, 0.1),
+                    recovery: pct(e.recovery, 0.25).min(1.0),
+                })
+            }
+            "idle" => {
+                let max = pct(e.idle_max, 0.5);
+                if max >= 1.0 {
+                    return Err(self.err(p.span(), field("idle_max"), "must be below 100%"));
+                }
+                PolicyConfig::IdleInjection(idle_injection::Config {
+                    bands,
+                    step: pct(e.idle_step, 0.1),
+                    max,
+                })
+            }
+            "migration" => PolicyConfig::Migration(migration(self, "xen34-precopy", false)?),
+            "headroom" => PolicyConfig::Migration(migration(self, "xen34-precopy", true)?),
+            "power-aware-migration" => {
+                PolicyConfig::Migration(migration(self, "precopy-vm-cap", true)?)
+            }
+            "dvfs+migration" => PolicyConfig::DvfsThenMigration(
+                group_dvfs::Config { bands },
+                migration(self, "xen34-precopy", false)?,
+            ),
+            other => {
+                return Err(self.err(e.kind.span(), field("kind"), format!("`{other}` is not a policy; valid: none, dvfs, group-dvfs, thunderbolt, idle, migration, headroom, power-aware-migration, dvfs+migration")));
+            }
+        };
+        Ok(Some(crate::scenario::config::PolicySetup {
+            config,
+            period_ns,
+            delay_periods: delay_ns.div_ceil(period_ns) as u32,
+            latencies: Latencies {
+                dvfs_ns: ns(e.dvfs_latency, 0.01),
+                cap_ns: ns(e.cap_latency, 0.001),
+                idle_ns: ns(e.idle_latency, 0.01),
+                migrate_ns: ns(e.migration_latency, 0.1),
+            },
+        }))
     }
 
     /// A VM's memory profile from `memory` and `dirty`.

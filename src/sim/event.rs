@@ -36,6 +36,10 @@ pub enum Event {
         /// Generation when scheduled.
         gen: u32,
     },
+    /// The capping controller's period has come.
+    Control,
+    /// A policy command's actuator latency has passed (slot in the command list).
+    Command(u32),
     /// The end of the run.
     End,
 }

@@ -81,6 +81,8 @@ pub(super) struct Sim<'a> {
     pub(super) net: Network,
     /// Reused page batch.
     pub(super) batch_buf: Vec<u32>,
+    /// The capping controller, if any.
+    pub(super) control: Option<super::control::Control>,
 }
 
 impl<'a> Sim<'a> {
@@ -107,6 +109,10 @@ impl<'a> Sim<'a> {
             mig_at: vec![Vec::new(); n_servers],
             net: Network::new(&nics),
             batch_buf: Vec::new(),
+            control: sc.policy.as_ref().map(|p| {
+                let caps: Vec<Option<f64>> = sc.devices.iter().map(|d| d.cap_w).collect();
+                super::control::Control::new(p, sc.seed, sc.replicate, &caps, subtree_servers(sc))
+            }),
             sc,
             q: EventQueue::with_capacity(w.vms.len() * 2 + w.devices.len() + 16),
             w,
@@ -152,6 +158,11 @@ impl<'a> Sim<'a> {
         }
         if self.sc.output.interval_ns < end {
             self.at(self.sc.output.interval_ns, Event::Record)?;
+        }
+        if let Some(p) = self.control.as_ref().map(|c| c.period_ns()) {
+            if p < end {
+                self.at(p, Event::Control)?;
+            }
         }
         // Idle power from time zero, and dom0 load, on every server.
         for s in 0..self.w.servers.len() {
@@ -260,6 +271,8 @@ impl<'a> Sim<'a> {
             }
             Event::Action(i) => self.action(i as usize)?,
             Event::Migration { mig, gen } => self.mig_event(mig as usize, gen)?,
+            Event::Control => self.control_tick()?,
+            Event::Command(slot) => self.apply_command(slot as usize)?,
             Event::End => {}
         }
         Ok(())
@@ -344,7 +357,8 @@ impl<'a> Sim<'a> {
                 cap: t.cap,
             });
         }
-        let cores = server.model.power.cores as f64;
+        // Forced idle takes capacity from every domain alike.
+        let cores = server.model.power.cores as f64 * (1.0 - server.idle_fraction);
         allocate(cores, &self.reqs, &mut self.alloc, &mut self.order);
         let ff = server.frequency_factor();
         let n = server.vms.len();
@@ -602,4 +616,17 @@ impl<'a> Sim<'a> {
             migrations,
         }
     }
+}
+
+/// All servers below each device (every level), in world order.
+fn subtree_servers(sc: &Scenario) -> Vec<Vec<usize>> {
+    let mut under = vec![Vec::new(); sc.devices.len()];
+    for (i, s) in sc.servers.iter().enumerate() {
+        let mut d = Some(s.device);
+        while let Some(x) = d {
+            under[x].push(i);
+            d = sc.devices[x].parent;
+        }
+    }
+    under
 }

@@ -92,6 +92,7 @@ impl World {
                         active: true,
                     }],
                     dom0_done_cpu_s: 0.0,
+                    idle_fraction: 0.0,
                     nic_gbps: 0.0,
                     busy_cores: 0.0,
                     power_w: 0.0,
@@ -137,6 +138,8 @@ impl World {
                     downtime_ns: 0,
                     migration: None,
                     ghost_cpu_s: 0.0,
+                    policy_cap: None,
+                    throttled_ns: 0,
                 }
             })
             .collect();

@@ -1,0 +1,91 @@
+//! Idle injection (forced idle cycles, as in Intel's powerclamp or IdleCap): above the
+//! capping threshold the highest-power servers get a larger forced-idle fraction, which
+//! takes CPU capacity away from every domain on them; below the uncapping threshold the
+//! fraction is stepped back down.
+
+use super::{Bands, Command, Observe, Policy};
+use rand::rngs::StdRng;
+
+/// Parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Thresholds as fractions of the cap.
+    pub bands: Bands,
+    /// Change of the idle fraction per period.
+    pub step: f64,
+    /// Largest idle fraction, [0, 1).
+    pub max: f64,
+}
+
+/// The controller.
+#[derive(Debug)]
+pub struct IdleInjection {
+    cfg: Config,
+    order: Vec<(f64, usize)>,
+}
+
+impl IdleInjection {
+    /// A controller.
+    pub fn new(cfg: Config) -> Self {
+        IdleInjection {
+            cfg,
+            order: Vec::new(),
+        }
+    }
+}
+
+impl Policy for IdleInjection {
+    fn name(&self) -> &str {
+        "idle"
+    }
+
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+        let c = &self.cfg;
+        for &d in obs.capped_devices() {
+            let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
+                continue;
+            };
+            self.order.clear();
+            for &s in obs.servers_under(d) {
+                if obs.server_on(s) {
+                    if let Some(w) = obs.server_power_w(s) {
+                        self.order.push((w, s));
+                    }
+                }
+            }
+            if p > c.bands.cap * cap {
+                self.order
+                    .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let mut to_save = p - c.bands.target * cap;
+                for &(w, s) in &self.order {
+                    if to_save <= 0.0 {
+                        break;
+                    }
+                    let now = obs.server_idle_fraction(s);
+                    if now >= c.max {
+                        continue;
+                    }
+                    let next = (now + c.step).min(c.max);
+                    // Dynamic power shrinks roughly with the capacity left.
+                    let dynamic = (w - obs.server_idle_w(s)).max(0.0);
+                    to_save -= dynamic * (next - now) / (1.0 - now).max(1e-9);
+                    out.push(Command::SetIdle {
+                        server: s,
+                        fraction: next,
+                    });
+                }
+            } else if p < c.bands.uncap * cap {
+                for &(_, s) in &self.order {
+                    let now = obs.server_idle_fraction(s);
+                    if now > 0.0 {
+                        let next = (now - c.step).max(0.0);
+                        out.push(Command::SetIdle {
+                            server: s,
+                            fraction: next,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Live migration as the last resort: when a device's reading has stayed above its
+//! migration threshold for a dwell time, move a VM from its highest-power server to a
+//! server elsewhere that has the memory, the CPU and the power headroom (its own device
+//! stays under its cap with the VM added).
+//!
+//! The headroom variant lowers the threshold by the migration's predicted own power
+//! (dom0 sending at line rate plus the NIC), because a pre-copy raises power before it
+//! lowers it (the study's central finding). The power-aware variant is the same policy
+//! with a power-aware algorithm (e.g. the migrating VM capped while it is copied).
+
+use super::{Command, Observe, Policy};
+use crate::migration::Params;
+use crate::model::memory::PAGE_SIZE;
+use rand::rngs::StdRng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Which VM leaves the hottest server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmChoice {
+    /// The one using the most CPU (the most relief once it is gone).
+    LargestCpu,
+    /// The one with the least memory (the fastest migration).
+    SmallestMemory,
+    /// The most CPU per byte of memory (relief per second of migration).
+    BestRatio,
+}
+
+/// Parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Migrate when the reading exceeds this × cap ...
+    pub threshold: f64,
+    /// ... continuously for this long, ns.
+    pub dwell_ns: u64,
+    /// Lower the threshold by the predicted power of the migration itself.
+    pub headroom: bool,
+    /// VM choice.
+    pub vm_choice: VmChoice,
+    /// A destination's device must stay under this × its cap with the VM added.
+    pub destination_limit: f64,
+    /// Migrations in flight per device at most.
+    pub max_in_flight: u32,
+    /// The algorithm.
+    pub algorithm: Arc<Params>,
+}
+
+/// The controller.
+#[derive(Debug)]
+pub struct LastResort {
+    cfg: Config,
+    /// Since when each device has been over its threshold, ns.
+    over_since: BTreeMap<usize, u64>,
+    /// Migrations started per device (VM, device) still running.
+    in_flight: Vec<(usize, usize)>,
+}
+
+impl LastResort {
+    /// A controller.
+    pub fn new(cfg: Config) -> Self {
+        LastResort {
+            cfg,
+            over_since: BTreeMap::new(),
+            in_flight: Vec::new(),
+        }
+    }
+
+    /// The migration's own predicted power on the source, W: the sender's CPU at the
+    /// NIC's line rate (at most one core) times the power of a busy core, plus the NIC.
+    pub fn predicted_overhead_w(&self, obs: &dyn Observe, s: usize) -> f64 {
+        let p = &self.cfg.algorithm;
+        let line_bps = 1e9 * p.efficiency;
+        let pages_per_s = line_bps / 8.0 / PAGE_SIZE as f64;
+        let cores = (pages_per_s * p.sender_cpu_per_page_s).min(p.threads);
+        let per_core =
+            (obs.server_peak_w(s) - obs.server_idle_w(s)) / obs.server_cores(s).max(1) as f64;
+        cores * per_core + obs.server_nic_w_per_gbps(s) * line_bps / 1e9
+    }
+
+    /// Migrates if device `d` has been over its threshold long enough. Returns true if
+    /// a migration was commanded.
+    pub fn act_on(&mut self, obs: &dyn Observe, d: usize, out: &mut Vec<Command>) -> bool {
+        let now = obs.now_ns();
+        self.in_flight.retain(|&(v, _)| obs.vm_migrating(v));
+        let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
+            return false;
+        };
+        let servers = obs.servers_under(d);
+        let hottest = servers
+            .iter()
+            .copied()
+            .filter(|&s| obs.server_on(s))
+            .filter_map(|s| obs.server_power_w(s).map(|w| (w, s)))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        let Some((_, src)) = hottest else {
+            return false;
+        };
+        let mut threshold = self.cfg.threshold * cap;
+        if self.cfg.headroom {
+            threshold -= self.predicted_overhead_w(obs, src);
+        }
+        if p <= threshold {
+            self.over_since.remove(&d);
+            return false;
+        }
+        let since = *self.over_since.entry(d).or_insert(now);
+        if now - since < self.cfg.dwell_ns {
+            return false;
+        }
+        let busy = self.in_flight.iter().filter(|&&(_, dd)| dd == d).count() as u32;
+        if busy >= self.cfg.max_in_flight {
+            return false;
+        }
+        // The VM to move.
+        let candidates = obs
+            .server_vms(src)
+            .iter()
+            .copied()
+            .filter(|&v| obs.vm_running(v) && !obs.vm_migrating(v) && obs.vm_memory(v) > 0);
+        let key = |v: usize| -> f64 {
+            match self.cfg.vm_choice {
+                VmChoice::LargestCpu => obs.vm_cpu(v),
+                VmChoice::SmallestMemory => -(obs.vm_memory(v) as f64),
+                VmChoice::BestRatio => obs.vm_cpu(v) / obs.vm_memory(v) as f64,
+            }
+        };
+        let Some(vm) = candidates.max_by(|&a, &b| key(a).total_cmp(&key(b)).then(b.cmp(&a))) else {
+            return false;
+        };
+        // Where to: the server outside this device with the most power headroom on its
+        // own device that also has the memory and the spare CPU.
+        let vm_cpu = obs.vm_cpu(vm);
+        let per_core_src =
+            (obs.server_peak_w(src) - obs.server_idle_w(src)) / obs.server_cores(src).max(1) as f64;
+        let vm_power = vm_cpu * per_core_src;
+        let mut best: Option<(f64, usize)> = None;
+        for &dd in obs.capped_devices() {
+            if dd == d {
+                continue;
+            }
+            let (Some(dcap), Some(dp)) = (obs.device_cap_w(dd), obs.device_power_w(dd)) else {
+                continue;
+            };
+            let room = self.cfg.destination_limit * dcap - dp - vm_power;
+            if room <= 0.0 || best.is_some_and(|(r, _)| r >= room) {
+                continue;
+            }
+            for &s in obs.servers_under(dd) {
+                if !obs.server_on(s) || servers.contains(&s) {
+                    continue;
+                }
+                let spare_cpu = obs.server_cores(s) as f64 - obs.server_vm_cpu(s);
+                if obs.server_free_memory(s) >= obs.vm_memory(vm) && spare_cpu >= vm_cpu {
+                    best = Some((room, s));
+                    break;
+                }
+            }
+        }
+        let Some((_, to)) = best else { return false };
+        out.push(Command::Migrate {
+            vm,
+            to,
+            params: self.cfg.algorithm.clone(),
+        });
+        self.in_flight.push((vm, d));
+        self.over_since.insert(d, now);
+        true
+    }
+}
+
+impl Policy for LastResort {
+    fn name(&self) -> &str {
+        "migration"
+    }
+
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+        for i in 0..obs.capped_devices().len() {
+            let d = obs.capped_devices()[i];
+            self.act_on(obs, d, out);
+        }
+    }
+}
