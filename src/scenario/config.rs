@@ -82,6 +82,9 @@ pub struct VmConfig {
     pub memory: Option<MemoryProfile>,
     /// Priority (higher = more important; policies throttle low priorities first).
     pub priority: u32,
+    /// Demand comes from the built-in PlanetLab-like generator, drawn per run from the
+    /// VM's own stream (so replicates differ); `demand` is then a placeholder.
+    pub synthetic: bool,
 }
 
 /// The capping controller of a run.

@@ -3,9 +3,11 @@
 
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod library;
 pub mod migration;
 pub mod schema;
+pub mod synthetic;
 pub mod trace;
 pub mod units;
 pub mod validate;

@@ -54,12 +54,21 @@ pub fn load_str(
     .scenario(file)
 }
 
-struct Validator<'a> {
-    src: &'a Source<'a>,
-    lib: &'a Library,
-    base_dir: PathBuf,
+pub(super) struct Validator<'a> {
+    pub(super) src: &'a Source<'a>,
+    pub(super) lib: &'a Library,
+    pub(super) base_dir: PathBuf,
     server_models: HashMap<String, Arc<ServerModel>>,
     breakers: HashMap<String, BreakerPreset>,
+}
+
+/// Registers a name, failing if it is taken (shared with the datacenter generator).
+pub(super) fn unique_name<'n>(
+    seen: &mut HashMap<String, &'n str>,
+    name: &str,
+    what: &'n str,
+) -> Result<(), String> {
+    unique(seen, name, what)
 }
 
 fn unique<'n>(
@@ -76,7 +85,7 @@ fn unique<'n>(
 }
 
 impl Validator<'_> {
-    fn err(
+    pub(super) fn err(
         &self,
         span: std::ops::Range<usize>,
         field: impl Into<String>,
@@ -419,7 +428,22 @@ impl Validator<'_> {
                     demand: demand.clone(),
                     memory: memory.clone(),
                     priority: v.priority.unwrap_or(1),
+                    synthetic: false,
                 });
+            }
+        }
+
+        // A generated datacenter.
+        if let Some(dc) = &f.datacenter {
+            self.datacenter(dc, &mut names, &mut devices, &mut servers, &mut vms)?;
+            for (i, d) in devices.iter().enumerate() {
+                device_ix.entry(d.name.clone()).or_insert(i);
+            }
+            for (i, sv) in servers.iter().enumerate() {
+                server_ix.entry(sv.name.clone()).or_insert(i);
+            }
+            for (i, v) in vms.iter().enumerate() {
+                vm_ix.entry(v.name.clone()).or_insert(i);
             }
         }
 
@@ -684,7 +708,7 @@ impl Validator<'_> {
         }
     }
 
-    fn demand(
+    pub(super) fn demand(
         &self,
         src: &Source,
         d: &Spanned<DemandEntry>,
@@ -942,7 +966,7 @@ impl Validator<'_> {
     }
 
     /// A VM's memory profile from `memory` and `dirty`.
-    fn memory(
+    pub(super) fn memory(
         &self,
         src: &Source,
         mem: Option<super::units::Bytes>,
@@ -1007,7 +1031,7 @@ impl Validator<'_> {
         Ok(Some(profile))
     }
 
-    fn missing(
+    pub(super) fn missing(
         &self,
         span: std::ops::Range<usize>,
         field: &str,
@@ -1017,7 +1041,7 @@ impl Validator<'_> {
         self.err(span, field, format!("no {} model `{name}` in the model library (models/{kind}/{name}.toml); available: {}", kind.trim_end_matches('s'), self.lib.names(kind).join(", ")))
     }
 
-    fn server_model(
+    pub(super) fn server_model(
         &mut self,
         name: &Spanned<String>,
         field: &str,
@@ -1038,7 +1062,7 @@ impl Validator<'_> {
         Ok(m)
     }
 
-    fn breaker(
+    pub(super) fn breaker(
         &mut self,
         name: &Spanned<String>,
         field: &str,

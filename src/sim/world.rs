@@ -113,7 +113,16 @@ impl World {
                     vcpus: v.vcpus,
                     weight: v.weight,
                     cap_cores: v.cap_cores,
-                    demand: v.demand.clone(),
+                    demand: if v.synthetic {
+                        crate::scenario::synthetic::demand(
+                            &crate::scenario::synthetic::SyntheticSpec::default(),
+                            sc.seed,
+                            sc.replicate,
+                            &v.name,
+                        )
+                    } else {
+                        v.demand.clone()
+                    },
                     start_ns: v.start_ns,
                     work_core_s: v.work_core_s,
                     phase: VmPhase::Waiting,
