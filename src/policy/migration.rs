@@ -53,6 +53,8 @@ pub struct LastResort {
     over_since: BTreeMap<usize, u64>,
     /// Migrations started per device (VM, device) still running.
     in_flight: Vec<(usize, usize)>,
+    /// Scratch: candidate destination devices and their room, W.
+    rooms: Vec<(f64, usize)>,
 }
 
 impl LastResort {
@@ -62,6 +64,7 @@ impl LastResort {
             cfg,
             over_since: BTreeMap::new(),
             in_flight: Vec::new(),
+            rooms: Vec::new(),
         }
     }
 
@@ -133,27 +136,36 @@ impl LastResort {
         let per_core_src =
             (obs.server_peak_w(src) - obs.server_idle_w(src)) / obs.server_cores(src).max(1) as f64;
         let vm_power = vm_cpu * per_core_src;
-        let mut best: Option<(f64, usize)> = None;
+        // Devices by room, most first; in the first that has a fitting server, the one
+        // with the most spare CPU (so concurrent migrations spread over servers and NICs).
+        self.rooms.clear();
         for &dd in obs.capped_devices() {
             if dd == d {
                 continue;
             }
-            let (Some(dcap), Some(dp)) = (obs.device_cap_w(dd), obs.device_power_w(dd)) else {
-                continue;
-            };
-            let room = self.cfg.destination_limit * dcap - dp - vm_power;
-            if room <= 0.0 || best.is_some_and(|(r, _)| r >= room) {
-                continue;
+            if let (Some(dcap), Some(dp)) = (obs.device_cap_w(dd), obs.device_power_w(dd)) {
+                let room = self.cfg.destination_limit * dcap - dp - vm_power;
+                if room > 0.0 {
+                    self.rooms.push((room, dd));
+                }
             }
-            for &s in obs.servers_under(dd) {
-                if !obs.server_on(s) || servers.contains(&s) {
-                    continue;
-                }
-                let spare_cpu = obs.server_cores(s) as f64 - obs.server_vm_cpu(s);
-                if obs.server_free_memory(s) >= obs.vm_memory(vm) && spare_cpu >= vm_cpu {
-                    best = Some((room, s));
-                    break;
-                }
+        }
+        self.rooms
+            .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut best: Option<(f64, usize)> = None;
+        for &(room, dd) in &self.rooms {
+            let pick = obs
+                .servers_under(dd)
+                .iter()
+                .copied()
+                .filter(|&s| obs.server_on(s) && !servers.contains(&s))
+                .filter(|&s| obs.server_free_memory(s) >= obs.vm_memory(vm))
+                .map(|s| (obs.server_cores(s) as f64 - obs.server_vm_cpu(s), s))
+                .filter(|&(spare, _)| spare >= vm_cpu)
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            if let Some((_, s)) = pick {
+                best = Some((room, s));
+                break;
             }
         }
         let Some((_, to)) = best else { return false };
