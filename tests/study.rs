@@ -91,10 +91,22 @@ fn saturated_hosts_trade_extra_power_for_guest_cpu() {
     let rows = built_in_rows();
     for vm in ["twolf", "gap"] {
         let unsat_power = value(&rows, &format!("pre-copy, unsaturated, {vm}: extra power"));
-        let sat_power = value(&rows, &format!("prediction: saturated, pre-copy, {vm}: extra power"));
-        let sat_cpu = value(&rows, &format!("prediction: saturated, pre-copy, {vm}: change in the other"));
-        assert!(sat_power < unsat_power, "{vm}: {sat_power} vs {unsat_power}");
-        assert!(sat_cpu < -1.0, "{vm}: others' CPU change {sat_cpu} % of a core");
+        let sat_power = value(
+            &rows,
+            &format!("prediction: saturated, pre-copy, {vm}: extra power"),
+        );
+        let sat_cpu = value(
+            &rows,
+            &format!("prediction: saturated, pre-copy, {vm}: change in the other"),
+        );
+        assert!(
+            sat_power < unsat_power,
+            "{vm}: {sat_power} vs {unsat_power}"
+        );
+        assert!(
+            sat_cpu < -1.0,
+            "{vm}: others' CPU change {sat_cpu} % of a core"
+        );
     }
 }
 
@@ -122,8 +134,14 @@ fn more_power_per_core_means_bigger_steps() {
     for vm in ["twolf", "gap"] {
         let q_after = format!("pre-copy, unsaturated, {vm}: power after minus before");
         let q_extra = format!("pre-copy, unsaturated, {vm}: extra power");
-        assert!(value(&more, &q_after) < value(&base, &q_after), "{vm}: after/before");
-        assert!(value(&more, &q_extra) > value(&base, &q_extra), "{vm}: extra power");
+        assert!(
+            value(&more, &q_after) < value(&base, &q_after),
+            "{vm}: after/before"
+        );
+        assert!(
+            value(&more, &q_extra) > value(&base, &q_extra),
+            "{vm}: extra power"
+        );
     }
 }
 
@@ -131,7 +149,9 @@ fn more_power_per_core_means_bigger_steps() {
 fn a_slower_link_means_longer_migrations_and_less_dom0_cpu_per_second() {
     // Halve the NIC (1 Gbps -> 500 Mbps): pages go out at half the rate, so pre-copy
     // takes longer and the sender needs half the CPU per second.
-    let dir = host_variant("link", |t| t.replace("nic = \"1Gbps\"", "nic = \"500Mbps\""));
+    let dir = host_variant("link", |t| {
+        t.replace("nic = \"1Gbps\"", "nic = \"500Mbps\"")
+    });
     let base = built_in_rows();
     let slow = variant_rows(&dir);
     for vm in ["twolf", "gap"] {

@@ -78,7 +78,12 @@ impl Policy for IdleInjection {
                 for &(_, s) in &self.order {
                     let now = obs.server_idle_fraction(s);
                     if now > 0.0 {
-                        let next = (now - c.step).max(0.0);
+                        // Snap to zero: repeated subtraction leaves rounding residue.
+                        let next = if now - c.step < 1e-9 {
+                            0.0
+                        } else {
+                            now - c.step
+                        };
                         out.push(Command::SetIdle {
                             server: s,
                             fraction: next,

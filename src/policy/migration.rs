@@ -15,6 +15,10 @@ use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// How long a commanded migration may take to show up as running before the policy
+/// forgets it (far above any actuator latency), ns.
+const PENDING_GRACE_NS: u64 = 10_000_000_000;
+
 /// Which VM leaves the hottest server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmChoice {
@@ -51,8 +55,11 @@ pub struct LastResort {
     cfg: Config,
     /// Since when each device has been over its threshold, ns.
     over_since: BTreeMap<usize, u64>,
-    /// Migrations started per device (VM, device) still running.
-    in_flight: Vec<(usize, usize)>,
+    /// Migrations commanded per device: (VM, device, commanded at ns, seen running).
+    /// A command takes effect only after its latency, so an entry stays until the VM has
+    /// been seen migrating and has stopped, or for a grace period if it never starts
+    /// (e.g. refused for lack of memory at the destination).
+    in_flight: Vec<(usize, usize, u64, bool)>,
     /// Scratch: candidate destination devices and their room, W.
     rooms: Vec<(f64, usize)>,
 }
@@ -84,7 +91,16 @@ impl LastResort {
     /// a migration was commanded.
     pub fn act_on(&mut self, obs: &dyn Observe, d: usize, out: &mut Vec<Command>) -> bool {
         let now = obs.now_ns();
-        self.in_flight.retain(|&(v, _)| obs.vm_migrating(v));
+        for e in &mut self.in_flight {
+            e.3 |= obs.vm_migrating(e.0);
+        }
+        self.in_flight.retain(|&(v, _, at, seen)| {
+            if seen {
+                obs.vm_migrating(v)
+            } else {
+                now.saturating_sub(at) < PENDING_GRACE_NS
+            }
+        });
         let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
             return false;
         };
@@ -110,7 +126,7 @@ impl LastResort {
         if now - since < self.cfg.dwell_ns {
             return false;
         }
-        let busy = self.in_flight.iter().filter(|&&(_, dd)| dd == d).count() as u32;
+        let busy = self.in_flight.iter().filter(|e| e.1 == d).count() as u32;
         if busy >= self.cfg.max_in_flight {
             return false;
         }
@@ -174,7 +190,7 @@ impl LastResort {
             to,
             params: self.cfg.algorithm.clone(),
         });
-        self.in_flight.push((vm, d));
+        self.in_flight.push((vm, d, now, false));
         self.over_since.insert(d, now);
         true
     }

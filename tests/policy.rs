@@ -1,0 +1,962 @@
+//! Acceptance tests of the capping policies, through the whole simulator, on the shipped
+//! rack examples (scenarios/rack/capping-*.toml) and on a harsher variant of their world.
+//!
+//! The shared world (every capping example; only `[policy]` differs): rack-a (8 ×
+//! i7-920-xen34, 4 one-vCPU VMs each: `web-*` priority 1 and `batch-*` priority 0) is capped
+//! at 1200 W; its VMs want 30 % of a core, 100 % from 300 s to 900 s, 30 % after. Rack-b
+//! (8 hosts, one `quiet-*` VM at 20 % each) has room. Both racks: 10 A × 230 V = 2300 W,
+//! IEC 60898 curve C; the row above them 32 A × 230 V = 7360 W. Control period 1 s, meter
+//! delay 0, DVFS latency 10 ms, quota latency 1 ms, idle latency 10 ms, migration 100 ms
+//! (the `[policy]` defaults, src/scenario/schema.rs `PolicyEntry`).
+//!
+//! Numbers used throughout (models/servers/i7-920-xen34.toml, checked in
+//! `the_i7_920_model_gives_the_powers_used_here`): idle 100 W, 4 cores, 17 W per busy core
+//! at P0, 9.17 W at P8 (the slowest), 10.07 W at P7, NIC 3.5 W per Gbps.
+//! - 30 % phase: 4 VMs × 0.3 = 1.2 busy cores: 100 + 1.2 × 17 = 120.4 W; rack 963.2 W.
+//! - 100 % phase: 4 busy cores: 100 + 4 × 17 = 168 W; rack 8 × 168 = 1344 W, 144 W over.
+//! - Pre-copy on a saturated source: the sender's 0.488 core (17 µs × 28,686.5 pages/s)
+//!   is taken from the guests (4 cores are busy either way); the NIC adds
+//!   3.5 W × 0.94 Gbps = 3.29 W.
+//!
+//! Every expected value is worked out by hand in the comment beside its assertion.
+//! The examples are run once each (1200 s, 100 ms rows, device columns only) and shared
+//! between tests; the migration examples dominate the run time.
+
+use capsim::app::{run_command, RunOptions};
+use capsim::policy::PolicyConfig;
+use capsim::scenario::{load_file, Library, Scenario};
+use capsim::sim::{run, RunResult};
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// Every shipped capping example.
+const EXAMPLES: [&str; 10] = [
+    "capping-none.toml",
+    "capping-dvfs.toml",
+    "capping-group-dvfs.toml",
+    "capping-thunderbolt.toml",
+    "capping-idle.toml",
+    "capping-migration.toml",
+    "capping-migration-postcopy.toml",
+    "capping-headroom.toml",
+    "capping-power-aware-migration.toml",
+    "capping-dvfs-then-migration.toml",
+];
+
+/// Row interval of the shared runs, ns.
+const ROW_NS: u64 = 100_000_000;
+
+const S: u64 = 1_000_000_000;
+
+fn crate_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn scenario(file: &str) -> Scenario {
+    let p = crate_path("scenarios/rack").join(file);
+    load_file(&p, &Library::new(vec![]))
+        .unwrap_or_else(|e| panic!("{} should load, got: {e}", p.display()))
+}
+
+/// A shipped example run to its end with 100 ms rows of the device columns only; each
+/// example runs once per test binary and is shared.
+fn example(file: &'static str) -> &'static RunResult {
+    static CACHE: OnceLock<Mutex<HashMap<&'static str, &'static OnceLock<RunResult>>>> =
+        OnceLock::new();
+    let cell: &'static OnceLock<RunResult> = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(file)
+        .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+    cell.get_or_init(|| {
+        let mut sc = scenario(file);
+        sc.output.interval_ns = ROW_NS;
+        sc.output.servers = false;
+        sc.output.vms = false;
+        run(&sc).unwrap_or_else(|e| panic!("{file}: the run should not fail: {e}"))
+    })
+}
+
+fn close(actual: f64, expected: f64, tol: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= tol,
+        "{what}: got {actual}, expected {expected} ± {tol}"
+    );
+}
+
+fn device<'a>(r: &'a RunResult, name: &str) -> &'a capsim::output::summary::DeviceSummary {
+    r.summary
+        .devices
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no device `{name}` in the summary"))
+}
+
+/// A column as (row end, ns; value), each value the exact average over the row interval.
+fn column(r: &RunResult, name: &str) -> Vec<(u64, f64)> {
+    r.timeseries
+        .column(name)
+        .unwrap_or_else(|| panic!("no column `{name}`"))
+        .into_iter()
+        .map(|(t, v)| ((t * 1e9).round() as u64, v))
+        .collect()
+}
+
+/// The 100 ms rows lying entirely inside [from_ns, to_ns].
+fn rows_within(col: &[(u64, f64)], from_ns: u64, to_ns: u64) -> Vec<(u64, f64)> {
+    col.iter()
+        .copied()
+        .filter(|&(t, _)| t >= from_ns + ROW_NS && t <= to_ns)
+        .collect()
+}
+
+/// The value of the row ending exactly at `t_ns`.
+fn row_ending_at(col: &[(u64, f64)], t_ns: u64) -> f64 {
+    col.iter()
+        .find(|&&(t, _)| t == t_ns)
+        .unwrap_or_else(|| panic!("no row ends at {} s", t_ns as f64 / 1e9))
+        .1
+}
+
+fn secs_to_ns(s: f64) -> u64 {
+    (s * 1e9).round() as u64
+}
+
+/// The value of `key=` in an event's detail.
+fn detail_f64(detail: &str, key: &str) -> f64 {
+    detail
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no `{key}=` in `{detail}`"))
+        .parse()
+        .unwrap_or_else(|e| panic!("`{key}` in `{detail}`: {e}"))
+}
+
+/// A unique, empty scratch directory under the system temp dir.
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capsim-policy-{}-{tag}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read_dir_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// 0. The model numbers everything below relies on
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn the_i7_920_model_gives_the_powers_used_here() {
+    let sc = scenario("capping-none.toml");
+    let a1 = sc
+        .servers
+        .iter()
+        .find(|s| s.name == "a-1")
+        .expect("server a-1");
+    let pm = &a1.model.power;
+    assert_eq!(pm.cores, 4);
+    assert_eq!(pm.pstates.len(), 9, "P0..P8");
+    close(pm.idle_w(), 100.0, 1e-9, "idle");
+    // 100 + 4 × 17 = 168 W with every core busy at P0.
+    close(pm.peak_w(), 168.0, 1e-9, "peak");
+    close(pm.power_w(4.0, 0, 0.0), 168.0, 1e-9, "4 busy cores at P0");
+    // 30 % phase: 1.2 busy cores → 100 + 1.2 × 17 = 120.4 W.
+    close(pm.power_w(1.2, 0, 0.0), 120.4, 1e-9, "1.2 busy cores at P0");
+    // Slowest p-state: 100 + 4 × 9.17 = 136.68 W; P7: 100 + 4 × 10.07 = 140.28 W.
+    close(pm.power_w(4.0, 8, 0.0), 136.68, 1e-9, "4 busy cores at P8");
+    close(pm.power_w(4.0, 7, 0.0), 140.28, 1e-9, "4 busy cores at P7");
+    close(pm.nic_w_per_gbps, 3.5, 1e-12, "NIC W per Gbps");
+    // rack-a: 1200 W cap, 10 A; the row: 32 A, 230 V.
+    let dev = |n: &str| sc.devices.iter().find(|d| d.name == n).unwrap();
+    assert_eq!(dev("rack-a").cap_w, Some(1200.0));
+    assert_eq!(dev("rack-a").rating_a, Some(10.0));
+    assert_eq!(dev("row").rating_a, Some(32.0));
+    close(
+        dev("row").electrical.watts(32.0),
+        7360.0,
+        1e-9,
+        "row rating power",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Violations and settling
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn none_violates_for_exactly_the_600_s_of_overload() {
+    let r = example("capping-none.toml");
+    assert_eq!(r.summary.policy, "none");
+    let a = device(r, "rack-a");
+    // 1344 W from 300 s to 900 s, 963.2 W otherwise: one episode of 600 s,
+    // (1344 − 1200) × 600 = 86,400 J over the cap, (1344 − 1200) / 1200 = 12 % overshoot.
+    assert_eq!(a.violations.episodes, 1);
+    close(
+        a.violations.seconds_over_cap,
+        600.0,
+        1e-9,
+        "seconds over cap",
+    );
+    close(
+        a.violations.energy_over_cap_j,
+        86_400.0,
+        1e-6,
+        "energy over cap",
+    );
+    close(
+        a.violations.peak_overshoot_pct,
+        12.0,
+        1e-9,
+        "peak overshoot",
+    );
+    close(a.peak_w, 1344.0, 1e-9, "peak");
+    // The time series agrees row by row: 6000 rows of 1344 W inside the overload, 963.2 W
+    // in the 3000 + 3000 rows outside it.
+    let col = column(r, "rack-a.power_w");
+    assert_eq!(col.len(), 12_000, "1200 s / 0.1 s");
+    let (mut inside, mut outside) = (0, 0);
+    for &(t, p) in &col {
+        if t > 300 * S && t <= 900 * S {
+            close(p, 1344.0, 1e-6, &format!("rack-a at {} s", t as f64 / 1e9));
+            inside += 1;
+        } else {
+            close(p, 963.2, 1e-6, &format!("rack-a at {} s", t as f64 / 1e9));
+            outside += 1;
+        }
+    }
+    assert_eq!((inside, outside), (6000, 6000));
+    // Nothing else is over a cap, and nothing happened.
+    assert_eq!(device(r, "rack-b").violations.episodes, 0);
+    assert!(
+        r.events.is_empty(),
+        "no policy events: {:?}",
+        &r.events[..3.min(r.events.len())]
+    );
+}
+
+/// rack-a stays at or under its cap in every 100 ms row from `settled_ns` to 900 s;
+/// returns how many rows that was.
+fn under_cap_from(r: &RunResult, settled_ns: u64) -> usize {
+    let col = column(r, "rack-a.power_w");
+    let rows = rows_within(&col, settled_ns, 900 * S);
+    for &(t, p) in &rows {
+        assert!(
+            p <= 1200.0 + 1e-9,
+            "{}: rack-a at {:.1} s is {p} W, over its 1200 W cap after settling at {} s",
+            r.summary.policy,
+            t as f64 / 1e9,
+            settled_ns as f64 / 1e9
+        );
+    }
+    rows.len()
+}
+
+#[test]
+fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
+    let sc = scenario("capping-dvfs.toml");
+    let setup = sc.policy.as_ref().expect("a [policy]");
+    let PolicyConfig::DvfsFeedback(cfg) = &setup.config else {
+        panic!(
+            "capping-dvfs.toml should configure dvfs, got {:?}",
+            setup.config
+        )
+    };
+    // Settling: 2 periods × 1 s + 10 ms DVFS latency = 2.01 s after the overload starts
+    // at 300 s: rack-a must be ≤ 1200 W from 302.01 s on.
+    assert_eq!(setup.period_ns, S);
+    assert_eq!(setup.latencies.dvfs_ns, 10_000_000);
+    let settle_ns = cfg.settling_periods() as u64 * setup.period_ns + setup.latencies.dvfs_ns;
+    assert_eq!(settle_ns, 2_010_000_000);
+    let r = example("capping-dvfs.toml");
+    assert_eq!(r.summary.policy, "dvfs");
+    // 100 ms rows lying inside [302.01 s, 900 s]: the first is (302.1, 302.2], the last
+    // (899.9, 900]: (900 − 302.2) / 0.1 + 1 = 5979 rows.
+    assert_eq!(under_cap_from(r, 300 * S + settle_ns), 5979);
+    let a = device(r, "rack-a");
+    // One excursion, no longer than the settling time.
+    assert_eq!(a.violations.episodes, 1);
+    assert!(
+        a.violations.seconds_over_cap <= 2.01 + 1e-9,
+        "over cap for {} s",
+        a.violations.seconds_over_cap
+    );
+    // Where it settles: each server's budget is 0.95 × 1200 / 8 = 142.5 W, i.e. 42.5 W of
+    // dynamic power for 4 busy cores = 10.625 W per core; the fastest p-state under that
+    // is P7 (10.07 W; P6 is 10.99 W): 8 × (100 + 4 × 10.07) = 1122.24 W.
+    let col = column(r, "rack-a.power_w");
+    close(
+        row_ending_at(&col, 600 * S),
+        1122.24,
+        1e-6,
+        "rack-a at 600 s",
+    );
+    // After the overload it gives the speed back: 963.2 W at the end.
+    close(
+        row_ending_at(&col, 1200 * S),
+        963.2,
+        1e-6,
+        "rack-a at 1200 s",
+    );
+}
+
+#[test]
+fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
+    let r = example("capping-group-dvfs.toml");
+    assert_eq!(r.summary.policy, "group-dvfs");
+    // It acts on the first rack reading over the cap (the 300–301 s average, visible at
+    // 301 s with no meter delay); its estimate uses the exact DVFS table, so it needs at
+    // most the per-server controller's 2 periods + 10 ms: ≤ 1200 W from 302.01 s on.
+    assert_eq!(under_cap_from(r, 302 * S + 10_000_000), 5979);
+    let a = device(r, "rack-a");
+    assert_eq!(a.violations.episodes, 1);
+    // 1344 W from 300 s until the p-states change at 301.01 s: 1.01 s over the cap,
+    // 1.01 × 144 = 145.44 J.
+    close(
+        a.violations.seconds_over_cap,
+        1.01,
+        1e-9,
+        "seconds over cap",
+    );
+    close(
+        a.violations.energy_over_cap_j,
+        145.44,
+        1e-6,
+        "energy over cap",
+    );
+    // It aims at 0.95 × 1200 = 1140 W: to save 1344 − 1140 = 204 W, highest power first,
+    // each server stepping down until its saving covers what is left: six servers to P8
+    // (saving 4 × (17 − 9.17) = 31.32 W each, 187.92 W), the seventh to P4
+    // (4 × (17 − 12.9) = 16.4 W ≥ 204 − 187.92 = 16.08 W): 1344 − 187.92 − 16.4
+    // = 1139.68 W.
+    let col = column(r, "rack-a.power_w");
+    close(
+        row_ending_at(&col, 600 * S),
+        1139.68,
+        1e-6,
+        "rack-a at 600 s",
+    );
+    close(
+        row_ending_at(&col, 1200 * S),
+        963.2,
+        1e-6,
+        "rack-a at 1200 s",
+    );
+}
+
+/// The first migration's summary row.
+fn first_migration(r: &RunResult) -> &capsim::output::summary::MigrationSummary {
+    r.summary
+        .migrations
+        .iter()
+        .min_by(|a, b| a.start_s.total_cmp(&b.start_s))
+        .expect("at least one migration")
+}
+
+#[test]
+fn precopy_migration_raises_rack_power_before_it_relieves_it() {
+    let r = example("capping-migration.toml");
+    assert_eq!(r.summary.policy, "migration");
+    let first_event = r
+        .events
+        .iter()
+        .find(|e| e.kind == "migration_start")
+        .expect("a migration_start event");
+    let m = first_migration(r);
+    let start = secs_to_ns(m.start_s);
+    assert_eq!(start, first_event.time_ns);
+    // The rack is over its cap from 300 s (reading visible at 301 s) and the dwell is
+    // 5 s: command at 306 s, started after the 100 ms migration latency.
+    assert_eq!(start, 306_100_000_000);
+    assert!(m.from.starts_with("a-") && m.to.starts_with("b-"), "{m:?}");
+    let col = column(r, "rack-a.power_w");
+    // Just before: every rack-a server busy, 1344 W.
+    let before = row_ending_at(&col, start);
+    close(
+        before,
+        1344.0,
+        1e-9,
+        "rack-a just before the first migration",
+    );
+    // In the next 5 s (setup ends, pages flow) the source's NIC adds
+    // 3.5 W × 0.94 Gbps = 3.29 W; its cores were all busy already, so dom0's half core
+    // displaces guest CPU and adds nothing: at least +3.0 W.
+    let rise = rows_within(&col, start, start + 5 * S)
+        .into_iter()
+        .map(|(_, p)| p)
+        .fold(f64::MIN, f64::max);
+    assert!(
+        rise >= before + 3.0,
+        "pre-copy should first raise rack-a above {before} W (+3.29 W of NIC), max was {rise} W"
+    );
+    // Once the VM has switched over and the source copy and dom0's clean-up are done
+    // (end_s), its core is free: the rack falls below where it started (by 17 W with the
+    // source otherwise idle).
+    let switch = secs_to_ns(m.switch_s.expect("switched over"));
+    let end = secs_to_ns(m.end_s.expect("ended"));
+    assert!(
+        switch > start + 5 * S,
+        "the rise window ends before the switch-over"
+    );
+    let fall = rows_within(&col, switch, end + 2 * S)
+        .into_iter()
+        .map(|(_, p)| p)
+        .fold(f64::MAX, f64::min);
+    assert!(
+        fall < before - 1.0,
+        "after the switch-over rack-a should fall below {before} W, min was {fall} W"
+    );
+}
+
+#[test]
+fn postcopy_migration_relieves_rack_power_at_once() {
+    let r = example("capping-migration-postcopy.toml");
+    let m = first_migration(r);
+    let start = secs_to_ns(m.start_s);
+    assert_eq!(
+        start, 306_100_000_000,
+        "dwell 5 s after 301 s + 100 ms latency"
+    );
+    let col = column(r, "rack-a.power_w");
+    let before = row_ending_at(&col, start);
+    close(
+        before,
+        1344.0,
+        1e-9,
+        "rack-a just before the first migration",
+    );
+    // The switch comes 0.12 s after the start (100 ms setup + 20 ms switch): from then on
+    // the VM's busy core (17 W) is gone from its saturated source. What the source still
+    // spends serving the destination's page faults is bounded by the fault rate of one
+    // vCPU, 1 / 300 µs = 3333 faults/s: 3333 × 50 µs = 0.167 core = 2.83 W, plus
+    // 3333 × 32,768 bit = 0.109 Gbps × 3.5 W = 0.38 W: at most 3.22 W. So over the second
+    // that starts 0.2 s after the start, the rack's mean is at least 17 − 3.22 = 13.78 W
+    // below where it was: assert a 13.5 W drop (most of one busy core).
+    let window = rows_within(&col, start + 200_000_000, start + 1_200_000_000);
+    assert_eq!(window.len(), 10, "rows (306.3, 306.4] … (307.2, 307.3]");
+    let mean = window.iter().map(|&(_, p)| p).sum::<f64>() / window.len() as f64;
+    assert!(
+        mean <= before - 13.5,
+        "post-copy should relieve rack-a by most of a busy core within 0.2 s of its start: \
+         mean over (306.3, 307.3] s is {mean:.3} W, only {:.3} W below {before} W \
+         (algorithm `{}`: a background push costs the source about 0.488 core × 17 W + \
+         3.29 W = 11.58 W until every page is sent)",
+        before - mean,
+        m.algorithm
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Migration policies: one migration in flight per device, destinations with room
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn migration_policies_keep_to_one_migration_in_flight_per_device() {
+    for file in ["capping-migration.toml", "capping-migration-postcopy.toml"] {
+        let sc = scenario(file);
+        let PolicyConfig::Migration(cfg) = &sc.policy.as_ref().unwrap().config else {
+            panic!("{file}: a migration policy expected")
+        };
+        // The default: migrations in flight per device at most 1.
+        assert_eq!(cfg.max_in_flight, 1, "{file}");
+        let r = example(file);
+        let mut from_a: Vec<_> = r
+            .summary
+            .migrations
+            .iter()
+            .filter(|m| m.from.starts_with("a-"))
+            .collect();
+        assert!(from_a.len() >= 2, "{file}: several migrations leave rack-a");
+        from_a.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+        // Each migration from rack-a starts only after the previous one ended.
+        for w in from_a.windows(2) {
+            let prev_end = w[0].end_s.expect("ended");
+            assert!(
+                w[1].start_s >= prev_end,
+                "{file}: {} started at {} s while {} (from {}) was still in flight until {} s \
+                 (max_in_flight = 1)",
+                w[1].vm,
+                w[1].start_s,
+                w[0].vm,
+                w[0].from,
+                prev_end
+            );
+        }
+    }
+}
+
+#[test]
+fn migration_destinations_have_the_cpu_for_what_they_receive() {
+    // During the overload web-* and batch-* want 1 core each, quiet-* 0.2 core; a
+    // destination "has the CPU" if, after the move, its VMs' demand fits its 4 cores.
+    for file in ["capping-migration.toml", "capping-migration-postcopy.toml"] {
+        let r = example(file);
+        assert!(
+            !r.summary.migrations.is_empty(),
+            "{file}: migrations expected"
+        );
+        let mut demand: BTreeMap<&str, f64> = BTreeMap::new();
+        for v in &r.summary.vms {
+            let d = if v.name.starts_with("quiet") {
+                0.2
+            } else {
+                1.0
+            };
+            *demand.entry(v.host.as_str()).or_default() += d;
+        }
+        for (host, d) in demand {
+            assert!(
+                d <= 4.0 + 1e-9,
+                "{file}: {host} ends up hosting {d} cores of demand on 4 cores"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Breakers: no policy trips what `none` does not
+// ---------------------------------------------------------------------------------------
+
+/// Trips per device name.
+fn trips(r: &RunResult) -> BTreeMap<String, usize> {
+    r.summary
+        .devices
+        .iter()
+        .map(|d| (d.name.clone(), d.trips.len()))
+        .collect()
+}
+
+#[test]
+fn no_example_policy_trips_a_breaker_that_none_does_not() {
+    // Warm the shared runs in parallel (the four migration examples dominate).
+    std::thread::scope(|s| {
+        for f in EXAMPLES {
+            s.spawn(move || example(f));
+        }
+    });
+    let base = trips(example("capping-none.toml"));
+    // In the shipped world nothing comes near a trip: rack-a's 1344 W is 1344 / 2300 =
+    // 58 % of its rating (thermal pickup 1.13).
+    assert!(base.values().all(|&n| n == 0), "none trips: {base:?}");
+    for file in EXAMPLES {
+        let r = example(file);
+        for (dev, &n) in &trips(r) {
+            assert!(
+                n <= base[dev],
+                "{file} ({}): {dev} tripped {n} time(s), none tripped it {} time(s)",
+                r.summary.policy,
+                base[dev]
+            );
+        }
+        assert!(
+            r.summary.vms.iter().all(|v| !v.lost),
+            "{file}: a VM was lost"
+        );
+    }
+}
+
+/// rack-a rated 4.4 A (4.4 × 230 = 1012 W; thermal pickup 1.13 × 1012 = 1143.56 W) and
+/// capped at 1000 W: `none` trips it, DVFS's floor does not heat it.
+fn harsh(file: &str) -> RunResult {
+    let mut sc = scenario(file);
+    sc.output.interval_ns = 10 * S;
+    sc.output.servers = false;
+    sc.output.vms = false;
+    let a = sc.devices.iter_mut().find(|d| d.name == "rack-a").unwrap();
+    a.rating_a = Some(4.4);
+    a.cap_w = Some(1000.0);
+    run(&sc).unwrap_or_else(|e| panic!("{file} (harsh): {e}"))
+}
+
+#[test]
+fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
+    let none = harsh("capping-none.toml");
+    let a = device(&none, "rack-a");
+    // k = 200 s (no draw): before 300 s, 963.2 W < 1143.56 W: no heat. From 300 s:
+    // M = 1344 / 1012 = 1.32806, x = (M / 1.13)² = 1.38128, t = 200 / 0.38128 = 524.55 s:
+    // rack-a trips at 824.55 s (before the overload ends at 900 s), cutting 1344 W.
+    assert_eq!(a.breaker_k_s, Some(200.0));
+    assert_eq!(a.trips.len(), 1, "none should trip rack-a: {:?}", a.trips);
+    let m: f64 = 1344.0 / 1012.0;
+    let expect = 300.0 + 200.0 / ((m / 1.13).powi(2) - 1.0);
+    close(a.trips[0].time_s, expect, 1e-3, "none's trip time");
+    close(
+        a.trips[0].time_s,
+        824.554,
+        1e-3,
+        "none's trip time (literal)",
+    );
+    close(a.trips[0].load_cut_w, 1344.0, 1e-6, "load cut");
+    let base = trips(&none);
+    assert_eq!(
+        base["row"] + base["rack-b"],
+        0,
+        "only rack-a trips: {base:?}"
+    );
+    // Heating rate at P watts (above 1143.56 W): ((P / 1012 / 1.13)² − 1) / 200 per
+    // second; at 1344 W: 0.38128 / 200 = 0.0019064.
+    let heating = |p: f64| ((p / 1012.0 / 1.13).powi(2) - 1.0) / 200.0;
+    let rate = heating(1344.0);
+    close(rate, 0.0019064, 1e-7, "heating rate at 1344 W");
+    for (file, max_heat) in [
+        // dvfs: at 1344 W at most for its settling time, 2.01 s: H ≤ 2.01 × 0.0019064
+        // = 0.0038 (here only 300 → 300.01 s, as it reads the servers' present power at
+        // the 300 s tick: 1.9e-5). Settled at P8 (its budget 0.95 × 1000 / 8 = 118.75 W
+        // is below even P8): 8 × (100 + 4 × 9.17) = 1093.44 W < 1143.56 W: no more heat.
+        ("capping-dvfs.toml", None),
+        // group-dvfs: 1344 W until 301.01 s: H = 1.01 × 0.0019064 = 0.0019255, then at
+        // most ≈ 1093.44 W (all at P8 once the 1000 W cap cannot be met): cooling.
+        ("capping-group-dvfs.toml", Some(1.01 * rate)),
+        // dvfs+migration: the same DVFS first, and migrations only lower rack-a further
+        // (each sender adds 3.29 W of NIC to a ≥ 49 W margin).
+        ("capping-dvfs-then-migration.toml", Some(1.01 * rate)),
+        // thunderbolt: batch quotas cut to 0.5 core at 301.001 s (8 × (100 + 3 × 17)
+        // = 1208 W), 0.25 at 302.001 s (1140 W < 1143.56 W: cooling from then on):
+        // H = 1.001 × 0.0019064 + 1 × heating(1208) = 0.0019083 + 0.0005794 = 0.0024877.
+        // Its floor, 0.1 core per batch VM: 8 × (100 + 2.2 × 17) = 1099.2 W, never heats.
+        (
+            "capping-thunderbolt.toml",
+            Some(1.001 * rate + heating(1208.0)),
+        ),
+        // idle: 10 % more forced idle per period from 301.01 s: 1344 W for 1.01 s, then
+        // 3.6 cores: 1289.6 W, 3.2: 1235.2 W, 2.8: 1180.8 W for 1 s each, then 2.4 cores
+        // (1126.4 W, cooling); H = 0.0019255 + 0.0013586 + 0.0008334 + 0.0003309
+        // = 0.0044485. At its 50 % max: 8 × (100 + 2 × 17) = 1072 W, never heats.
+        (
+            "capping-idle.toml",
+            Some(1.01 * rate + heating(1289.6) + heating(1235.2) + heating(1180.8)),
+        ),
+    ] {
+        let r = harsh(file);
+        let rd = trips(&r);
+        assert!(
+            rd.values().all(|&n| n == 0),
+            "{file} ({}): should keep every breaker closed, trips {rd:?}",
+            r.summary.policy
+        );
+        // The general rule holds too: nothing trips that none does not trip.
+        for (dev, &n) in &rd {
+            assert!(n <= base[dev], "{file}: {dev}");
+        }
+        assert!(
+            r.summary.vms.iter().all(|v| !v.lost),
+            "{file}: a VM was lost"
+        );
+        let heat = device(&r, "rack-a").max_heat;
+        match max_heat {
+            Some(h) => close(heat, h, 1e-6, &format!("{file}: max heat")),
+            None => assert!(heat <= 2.01 * rate + 1e-9, "{file}: max heat {heat}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Thunderbolt throttles only low-priority VMs
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn thunderbolt_caps_only_the_low_priority_vms() {
+    let r = example("capping-thunderbolt.toml");
+    assert_eq!(r.summary.policy, "thunderbolt");
+    let capped: Vec<_> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "policy_vm_cap")
+        .collect();
+    assert!(!capped.is_empty(), "thunderbolt should cap something");
+    for e in &capped {
+        assert!(
+            e.entity.starts_with("batch-"),
+            "only priority-0 batch VMs may be capped, got {} at {} s",
+            e.entity,
+            e.time_ns as f64 / 1e9
+        );
+    }
+    // Every batch VM is cut at the first reading over the cap (301 s + 1 ms) to half its
+    // use: 0.5 core, then 0.25 at 302.001 s (8 × (100 + (2 + 2 × 0.25) × 17) = 1140 W
+    // ≤ 0.95 × 1200 stops the cuts).
+    for k in 1..=16 {
+        let name = format!("batch-{k}");
+        let mine: Vec<_> = capped.iter().filter(|e| e.entity == name).collect();
+        assert!(mine.len() >= 3, "{name}: cut twice and released: {mine:?}");
+        assert_eq!(mine[0].time_ns, 301_001_000_000, "{name}");
+        close(detail_f64(&mine[0].detail, "cap_cores"), 0.5, 1e-12, &name);
+        assert_eq!(mine[1].time_ns, 302_001_000_000, "{name}");
+        close(detail_f64(&mine[1].detail, "cap_cores"), 0.25, 1e-12, &name);
+        // Released (randomly) only once the rack is under the uncap band, after 900 s.
+        let release = mine
+            .iter()
+            .find(|e| e.detail == "cap_cores=none")
+            .expect("released");
+        assert!(
+            release.time_ns > 900 * S,
+            "{name} released during the overload"
+        );
+    }
+    let col = column(r, "rack-a.power_w");
+    close(
+        row_ending_at(&col, 600 * S),
+        1140.0,
+        1e-6,
+        "rack-a at 600 s",
+    );
+    // In this world every VM gets its demand unless capped (4 × 1 core on 4 cores at
+    // most), so only capped VMs are ever throttled: batch-* from 301.001 s at least until
+    // 900 s (598.999 s), web-* and quiet-* never.
+    for v in &r.summary.vms {
+        if v.name.starts_with("batch-") {
+            assert_eq!(v.priority, 0);
+            assert!(
+                v.time_throttled_s >= 598.999 - 1e-9,
+                "{}: throttled {} s",
+                v.name,
+                v.time_throttled_s
+            );
+        } else {
+            assert_eq!(v.time_throttled_s, 0.0, "{} was throttled", v.name);
+            if v.name.starts_with("web-") {
+                assert_eq!(v.priority, 1);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Idle injection: bounded, released after the overload
+// ---------------------------------------------------------------------------------------
+
+/// (time, server, fraction) of every `policy_idle` event.
+fn idle_events(r: &RunResult) -> Vec<(u64, String, f64)> {
+    r.events
+        .iter()
+        .filter(|e| e.kind == "policy_idle")
+        .map(|e| {
+            (
+                e.time_ns,
+                e.entity.clone(),
+                detail_f64(&e.detail, "idle_fraction"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
+    let sc = scenario("capping-idle.toml");
+    let PolicyConfig::IdleInjection(cfg) = &sc.policy.as_ref().unwrap().config else {
+        panic!("capping-idle.toml: idle expected")
+    };
+    close(cfg.max, 0.5, 1e-12, "idle_max");
+    close(cfg.step, 0.1, 1e-12, "idle_step");
+    let r = example("capping-idle.toml");
+    assert_eq!(r.summary.policy, "idle");
+    let ev = idle_events(r);
+    assert!(!ev.is_empty(), "idle injection should act");
+    let mut last: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    let mut peak: f64 = 0.0;
+    for (t, s, f) in &ev {
+        assert!(s.starts_with("a-"), "only rack-a is over its cap: {s}");
+        assert!(
+            (0.0..=cfg.max).contains(f),
+            "{s} at {} s: idle fraction {f} outside [0, {}]",
+            *t as f64 / 1e9,
+            cfg.max
+        );
+        // Injected only during the overload (reading > cap from 301 s to 900 s, + 10 ms).
+        if let Some(&(_, prev)) = last.get(s) {
+            if *f > prev {
+                assert!(
+                    *t > 300 * S && *t <= 900 * S + 10_000_000,
+                    "{s} raised at {t}"
+                );
+            }
+        }
+        peak = peak.max(*f);
+        last.insert(s.clone(), (*t, *f));
+    }
+    // 0.1, 0.2, 0.3 at 301.01, 302.01, 303.01 s: with 30 % forced idle each server has
+    // 2.8 cores, 100 + 2.8 × 17 = 147.6 W, rack 1180.8 W ≤ 1200 W, so it stops at 0.3.
+    close(peak, 0.3, 1e-9, "largest idle fraction");
+    let col = column(r, "rack-a.power_w");
+    close(
+        row_ending_at(&col, 600 * S),
+        1180.8,
+        1e-6,
+        "rack-a at 600 s",
+    );
+    // Released: every server that got idle ends at exactly 0, stepped down after 900 s,
+    // within 10 s (0.3 → 0 in three 1 s steps from the 901 s reading).
+    assert_eq!(
+        last.len(),
+        8,
+        "all 8 rack-a servers are throttled alike: {last:?}"
+    );
+    for (s, (t, f)) in &last {
+        assert_eq!(*f, 0.0, "{s}: idle fraction left at {f}");
+        assert!(
+            *t > 900 * S && *t <= 910 * S,
+            "{s}: released at {} s",
+            *t as f64 / 1e9
+        );
+    }
+    close(
+        row_ending_at(&col, 1200 * S),
+        963.2,
+        1e-6,
+        "rack-a at 1200 s",
+    );
+}
+
+#[test]
+fn idle_injection_release_lands_exactly_on_zero_in_three_steps() {
+    // From 0.3 with a step of 0.1 the release is 0.2, 0.1, 0 at 901.01, 902.01 and
+    // 903.01 s: three events per server, the last exactly 0.
+    let r = example("capping-idle.toml");
+    let ev = idle_events(r);
+    let a1: Vec<_> = ev
+        .iter()
+        .filter(|(t, s, _)| s == "a-1" && *t > 900 * S)
+        .collect();
+    let got: Vec<(f64, f64)> = a1.iter().map(|(t, _, f)| (*t as f64 / 1e9, *f)).collect();
+    assert_eq!(
+        a1.len(),
+        3,
+        "a-1's release should take 3 steps of 0.1, got {got:?} (floating-point residue \
+         of 0.1 + 0.1 + 0.1 − 0.1 − 0.1 − 0.1 ≠ 0)"
+    );
+    assert_eq!(a1[2].0, 903_010_000_000);
+    assert_eq!(a1[2].2, 0.0, "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Thread-count independence
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_migration_run_is_byte_identical_with_one_and_two_threads() {
+    // capping-migration.toml cut to 330 s (the policy's first migrations start at
+    // 306.1 s and run past the end), to keep the debug-build run short.
+    let base = scratch("threads");
+    let text = fs::read_to_string(crate_path("scenarios/rack/capping-migration.toml")).unwrap();
+    assert!(text.contains("duration = \"1200s\""));
+    let path = base.join("capping-migration-330s.toml");
+    fs::write(
+        &path,
+        text.replace("duration = \"1200s\"", "duration = \"330s\""),
+    )
+    .unwrap();
+    let go = |threads: usize, out: &str| {
+        let opts = RunOptions {
+            scenario: Some(path.clone()),
+            out: Some(base.join(out)),
+            ..RunOptions::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (r, dir, _) = pool
+            .install(|| run_command(&opts))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !r.summary.migrations.is_empty(),
+            "the cut run still migrates"
+        );
+        read_dir_bytes(&dir)
+    };
+    let one = go(1, "one");
+    let two = go(2, "two");
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        two.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for f in ["summary.json", "timeseries.csv", "events.csv"] {
+        assert!(
+            one.contains_key(f),
+            "{f} missing: {:?}",
+            one.keys().collect::<Vec<_>>()
+        );
+    }
+    for (name, bytes) in &one {
+        assert!(
+            bytes == &two[name],
+            "{name} differs between 1 and 2 threads"
+        );
+    }
+    fs::remove_dir_all(&base).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. summary.json
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn summary_json_has_the_policy_throttling_and_provisioning_figures() {
+    let base = scratch("summary");
+    let opts = RunOptions {
+        scenario: Some(crate_path("scenarios/rack/capping-thunderbolt.toml")),
+        out: Some(base.join("out")),
+        ..RunOptions::default()
+    };
+    let (_, dir, _) = run_command(&opts).unwrap_or_else(|e| panic!("{e}"));
+    let text = fs::read_to_string(dir.join("summary.json")).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(j["policy"], "thunderbolt");
+    // Provisioned power: the top of the tree, the row: 32 A × 230 V = 7360 W = 7.36 kW.
+    // 16 servers / 7.36 kW = 2.1739 servers per kW; Σ peak 16 × 168 = 2688 W over 7360 W
+    // = 0.36522.
+    let spkw = j["servers_per_provisioned_kw"].as_f64().expect("a number");
+    close(spkw, 16.0 / 7.36, 1e-9, "servers_per_provisioned_kw");
+    close(
+        spkw,
+        2.173_913,
+        1e-6,
+        "servers_per_provisioned_kw (literal)",
+    );
+    let over = j["oversubscription"].as_f64().expect("a number");
+    close(over, 2688.0 / 7360.0, 1e-9, "oversubscription");
+    close(over, 0.365_217, 1e-6, "oversubscription (literal)");
+    // Every VM has time_throttled_s: > 0 for the capped batch VMs, 0 for the others.
+    let vms = j["vms"].as_array().expect("vms");
+    assert_eq!(vms.len(), 40, "16 web + 16 batch + 8 quiet");
+    for v in vms {
+        let name = v["name"].as_str().unwrap();
+        let t = v["time_throttled_s"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: no time_throttled_s"));
+        if name.starts_with("batch-") {
+            assert!(t > 598.0, "{name}: {t}");
+        } else {
+            assert_eq!(t, 0.0, "{name}");
+        }
+    }
+    // And the per-device violation record the policies are judged by.
+    let a = j["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "rack-a")
+        .expect("rack-a");
+    assert_eq!(a["cap_w"].as_f64(), Some(1200.0));
+    assert!(a["violations"]["episodes"].as_u64().is_some());
+    fs::remove_dir_all(&base).unwrap();
+}
