@@ -308,12 +308,37 @@ impl Validator<'_> {
                         format!("{} holds no trace files", path.display()),
                     ));
                 }
-                Some(
-                    files
+                if path.join("tasks.csv").is_file() {
+                    // Bitbrains in OpenDC's CSV form: tasks.csv plus fragments*.csv.
+                    let frag = files
                         .iter()
-                        .map(|f| super::trace::read_planetlab(f).map(Arc::from))
-                        .collect::<Result<_, _>>()?,
-                )
+                        .find(|f| {
+                            f.file_name().is_some_and(|n| {
+                                let n = n.to_string_lossy();
+                                n.starts_with("fragments") && n.ends_with(".csv")
+                            })
+                        })
+                        .ok_or_else(|| {
+                            self.err(
+                                sp.clone(),
+                                "datacenter.demand",
+                                format!("{} has tasks.csv but no fragments*.csv", path.display()),
+                            )
+                        })?;
+                    Some(
+                        super::trace::read_bitbrains(&path.join("tasks.csv"), frag)?
+                            .into_iter()
+                            .map(Arc::from)
+                            .collect(),
+                    )
+                } else {
+                    Some(
+                        files
+                            .iter()
+                            .map(|f| super::trace::read_planetlab(f).map(Arc::from))
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
             }
         };
         let mut free_cpu: Vec<f64> = servers[first_server..]

@@ -44,3 +44,79 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
     }
     Ok(out)
 }
+
+/// Reads Bitbrains VMs in OpenDC's CSV form: `tasks.csv` (`id,submission_time,duration,
+/// cpu_count,cpu_capacity,mem_capacity`, capacity in MHz) and a fragments file
+/// (`id,duration,cpu_usage`: runs of equal 5-minute samples, duration in ms, usage in
+/// MHz). Returns one percent trace per VM with at least one fragment, in task order, one
+/// sample per 5 minutes; usage above the provisioned capacity (a few Bitbrains samples)
+/// is clamped to 100 %.
+pub fn read_bitbrains(tasks: &Path, fragments: &Path) -> Result<Vec<Vec<f32>>, ConfigError> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| ConfigError {
+            file: p.display().to_string(),
+            line: 0,
+            column: 0,
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })
+    };
+    let bad = |p: &Path, line: usize, msg: String| ConfigError {
+        file: p.display().to_string(),
+        line,
+        column: 1,
+        field: String::new(),
+        message: msg,
+    };
+    let mut order: Vec<i64> = Vec::new();
+    let mut capacity: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
+    for (i, line) in read(tasks)?.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let parse = |k: usize| f.get(k).and_then(|x| x.trim().parse::<f64>().ok());
+        let (Some(id), Some(cap)) = (parse(0), parse(4)) else {
+            return Err(bad(
+                tasks,
+                i + 1,
+                format!("`{line}`: expected id,submission_time,duration,cpu_count,cpu_capacity,mem_capacity"),
+            ));
+        };
+        if cap <= 0.0 {
+            return Err(bad(
+                tasks,
+                i + 1,
+                format!("cpu_capacity {cap} MHz must be positive"),
+            ));
+        }
+        order.push(id as i64);
+        capacity.insert(id as i64, cap);
+    }
+    let mut traces: std::collections::HashMap<i64, Vec<f32>> = std::collections::HashMap::new();
+    for (i, line) in read(fragments)?.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').collect();
+        let parse = |k: usize| f.get(k).and_then(|x| x.trim().parse::<f64>().ok());
+        let (Some(id), Some(dur), Some(usage)) = (parse(0), parse(1), parse(2)) else {
+            return Err(bad(
+                fragments,
+                i + 1,
+                format!("`{line}`: expected id,duration,cpu_usage"),
+            ));
+        };
+        let id = id as i64;
+        let cap = *capacity
+            .get(&id)
+            .ok_or_else(|| bad(fragments, i + 1, format!("VM {id} is not in tasks.csv")))?;
+        let n = (dur / 300_000.0).round().max(1.0) as usize;
+        let pct = (usage / cap * 100.0).clamp(0.0, 100.0) as f32;
+        traces
+            .entry(id)
+            .or_default()
+            .extend(std::iter::repeat_n(pct, n));
+    }
+    Ok(order.iter().filter_map(|id| traces.remove(id)).collect())
+}

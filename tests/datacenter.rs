@@ -1,0 +1,135 @@
+//! The datacenter generator: layout, PDU sizing from the oversubscription ratio, breaker
+//! presets by rating, first-fit placement, and demand from the real trace formats.
+
+use capsim::scenario::{load_str, Library, Scenario};
+use capsim::sim::run;
+use std::path::Path;
+
+fn load(text: &str) -> Scenario {
+    load_str(
+        "dc",
+        text,
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// 2 rows × 3 racks × 4 servers of `ibm-x3550-m3` (SPECpower: 247 W at 100 %, 12 cores,
+/// 12 GiB), oversubscription 1.5, 208 V single-phase racks with an 80 % planning cap.
+fn small(extra: &str) -> String {
+    format!(
+        r#"
+name = "dc"
+duration = "1h"
+[output]
+interval = "5min"
+servers = false
+vms = false
+[datacenter]
+rows = 2
+racks_per_row = 3
+servers_per_rack = 4
+servers = [{{ model = "ibm-x3550-m3", share = "100%" }}]
+oversubscription = 1.5
+rack = {{ voltage = "208V", cap = "80%" }}
+vms_per_server = 6
+vm_sizes = [{{ vcpus = 1, memory = "1GiB", share = "50%" }}, {{ vcpus = 2, memory = "2GiB", share = "50%" }}]
+priorities = [{{ priority = 0, share = "25%" }}, {{ priority = 1, share = "75%" }}]
+{extra}
+"#
+    )
+}
+
+#[test]
+fn racks_are_sized_from_the_oversubscription_ratio() {
+    let sc = load(&small(""));
+    // 2 rows + 6 racks; 24 servers; 24 × 6 = 144 VMs.
+    assert_eq!(sc.devices.len(), 8);
+    assert_eq!(sc.servers.len(), 24);
+    assert_eq!(sc.vms.len(), 144);
+    let rack = sc.devices.iter().find(|d| d.name == "rack-1-01").unwrap();
+    // Peak 4 × 247 W = 988 W; cap = 988 / 1.5 = 658.67 W; rating = cap / 0.8 = 823.33 W
+    // → 823.33 / 208 V = 3.958 A; UL 489 ≤ 30 A preset.
+    let cap = 988.0 / 1.5;
+    assert!((rack.cap_w.unwrap() - cap).abs() < 1e-9);
+    assert!((rack.rating_a.unwrap() - cap / 0.8 / 208.0).abs() < 1e-9);
+    assert_eq!(rack.breaker.as_ref().unwrap().name, "ul489-le30a");
+    // The row (415 V three-phase by default) is rated for its three racks' ratings:
+    // 3 × 823.33 W = 2470 W → 2470 / (√3 × 415) = 3.436 A.
+    let row = sc.devices.iter().find(|d| d.name == "row-1").unwrap();
+    let expect = 3.0 * cap / 0.8 / (3f64.sqrt() * 415.0);
+    assert!((row.rating_a.unwrap() - expect).abs() < 1e-9);
+    assert_eq!(row.cap_w, None);
+}
+
+#[test]
+fn first_fit_respects_cpu_and_memory_and_shares_are_exact() {
+    let sc = load(&small(""));
+    // Sizes alternate 1 vCPU/1 GiB and 2 vCPU/2 GiB (50/50): 72 of each.
+    let ones = sc.vms.iter().filter(|v| v.vcpus == 1).count();
+    assert_eq!(ones, 72);
+    // Priorities 25/75: 36 low.
+    assert_eq!(sc.vms.iter().filter(|v| v.priority == 0).count(), 36);
+    // First fit: per server ≤ 12 vCPUs and ≤ 12 GiB; the first server is full (a pair
+    // of sizes takes 3 vCPUs and 3 GiB, so 4 pairs fill 12 of each).
+    for (i, s) in sc.servers.iter().enumerate() {
+        let vcpus: u32 = sc.vms.iter().filter(|v| v.host == i).map(|v| v.vcpus).sum();
+        let mem: u64 = sc
+            .vms
+            .iter()
+            .filter(|v| v.host == i)
+            .map(|v| v.memory_bytes)
+            .sum();
+        assert!(vcpus <= 12 && mem <= s.model.memory_bytes, "{}", s.name);
+    }
+    let first: u32 = sc.vms.iter().filter(|v| v.host == 0).map(|v| v.vcpus).sum();
+    assert_eq!(first, 12);
+    // 144 VMs need 216 vCPUs = 18 full servers: the last 6 stay empty (first fit).
+    assert!(sc.vms.iter().all(|v| v.host < 18));
+}
+
+#[test]
+fn vms_that_do_not_fit_are_an_error() {
+    let text = small("").replace("vms_per_server = 6", "vms_per_server = 9");
+    let err = load_str("dc", &text, Path::new("."), &Library::new(vec![])).unwrap_err();
+    // 216 VMs × 1.5 vCPUs = 324 > 24 × 12 = 288 vCPUs.
+    assert!(err.message.contains("fits on no server"), "{err}");
+    assert_eq!(err.field, "datacenter.vms_per_server");
+}
+
+#[test]
+fn synthetic_demand_differs_by_replicate_and_runs() {
+    let mut sc = load(&small(""));
+    let a = run(&sc).unwrap();
+    sc.replicate = 1;
+    let b = run(&sc).unwrap();
+    // Same layout, different days drawn: energies differ.
+    assert_ne!(a.summary.energy_j, b.summary.energy_j);
+    sc.replicate = 0;
+    assert_eq!(run(&sc).unwrap().summary.energy_j, a.summary.energy_j);
+}
+
+#[test]
+fn bitbrains_traces_drive_demand() {
+    // OpenDC's Bitbrains CSV: the first VM (id 1019, capacity 2926.000135 MHz) starts
+    // with fragments of 0.0 and 11.70399824 MHz → 0 % and 0.4000 % of its capacity.
+    let sc = load(&small(
+        r#"demand = "../shared/data/bitbrains-small-opendc""#,
+    ));
+    match &sc.vms[0].demand {
+        capsim::model::workload::Demand::Trace {
+            samples,
+            interval_ns,
+            ..
+        } => {
+            assert_eq!(*interval_ns, 300_000_000_000);
+            assert_eq!(samples[0], 0.0);
+            let expect = (11.70399824 / 2926.000135 * 100.0) as f32;
+            assert_eq!(samples[1], expect);
+        }
+        other => panic!("expected a trace, got {other:?}"),
+    }
+    assert!(!sc.vms[0].synthetic);
+    run(&sc).unwrap();
+}
