@@ -109,10 +109,21 @@ impl<'a> Sim<'a> {
             mig_at: vec![Vec::new(); n_servers],
             net: Network::new(&nics),
             batch_buf: Vec::new(),
-            control: sc.policy.as_ref().map(|p| {
-                let caps: Vec<Option<f64>> = sc.devices.iter().map(|d| d.cap_w).collect();
-                super::control::Control::new(p, sc.seed, sc.replicate, &caps, subtree_servers(sc))
-            }),
+            // `none` needs no control ticks at all.
+            control: sc
+                .policy
+                .as_ref()
+                .filter(|p| p.config != crate::policy::PolicyConfig::None)
+                .map(|p| {
+                    let caps: Vec<Option<f64>> = sc.devices.iter().map(|d| d.cap_w).collect();
+                    super::control::Control::new(
+                        p,
+                        sc.seed,
+                        sc.replicate,
+                        &caps,
+                        subtree_servers(sc),
+                    )
+                }),
             sc,
             q: EventQueue::with_capacity(w.vms.len() * 2 + w.devices.len() + 16),
             w,
