@@ -89,6 +89,8 @@ pub struct Server {
     pub tasks: Vec<HostTask>,
     /// dom0 CPU of finished tasks, core-seconds.
     pub dom0_done_cpu_s: f64,
+    /// CPU of finished source copies of migrated VMs, core-seconds.
+    pub ghost_done_cpu_s: f64,
     /// Forced-idle fraction (idle injection): the cores' capacity shrinks by it, [0, 1).
     pub idle_fraction: f64,
     /// Data moved by the NIC, Gbit/s.
@@ -150,7 +152,9 @@ impl Server {
         t.demand = 0.0;
         t.alloc = 0.0;
         let used = std::mem::take(&mut t.cpu_s);
-        if !matches!(t.owner, TaskOwner::Ghost(_)) {
+        if matches!(t.owner, TaskOwner::Ghost(_)) {
+            self.ghost_done_cpu_s += used;
+        } else {
             self.dom0_done_cpu_s += used;
         }
         used
@@ -170,6 +174,18 @@ impl Server {
                 .tasks
                 .iter()
                 .filter(|t| !matches!(t.owner, TaskOwner::Ghost(_)))
+                .map(|t| t.cpu_s + t.alloc * dt)
+                .sum::<f64>()
+    }
+
+    /// CPU of lingering source copies of migrated VMs up to `now_ns`, core-seconds.
+    pub fn ghost_cpu_at(&self, now_ns: u64) -> f64 {
+        let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
+        self.ghost_done_cpu_s
+            + self
+                .tasks
+                .iter()
+                .filter(|t| matches!(t.owner, TaskOwner::Ghost(_)))
                 .map(|t| t.cpu_s + t.alloc * dt)
                 .sum::<f64>()
     }

@@ -99,6 +99,11 @@ impl<'a> Sim<'a> {
                     .iter()
                     .map(|s| format!("{}.dom0.cpu_cores", s.name)),
             );
+            columns.extend(
+                w.servers
+                    .iter()
+                    .map(|s| format!("{}.vm_copies.cpu_cores", s.name)),
+            );
             columns.extend(w.vms.iter().map(|v| format!("{}.cpu_cores", v.name)));
         }
         let prev = vec![0.0; columns.len()];
@@ -564,21 +569,9 @@ impl<'a> Sim<'a> {
         }
         if self.sc.output.vms {
             cum.extend(self.w.servers.iter().map(|s| s.dom0_cpu_at(now)));
-            // A VM's column includes its lingering source copy after a switch-over.
-            cum.extend(self.w.vms.iter().map(|v| {
-                let ghost = v
-                    .migration
-                    .and_then(|m| {
-                        let mg = &self.migs[m as usize];
-                        let s = &self.w.servers[mg.src];
-                        mg.ghost.map(|slot| {
-                            let t = &s.tasks[slot];
-                            t.cpu_s + t.alloc * now.saturating_sub(s.last_ns) as f64 / 1e9
-                        })
-                    })
-                    .unwrap_or(0.0);
-                v.cpu_at(now) + v.ghost_cpu_s + ghost
-            }));
+            // Source copies of migrated VMs lingering after switch-over, per server.
+            cum.extend(self.w.servers.iter().map(|s| s.ghost_cpu_at(now)));
+            cum.extend(self.w.vms.iter().map(|v| v.cpu_at(now)));
         }
         self.ts.values.push(now as f64 / 1e9);
         for (c, &v) in cum.iter().enumerate().skip(1) {

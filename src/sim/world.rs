@@ -92,6 +92,7 @@ impl World {
                         active: true,
                     }],
                     dom0_done_cpu_s: 0.0,
+                    ghost_done_cpu_s: 0.0,
                     idle_fraction: 0.0,
                     nic_gbps: 0.0,
                     busy_cores: 0.0,

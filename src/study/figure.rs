@@ -50,6 +50,10 @@ pub fn figure(o: &Outcome) -> Figure {
             points: col("destination.dom0.cpu_cores", 100.0),
         },
     ];
+    cpu_series.push(Series {
+        label: "VM copy (source)".into(),
+        points: col(&format!("{SOURCE}.vm_copies.cpu_cores"), 100.0),
+    });
     for v in &r.summary.vms {
         cpu_series.push(Series {
             label: v.name.clone(),
@@ -78,9 +82,23 @@ pub fn figure(o: &Outcome) -> Figure {
         }
     }
     Figure {
-        title: o.scenario.description.clone(),
+        title: title(o),
         panels: vec![power, cpu],
         markers,
         x_label: "time (s)".into(),
+    }
+}
+
+/// A short title: algorithm, migrated program, group.
+fn title(o: &Outcome) -> String {
+    use super::{Group, Method};
+    let group = match o.exp.group {
+        Group::Unsaturated => "CPU-unsaturated group (gap, bzip2, twolf)",
+        Group::Saturated => "CPU-saturated group (gap, bzip2, twolf, parser)",
+    };
+    match (o.exp.method, o.exp.vm) {
+        (Method::Precopy, Some(vm)) => format!("Pre-copy of {vm}, {group}"),
+        (Method::Postcopy, Some(vm)) => format!("Post-copy of {vm}, {group}"),
+        _ => format!("No migration, {group}"),
     }
 }
