@@ -207,6 +207,124 @@ impl PageSet {
         }
     }
 
+    /// Number of bitmap words: page `p` lives in word `p / 64`.
+    pub fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Word `w` of the bitmap (pages `64·w ..= 64·w + 63`, page `64·w + i` at bit `i`);
+    /// 0 past the end.
+    pub fn word(&self, w: usize) -> u64 {
+        self.words.get(w).copied().unwrap_or(0)
+    }
+
+    /// Sets the pages of word `w` given by `bits` (bit `i` = page `64·w + i`); returns how
+    /// many were not set before. Pages at or past `len` are ignored.
+    #[inline]
+    pub fn insert_word(&mut self, w: usize, bits: u64) -> u32 {
+        // Every word but the last holds only valid pages: no mask needed.
+        if w + 1 < self.words.len() {
+            let word = &mut self.words[w];
+            let new = (bits & !*word).count_ones();
+            *word |= bits;
+            self.count += new;
+            return new;
+        }
+        self.insert_last_word(w, bits)
+    }
+
+    /// [`PageSet::insert_word`] for the last word (masked to `len`) or past the end.
+    fn insert_last_word(&mut self, w: usize, bits: u64) -> u32 {
+        let mask = last_mask(self.len);
+        let Some(word) = self.words.get_mut(w) else {
+            return 0;
+        };
+        let bits = bits & mask;
+        let new = (bits & !*word).count_ones();
+        *word |= bits;
+        self.count += new;
+        new
+    }
+
+    /// [`PageSet::insert_word`] for words `first`, `first + 1`, … at once; returns how
+    /// many pages were not set before.
+    pub fn insert_words(&mut self, first: usize, bits: &[u64]) -> u32 {
+        let n = self.words.len();
+        if first >= n {
+            return 0;
+        }
+        // All but the set's last word need no mask.
+        let whole = bits.len().min(n - 1 - first);
+        let mut new = 0;
+        for (word, &b) in self.words[first..first + whole].iter_mut().zip(bits) {
+            new += (b & !*word).count_ones();
+            *word |= b;
+        }
+        self.count += new;
+        if let Some(&b) = bits.get(whole) {
+            new += self.insert_last_word(first + whole, b);
+        }
+        new
+    }
+
+    /// [`PageSet::insert_words`] into `self` and `other` at once (one pass over the
+    /// words for both: a migration's dirty log and stale map take every write). Only
+    /// words `i` with bit `i` of `occupied` set are looked at (all when it is all ones).
+    pub fn insert_words_both(
+        &mut self,
+        other: &mut PageSet,
+        first: usize,
+        bits: &[u64],
+        occupied: u64,
+    ) {
+        let end = first + bits.len();
+        // The common case: both sets equally long and the words not their last.
+        if self.len == other.len && end < self.words.len() && bits.len() <= 64 {
+            let a = &mut self.words[first..end];
+            let b = &mut other.words[first..end];
+            let (mut new_a, mut new_b) = (0, 0);
+            if occupied == !0u64 >> (64 - bits.len()) {
+                // Dense: every word, without data-dependent branches (a test for empty
+                // words mispredicts on scattered writes).
+                for ((x, y), &m) in a.iter_mut().zip(b.iter_mut()).zip(bits) {
+                    new_a += (m & !*x).count_ones();
+                    new_b += (m & !*y).count_ones();
+                    *x |= m;
+                    *y |= m;
+                }
+            } else {
+                // Sparse: only the occupied words, in increasing order.
+                let mut occ = occupied;
+                while occ != 0 {
+                    let i = occ.trailing_zeros() as usize;
+                    occ &= occ - 1;
+                    let m = bits[i];
+                    new_a += (m & !a[i]).count_ones();
+                    new_b += (m & !b[i]).count_ones();
+                    a[i] |= m;
+                    b[i] |= m;
+                }
+            }
+            self.count += new_a;
+            other.count += new_b;
+        } else {
+            self.insert_words(first, bits);
+            other.insert_words(first, bits);
+        }
+    }
+
+    /// Clears the pages of word `w` given by `bits`; returns how many were set.
+    #[inline]
+    pub fn remove_word(&mut self, w: usize, bits: u64) -> u32 {
+        let Some(word) = self.words.get_mut(w) else {
+            return 0;
+        };
+        let gone = (bits & *word).count_ones();
+        *word &= !bits;
+        self.count -= gone;
+        gone
+    }
+
     /// Number of pages set in both `self` and `other` (over the pages they share), in pages.
     pub fn intersection_count(&self, other: &PageSet) -> u32 {
         self.words
@@ -214,6 +332,79 @@ impl PageSet {
             .zip(&other.words)
             .map(|(a, b)| (a & b).count_ones())
             .sum()
+    }
+}
+
+/// The bits of word `w` (pages `64·w ..= 64·w + 63`) that lie in the page range
+/// `[lo, hi)`; 0 for an empty or reversed range.
+pub fn range_mask(w: usize, lo: u32, hi: u32) -> u64 {
+    let base = w as u64 * WORD as u64;
+    let a = (lo as u64).max(base);
+    let b = (hi as u64).min(base + WORD as u64);
+    if a >= b {
+        return 0;
+    }
+    // b − a is in 1..=64: shift an all-ones word right so a full word needs no special case.
+    (!0u64 >> (WORD as u64 - (b - a))) << (a - base)
+}
+
+/// Where written pages go: a bitmap, a migration's page state, or the post-copy fault
+/// path. Pages come one at a time, as a range (a sweep) or as a word of a bitmap (a word
+/// of Bernoulli draws), so a sink that keeps bitmaps can take them a word at a time.
+pub trait PageSink {
+    /// Page `p` was written.
+    fn page(&mut self, p: u32);
+
+    /// Every page in `[lo, hi)` was written, in increasing order.
+    fn range(&mut self, lo: u32, hi: u32) {
+        for p in lo..hi {
+            self.page(p);
+        }
+    }
+
+    /// The pages of words `first`, `first + 1`, … given by `words` (at most 64) were
+    /// written, in increasing order. Only words `i` with bit `i` of `occupied` set may be
+    /// non-zero (a sparse chunk need not be walked word by word).
+    fn words(&mut self, first: usize, words: &[u64], occupied: u64) {
+        let mut occ = occupied;
+        while occ != 0 {
+            let i = occ.trailing_zeros() as usize;
+            occ &= occ - 1;
+            if let Some(&bits) = words.get(i) {
+                if bits != 0 {
+                    self.word(first + i, bits);
+                }
+            }
+        }
+    }
+
+    /// The pages of word `w` given by `bits` (bit `i` = page `64·w + i`) were written, in
+    /// increasing order.
+    fn word(&mut self, w: usize, mut bits: u64) {
+        let base = w as u64 * WORD as u64;
+        while bits != 0 {
+            let p = base + bits.trailing_zeros() as u64;
+            bits &= bits - 1;
+            // Pages past u32::MAX cannot exist in a bitmap; never wrap around.
+            if let Ok(p) = u32::try_from(p) {
+                self.page(p);
+            }
+        }
+    }
+}
+
+impl PageSink for PageSet {
+    fn page(&mut self, p: u32) {
+        self.insert(p);
+    }
+    fn range(&mut self, lo: u32, hi: u32) {
+        self.insert_range(lo, hi);
+    }
+    fn word(&mut self, w: usize, bits: u64) {
+        self.insert_word(w, bits);
+    }
+    fn words(&mut self, first: usize, words: &[u64], _occupied: u64) {
+        self.insert_words(first, words);
     }
 }
 
@@ -421,5 +612,124 @@ mod tests {
         let mut t = PageSet::new(500);
         t.insert(300);
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![300]);
+    }
+
+    #[test]
+    fn range_mask_cuts_a_word() {
+        // Word 1 is pages 64..=127.
+        assert_eq!(range_mask(1, 0, 1000), !0);
+        assert_eq!(range_mask(1, 64, 128), !0);
+        assert_eq!(range_mask(1, 70, 72), 0b11 << 6);
+        assert_eq!(range_mask(1, 0, 65), 1);
+        assert_eq!(range_mask(1, 127, 200), 1 << 63);
+        assert_eq!(range_mask(1, 128, 200), 0);
+        assert_eq!(range_mask(1, 10, 64), 0);
+        assert_eq!(range_mask(1, 80, 70), 0); // reversed
+                                              // The last word of the u32 page space: no overflow.
+        let last = (u32::MAX / 64) as usize;
+        assert_eq!(range_mask(last, u32::MAX - 1, u32::MAX), 1 << 62);
+        assert_eq!(range_mask(last, 0, u32::MAX), !0 >> 1);
+    }
+
+    #[test]
+    fn word_operations_keep_the_count_and_the_length() {
+        // 100 pages: word 1 holds pages 64..=99 only.
+        let mut s = PageSet::new(100);
+        assert_eq!(s.word_count(), 2);
+        assert_eq!(s.insert_word(0, 0b1011), 3);
+        assert_eq!(s.insert_word(0, 0b0110), 1); // only page 2 is new
+        assert_eq!(s.insert_word(1, !0), 36); // masked to pages 64..=99
+        assert_eq!(s.insert_word(2, !0), 0); // past the end
+        assert_eq!(s.count(), 40);
+        assert_eq!(s.word(0), 0b1111);
+        assert_eq!(s.word(1), (1 << 36) - 1);
+        assert_eq!(s.word(7), 0);
+        assert_eq!(s.remove_word(1, 0b101), 2);
+        assert_eq!(s.remove_word(1, 0b101), 0);
+        assert_eq!(s.remove_word(9, !0), 0);
+        assert_eq!(s.count(), 38);
+        assert_eq!(s.iter().count(), 38);
+    }
+
+    #[test]
+    fn insert_words_matches_page_by_page() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(5);
+        for len in [1u32, 64, 100, 640, 4095, 4096, 5000] {
+            for _ in 0..20 {
+                let mut a = PageSet::new(len);
+                let mut b = PageSet::new(len);
+                a.insert_range(rng.random_range(0..len), rng.random_range(0..=len));
+                b.insert_range(rng.random_range(0..len), rng.random_range(0..=len));
+                let first = rng.random_range(0..a.word_count() + 2);
+                let n = rng.random_range(1..=64);
+                let bits: Vec<u64> = (0..n)
+                    .map(|_| {
+                        if rng.random_bool(0.3) {
+                            0
+                        } else {
+                            rng.random()
+                        }
+                    })
+                    .collect();
+                let occupied = bits
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |o, (i, &w)| o | ((w != 0) as u64) << i);
+                // Reference: one page at a time.
+                let pages: Vec<u32> = bits
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &w)| {
+                        (0..64u64)
+                            .filter(move |bit| w >> bit & 1 == 1)
+                            .map(move |bit| ((first + i) as u64 * 64 + bit) as u32)
+                    })
+                    .collect();
+                let (mut ra, mut rb) = (a.clone(), b.clone());
+                for &p in &pages {
+                    ra.insert(p);
+                    rb.insert(p);
+                }
+                let mut one = a.clone();
+                one.insert_words(first, &bits);
+                assert_eq!(one, ra, "insert_words, len {len}, first {first}");
+                let (mut da, mut db) = (a.clone(), b.clone());
+                da.insert_words_both(&mut db, first, &bits, occupied);
+                assert_eq!((&da, &db), (&ra, &rb), "sparse, len {len}");
+                let all = !0u64 >> (64 - n);
+                let (mut da, mut db) = (a.clone(), b.clone());
+                da.insert_words_both(&mut db, first, &bits, all);
+                assert_eq!((&da, &db), (&ra, &rb), "dense, len {len}");
+                // Sets of different lengths: each keeps the pages below its own length.
+                let mut short = PageSet::new(len / 2);
+                let mut da = a.clone();
+                short.insert_words_both(&mut da, first, &bits, occupied);
+                let mut expect_short = PageSet::new(len / 2);
+                for &p in &pages {
+                    expect_short.insert(p);
+                }
+                assert_eq!(short, expect_short);
+                assert_eq!(da, ra);
+            }
+        }
+    }
+
+    #[test]
+    fn sink_defaults_report_pages_in_order() {
+        struct Pages(Vec<u32>);
+        impl PageSink for Pages {
+            fn page(&mut self, p: u32) {
+                self.0.push(p);
+            }
+        }
+        let mut s = Pages(Vec::new());
+        s.range(62, 66);
+        s.word(2, (1 << 63) | 0b101);
+        // Words 3, 4, 5: only those marked occupied are looked at.
+        s.words(3, &[1, 0, 0b11], 0b101);
+        s.words(3, &[1 << 5, 0, 0], 0b010); // word 3 not marked: ignored
+        assert_eq!(s.0, vec![62, 63, 64, 65, 128, 130, 191, 192, 320, 321]);
     }
 }
