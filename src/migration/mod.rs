@@ -10,11 +10,11 @@ pub mod postcopy;
 pub mod qemu_precopy;
 pub mod xen_precopy;
 
-use crate::model::pageset::PageSet;
+use crate::model::pageset::{PageSet, PageSink};
 pub use params::{Mechanism, Params, Push, XenStop};
 
 /// Exact page state of one migration, shared by every algorithm.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PageState {
     /// The log-dirty bitmap: pages written at the source since the last CLEAN.
     pub dirty: PageSet,
@@ -56,11 +56,58 @@ impl PageState {
         }
     }
 
+    /// [`PageState::send`] for every page of word `w` set in `bits` (bit `i` = page
+    /// `64·w + i`), a word at a time. `bits` must hold only pages `< pages()`.
+    pub fn send_word(&mut self, w: usize, bits: u64) {
+        self.stale.remove_word(w, bits);
+        let n = bits.count_ones();
+        self.sent += n as u64;
+        let first_time = self.ever_sent.insert_word(w, bits);
+        self.resent += (n - first_time) as u64;
+    }
+
     /// Records a write by the VM at the source (pre-copy).
     pub fn write(&mut self, page: u32) {
         self.dirty.insert(page);
         self.stale.insert(page);
     }
+}
+
+/// Pre-copy: the VM's writes go to the dirty log and make the destination copy stale,
+/// ranges and words a word at a time.
+impl PageSink for PageState {
+    fn page(&mut self, p: u32) {
+        self.write(p);
+    }
+    fn range(&mut self, lo: u32, hi: u32) {
+        self.dirty.insert_range(lo, hi);
+        self.stale.insert_range(lo, hi);
+    }
+    fn word(&mut self, w: usize, bits: u64) {
+        self.dirty.insert_word(w, bits);
+        self.stale.insert_word(w, bits);
+    }
+    fn words(&mut self, first: usize, words: &[u64], occupied: u64) {
+        self.dirty
+            .insert_words_both(&mut self.stale, first, words, occupied);
+    }
+}
+
+/// The `n` lowest set bits of `bits` (all of them if it has fewer).
+pub(crate) fn lowest_bits(bits: u64, n: u32) -> u64 {
+    if n >= 64 || bits.count_ones() <= n {
+        return bits;
+    }
+    if n == 0 {
+        return 0;
+    }
+    // Clear the lowest n − 1 bits; the lowest left is the n-th; keep everything up to it.
+    let mut rest = bits;
+    for _ in 1..n {
+        rest &= rest - 1;
+    }
+    let nth = rest.trailing_zeros();
+    bits & (!0u64 >> (63 - nth))
 }
 
 /// Statistics of one round (pass) of a pre-copy.
@@ -112,9 +159,11 @@ pub struct Ctx {
 /// One migration algorithm: the page-choice policy over the shared [`PageState`].
 pub trait Algorithm: std::fmt::Debug + Send {
     /// Called when the sender is free: at the end of setup and after every batch. The
-    /// dirty log in `ps` is current up to now. Fills `batch` for `Live`, `Final` and
-    /// `Push` (after calling [`PageState::send`] for each page).
-    fn next(&mut self, ps: &mut PageState, ctx: &Ctx, batch: &mut Vec<u32>) -> Next;
+    /// dirty log in `ps` is current up to now. Returns what to do and, for `Live`,
+    /// `Final` and `Push`, the number of pages in the batch (each already recorded with
+    /// [`PageState::send`] or [`PageState::send_word`]; the simulator needs only how
+    /// many), else 0.
+    fn next(&mut self, ps: &mut PageState, ctx: &Ctx) -> (Next, u32);
 
     /// Rounds completed since the last call (drained).
     fn take_rounds(&mut self) -> Vec<RoundStat> {
@@ -143,5 +192,122 @@ pub fn algorithm(p: &Params, pages: u32) -> Box<dyn Algorithm> {
         Mechanism::XenPrecopy => Box::new(xen_precopy::XenPrecopy::new(p, pages)),
         Mechanism::QemuPrecopy => Box::new(qemu_precopy::QemuPrecopy::new(p, pages)),
         Mechanism::Postcopy => Box::new(postcopy::Postcopy::new(p, pages)),
+    }
+}
+
+/// Parameters for the algorithms' unit tests: the given mechanism with the defaults a
+/// scenario gets, batches of `batch` pages.
+#[cfg(test)]
+pub(crate) fn test_params(mechanism: Mechanism, batch: u32) -> Params {
+    Params {
+        preset: "test".into(),
+        mechanism,
+        batch_pages: batch,
+        setup_ns: 1_000_000_000,
+        setup_cpu: 0.1,
+        sender_cpu_per_page_s: 17e-6,
+        receiver_cpu_per_page_s: 10e-6,
+        threads: 1.0,
+        efficiency: 0.94,
+        bandwidth_cap_bps: None,
+        max_live_rounds: 29,
+        max_factor: Some(3.0),
+        stop_pages: 50,
+        skip: true,
+        xen_stop: XenStop::SentPlusSkipped,
+        downtime_limit_ns: 300_000_000,
+        auto_converge: false,
+        throttle_initial: 0.2,
+        throttle_increment: 0.1,
+        throttle_max: 0.99,
+        throttle_trigger: 0.5,
+        throttle_period_ns: 1_000_000_000,
+        suspend_ns: 30_000_000,
+        resume_ns: 100_000_000,
+        cleanup_vm_ns: 1_000_000_000,
+        cleanup_dom0_ns: 1_000_000_000,
+        cleanup_dom0_cpu: 0.5,
+        switch_ns: 120_000_000,
+        fault_service_ns: 300_000,
+        push: Push::Linear,
+        push_chunk_pages: 64,
+        fault_cpu_s: 50e-6,
+        tick_ns: 10_000_000,
+        sender_cap: None,
+        vm_cap: None,
+        vm_weight: None,
+        pstate: None,
+    }
+}
+
+/// Random VM writes for the algorithms' unit tests: a few scattered pages and a short
+/// range, applied through [`PageSink`] as the simulator does.
+#[cfg(test)]
+pub(crate) fn test_writes<R: rand::Rng>(ps: &mut PageState, rng: &mut R, pages: u32) {
+    for _ in 0..rng.random_range(0..200) {
+        ps.page(rng.random_range(0..pages));
+    }
+    let a = rng.random_range(0..pages);
+    ps.range(a, (a + rng.random_range(0..300)).min(pages));
+    let w = rng.random_range(0..ps.dirty.word_count());
+    ps.words(
+        w,
+        &[rng.random(), rng.random::<u64>() & rng.random::<u64>()],
+        0b11,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn lowest_bits_picks_the_n_lowest() {
+        assert_eq!(lowest_bits(0b1011_0110, 0), 0);
+        assert_eq!(lowest_bits(0b1011_0110, 1), 0b10);
+        assert_eq!(lowest_bits(0b1011_0110, 3), 0b1_0110);
+        assert_eq!(lowest_bits(0b1011_0110, 5), 0b1011_0110);
+        assert_eq!(lowest_bits(0b1011_0110, 64), 0b1011_0110);
+        assert_eq!(lowest_bits(!0, 63), !0 >> 1);
+        assert_eq!(lowest_bits(1 << 63, 1), 1 << 63);
+    }
+
+    #[test]
+    fn word_operations_match_page_operations() {
+        let mut rng = StdRng::seed_from_u64(30);
+        for _ in 0..200 {
+            let pages = rng.random_range(1..700);
+            let mut a = PageState::new(pages);
+            for _ in 0..rng.random_range(0..500) {
+                a.send(rng.random_range(0..pages));
+            }
+            test_writes(&mut a, &mut rng, pages);
+            let mut b = a.clone();
+            let w = rng.random_range(0..a.stale.word_count());
+            let valid = crate::model::pageset::range_mask(w, 0, pages);
+            let bits = rng.random::<u64>() & valid;
+            a.send_word(w, bits);
+            for i in 0..64 {
+                if bits >> i & 1 == 1 {
+                    b.send(w as u32 * 64 + i);
+                }
+            }
+            assert_eq!(a, b, "send_word");
+            let bits = rng.random::<u64>();
+            a.word(w, bits);
+            for i in 0..64 {
+                if bits >> i & 1 == 1 {
+                    b.write(w as u32 * 64 + i);
+                }
+            }
+            assert_eq!(a, b, "write word");
+            let lo = rng.random_range(0..pages);
+            let hi = rng.random_range(lo..=pages);
+            a.range(lo, hi);
+            (lo..hi).for_each(|p| b.write(p));
+            assert_eq!(a, b, "write range");
+        }
     }
 }

@@ -6,12 +6,12 @@
 //! Auto-converge: over rate periods of ≥ 1 s, when the bytes dirtied exceed 50 % of the
 //! bytes sent twice, throttle the guest 20 %, then +10 % per trigger up to 99 %.
 
-use super::{Algorithm, Ctx, Next, PageState, Params, RoundStat};
+use super::{lowest_bits, Algorithm, Ctx, Next, PageState, Params, RoundStat};
 use crate::model::memory::PAGE_SIZE;
 use crate::model::pageset::PageSet;
 
 /// State of one QEMU pre-copy.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct QemuPrecopy {
     batch_pages: u32,
     downtime_limit_s: f64,
@@ -66,6 +66,31 @@ impl QemuPrecopy {
         }
     }
 
+    /// Takes up to `batch_pages` pages from the bitmap from the cursor on, in page-number
+    /// order, a word at a time (test-and-clear as sent), leaving the cursor just past the
+    /// last one. Returns the pages sent.
+    fn fill(&mut self, ps: &mut PageState) -> u32 {
+        let mut n = 0;
+        while n < self.batch_pages && self.cursor < self.pages {
+            let w = (self.cursor / 64) as usize;
+            let cand = self.to_send.word(w) & (!0u64 << (self.cursor % 64));
+            let take = lowest_bits(cand, self.batch_pages - n);
+            if take != 0 {
+                self.to_send.remove_word(w, take);
+                ps.send_word(w, take);
+                n += take.count_ones();
+                if n == self.batch_pages {
+                    // Full: stop just past its last page, as a page-by-page scan would
+                    // (a sync may add pages after it before the next batch).
+                    self.cursor = w as u32 * 64 + (64 - take.leading_zeros());
+                    break;
+                }
+            }
+            self.cursor = ((w as u64 + 1) * 64).min(self.pages as u64) as u32;
+        }
+        n
+    }
+
     fn record_pass(&mut self, dirtied: u32) {
         self.rounds_done.push(RoundStat {
             round: self.pass,
@@ -79,10 +104,9 @@ impl QemuPrecopy {
 }
 
 impl Algorithm for QemuPrecopy {
-    fn next(&mut self, ps: &mut PageState, ctx: &Ctx, batch: &mut Vec<u32>) -> Next {
-        batch.clear();
+    fn next(&mut self, ps: &mut PageState, ctx: &Ctx) -> (Next, u32) {
         if self.finished {
-            return Next::Done;
+            return (Next::Done, 0);
         }
         if self.suspending {
             // The VM has stopped: everything still dirty goes in the final copy.
@@ -102,30 +126,20 @@ impl Algorithm for QemuPrecopy {
                     self.record_pass(dirtied);
                     self.pass += 1;
                     self.suspending = true;
-                    return Next::Suspend;
+                    return (Next::Suspend, 0);
                 }
             }
         }
         loop {
-            while (batch.len() as u32) < self.batch_pages {
-                let Some(p) = self.to_send.next_set(self.cursor) else {
-                    self.cursor = self.pages;
-                    break;
-                };
-                self.cursor = p + 1;
-                // Test-and-clear as sent.
-                self.to_send.remove(p);
-                ps.send(p);
-                batch.push(p);
-            }
-            if !batch.is_empty() {
-                self.sent_this += batch.len() as u32;
-                return if self.last { Next::Final } else { Next::Live };
+            let n = self.fill(ps);
+            if n > 0 {
+                self.sent_this += n;
+                return (if self.last { Next::Final } else { Next::Live }, n);
             }
             if self.last {
                 self.record_pass(0);
                 self.finished = true;
-                return Next::Done;
+                return (Next::Done, 0);
             }
             // A pass is complete: synchronise the dirty log into the bitmap.
             let dirtied = ps.dirty.count();
@@ -136,7 +150,7 @@ impl Algorithm for QemuPrecopy {
             self.cursor = 0;
             if self.to_send.is_empty() {
                 self.suspending = true;
-                return Next::Suspend;
+                return (Next::Suspend, 0);
             }
         }
     }
@@ -181,5 +195,73 @@ impl Algorithm for QemuPrecopy {
         self.period_start_ns = Some(now_ns);
         self.period_dirtied = 0;
         self.period_sent_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migration::{test_params, test_writes, Mechanism};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    impl QemuPrecopy {
+        /// The page-by-page filling the word-at-a-time one replaced.
+        fn fill_reference(&mut self, ps: &mut PageState) -> u32 {
+            let mut n = 0;
+            while n < self.batch_pages {
+                let Some(p) = self.to_send.next_set(self.cursor) else {
+                    self.cursor = self.pages;
+                    break;
+                };
+                self.cursor = p + 1;
+                self.to_send.remove(p);
+                ps.send(p);
+                n += 1;
+            }
+            n
+        }
+    }
+
+    #[test]
+    fn word_at_a_time_filling_matches_page_by_page() {
+        let mut rng = StdRng::seed_from_u64(32);
+        for case in 0..200 {
+            let batch = [1, 7, 64, 100, 1024][case % 5];
+            let p = test_params(Mechanism::QemuPrecopy, batch);
+            // A few dozen batches per pass at most.
+            let pages = rng.random_range(1..=(batch * 30).clamp(300, 5000));
+            let mut a = QemuPrecopy::new(&p, pages);
+            let mut pa = PageState::new(pages);
+            // Start anywhere: a partly sent first pass, pages synced in behind and ahead
+            // of the cursor.
+            for _ in 0..rng.random_range(0..5) {
+                a.fill(&mut pa);
+                test_writes(&mut pa, &mut rng, pages);
+                a.to_send.union_with(&pa.dirty.take());
+            }
+            let (mut b, mut pb) = (a.clone(), pa.clone());
+            loop {
+                let (na, nb) = (a.fill(&mut pa), b.fill_reference(&mut pb));
+                assert_eq!(na, nb, "case {case}");
+                assert_eq!(
+                    (a.cursor, &a.to_send),
+                    (b.cursor, &b.to_send),
+                    "case {case}"
+                );
+                assert_eq!(pa, pb, "case {case}");
+                if na == 0 {
+                    break;
+                }
+                let mut r2 = rng.clone();
+                test_writes(&mut pa, &mut rng, pages);
+                test_writes(&mut pb, &mut r2, pages);
+                if rng.random_bool(0.3) {
+                    // A sync between batches (the switch-over test).
+                    a.to_send.union_with(&pa.dirty.take());
+                    b.to_send.union_with(&pb.dirty.take());
+                }
+            }
+        }
     }
 }

@@ -470,13 +470,10 @@ impl Sim<'_> {
                 .as_ref()
                 .map_or(0, |p| p.footprint_pages),
         };
-        let mut batch = std::mem::take(&mut self.batch_buf);
-        let next = {
+        let (next, n) = {
             let mg = &mut self.migs[m];
-            mg.algo.next(&mut mg.ps, &ctx, &mut batch)
+            mg.algo.next(&mut mg.ps, &ctx)
         };
-        let n = batch.len() as u32;
-        self.batch_buf = batch;
         for r in self.migs[m].algo.take_rounds() {
             self.mig_log(
                 m,

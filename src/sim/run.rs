@@ -79,8 +79,6 @@ pub(super) struct Sim<'a> {
     pub(super) mig_at: Vec<Vec<u32>>,
     /// The network the migrations share.
     pub(super) net: Network,
-    /// Reused page batch.
-    pub(super) batch_buf: Vec<u32>,
     /// The capping controller, if any.
     pub(super) control: Option<super::control::Control>,
 }
@@ -113,7 +111,6 @@ impl<'a> Sim<'a> {
             migs: Vec::new(),
             mig_at: vec![Vec::new(); n_servers],
             net: Network::new(&nics),
-            batch_buf: Vec::new(),
             // `none` needs no control ticks at all.
             control: sc
                 .policy
