@@ -16,11 +16,9 @@
 //! Nothing here panics on a bad profile: [`MemoryProfile::check`] reports problems to the
 //! scenario loader, and the process itself clamps every field into range.
 
-use super::pageset::PageSet;
+use super::pageset::{range_mask, PageSet, PageSink};
 use rand::Rng;
-use rand_distr::{Binomial, Distribution};
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use rand_distr::{Binomial, Distribution, Exp1};
 
 /// Size of a guest page, bytes (x86 4 KiB pages, which Xen and QEMU track and send).
 pub const PAGE_SIZE: u64 = 4096;
@@ -232,106 +230,328 @@ impl MemoryProfile {
     }
 }
 
-/// Multiplicative hash for Floyd's membership set of page indices: the keys are ours, not
-/// an adversary's, so std's SipHash would only cost time.
-#[derive(Default)]
-struct IndexHasher(u64);
+// How the pages of a set, each written independently with probability p, are drawn.
+// With e = min(p, 1 − p) the probability of the rarer outcome ("events": written pages
+// if p ≤ 1/2, else the unwritten ones), three exact methods, chosen by cost:
+//
+// * e < GAPS_E: geometric gaps between events, one exponential variate per event and
+//   nothing for the pages in between (O(events) even over 2³² pages).
+// * e < BITS_E: per chunk of 4096 pages, a Binomial(4096, e) count of events, then that
+//   many distinct positions, 6 to 12 random bits each (a repeat drawn again): one binomial
+//   variate per chunk plus ~10 instructions per event.
+// * otherwise: [`Bernoulli64`], ~7.3 random words per 64 pages whatever p is.
+//
+// Each is the exact law of independent Bernoulli(p) pages (up to floating point in the
+// exponential and binomial variates). The draws differ between methods, so which one
+// runs is part of what a seed produces.
 
-impl Hasher for IndexHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// Below this event probability (< 4 events per 4096-page chunk), geometric gaps.
+const GAPS_E: f64 = 1.0 / 1024.0;
+/// Below this event probability, binomial counts per chunk; above, [`Bernoulli64`].
+const BITS_E: f64 = 1.0 / 4.0;
+/// Bitmap words per chunk: 64 words = 4096 pages = 2¹² (12-bit positions).
+const CHUNK: usize = 64;
+
+/// Independent Bernoulli(p) draws for 64 pages at once, exact: each page's bit compares
+/// its own uniform variate `U` with `p`, one binary digit per random word, and is written
+/// iff `U < p`. Lanes are settled as soon as their digit differs from `p`'s (half of the
+/// undecided lanes per word), so a full word costs log₂ 64 + ~1.3 ≈ 7.3 random words on
+/// average, and the result has exactly the probability `p` (the f64 value, whose binary
+/// expansion is finite; once its last 1 digit is passed, lanes still equal are `U ≥ p`).
+struct Bernoulli64 {
+    /// `p·2⁶⁴`: the binary digits of `p` from the most significant (2⁻¹) down.
+    digits: u64,
+}
+
+impl Bernoulli64 {
+    /// For `p` in `[2⁻¹¹, 1)`, where `p·2⁶⁴` is an integer below 2⁶⁴ (exact).
+    fn new(p: f64) -> Self {
+        Bernoulli64 {
+            digits: (p * 18_446_744_073_709_551_616.0) as u64,
         }
     }
-    fn write_u32(&mut self, i: u32) {
-        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    /// A mask of the lanes of `lanes` drawn as written; other lanes cost nothing.
+    fn draw<R: Rng + ?Sized>(&self, lanes: u64, rng: &mut R) -> u64 {
+        let mut undecided = lanes;
+        let mut hit = 0;
+        let mut digits = self.digits;
+        while digits != 0 && undecided != 0 {
+            let r = rng.next_u64();
+            if digits >> 63 == 1 {
+                // p's digit is 1: U's digit 0 means U < p.
+                hit |= undecided & !r;
+                undecided &= r;
+            } else {
+                // p's digit is 0: U's digit 1 means U > p.
+                undecided &= !r;
+            }
+            digits <<= 1;
+        }
+        hit
     }
 }
 
-/// Number of the `n` pages, each written independently with probability `p`, that are
-/// written: a Binomial(n, p) draw (no draw at all when the answer is certain).
-fn draw_count<R: Rng + ?Sized>(n: u32, p: f64, rng: &mut R) -> u32 {
-    if n == 0 || !positive(p) {
+/// Sets `k` distinct pages chosen uniformly among the first `pages` (64 to 4096) of the
+/// chunk `words` (page `i` at bit `i % 64` of word `i / 64`), which must be empty there,
+/// and returns which words it touched (bit `i` for word `i`). Together with a
+/// Binomial(`pages`, e) count `k` this is exactly `pages` independent Bernoulli(e) pages.
+fn scatter<R: Rng + ?Sized>(mut k: u64, pages: u32, words: &mut [u64], rng: &mut R) -> u64 {
+    // Positions of just enough bits for `pages` (a repeat, or one past `pages`, is drawn
+    // again: less than half of them).
+    let width = 32 - pages.saturating_sub(1).leading_zeros();
+    let per_word = 64 / width.max(1);
+    let mask = (1u64 << width) - 1;
+    let (mut bits, mut left) = (0u64, 0);
+    let mut touched = 0u64;
+    while k > 0 {
+        if left == 0 {
+            (bits, left) = (rng.next_u64(), per_word);
+        }
+        let pos = (bits & mask) as u32;
+        (bits, left) = (bits >> width, left - 1);
+        if pos >= pages {
+            continue;
+        }
+        let (w, bit) = ((pos / 64) as usize, 1u64 << (pos % 64));
+        if words[w] & bit == 0 {
+            words[w] |= bit;
+            touched |= 1 << w;
+            k -= 1;
+        }
+    }
+    touched
+}
+
+/// The pages of `[lo, hi)` hit by independent events of probability `e` (in `(0, 1)`),
+/// in increasing order: the number of pages skipped before the next hit is Geometric(e),
+/// drawn by inversion as `⌊E / −ln(1 − e)⌋` with `E` a standard exponential variate
+/// (ziggurat, so no logarithm on the fast path). This is the Bernoulli process itself,
+/// not an approximation of it (up to floating point), at one variate per hit.
+struct Gaps {
+    /// `1 / −ln(1 − e)` (positive; +∞ when `e` is too small to matter).
+    scale: f64,
+    /// The next page that may be hit (page numbers are < 2³², so i64 holds them and
+    /// converts to and from f64 in one instruction).
+    next: i64,
+    hi: i64,
+}
+
+impl Gaps {
+    fn new(e: f64, lo: u32, hi: u32) -> Self {
+        Gaps {
+            scale: -1.0 / (-e).ln_1p(),
+            next: lo as i64,
+            hi: hi as i64,
+        }
+    }
+
+    /// The next hit page, or `None` once past `hi`.
+    #[inline]
+    fn next_hit<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<u32> {
+        let room = self.hi - self.next;
+        if room <= 0 {
+            return None;
+        }
+        let e: f64 = Exp1.sample(rng);
+        let g = e * self.scale;
+        // NaN (0·∞) stops too; 0 ≤ g < room ≤ 2³² makes the cast exact.
+        if g.is_nan() || g >= room as f64 {
+            self.next = self.hi;
+            return None;
+        }
+        let page = self.next + g as i64;
+        self.next = page + 1;
+        Some(page as u32)
+    }
+}
+
+/// How a set's pages are drawn.
+enum Method {
+    /// p ≥ 1: every page, no draws.
+    Certain,
+    /// Bit-parallel Bernoulli(p) draws of the written pages.
+    Bits(Bernoulli64),
+    /// A Binomial count of events per chunk (a whole chunk, and the last, shorter one).
+    Counts(Binomial, Option<Binomial>),
+    /// Geometric gaps between events.
+    Gaps(Gaps),
+}
+
+/// Pages `[lo, hi)` each written independently with probability `p`, except those in
+/// `skip` (pages the sweep already reported): passes the written pages to `sink` in
+/// increasing order, a chunk of bitmap words at a time (a word at a time for rare
+/// writes), and returns their number. See the methods above.
+fn write_bernoulli<R: Rng + ?Sized, S: PageSink + ?Sized>(
+    lo: u32,
+    hi: u32,
+    p: f64,
+    skip: &[(u32, u32); 2],
+    rng: &mut R,
+    sink: &mut S,
+) -> u64 {
+    if lo >= hi || !positive(p) {
         return 0;
     }
-    if p >= 1.0 {
-        return n;
-    }
-    match Binomial::new(n as u64, p) {
-        Ok(b) => b.sample(rng).min(n as u64) as u32,
-        // Unreachable for p in (0, 1); writing nothing is the safe answer.
-        Err(_) => 0,
-    }
-}
-
-/// Picks `k` distinct indices uniformly from `0..n` and passes each to `emit` once.
-/// Floyd's algorithm (O(k) time and memory) when `k` is at most a quarter of `n`; else
-/// one selection-sampling pass (Knuth's Algorithm S, O(n) ≤ 4k draws), which keeps the
-/// cost O(pages written) either way and never allocates for a large set.
-fn pick_distinct<R: Rng + ?Sized>(n: u32, k: u32, rng: &mut R, emit: &mut impl FnMut(u32)) {
-    if k == 0 || n == 0 {
-        return;
-    }
-    if k >= n {
-        (0..n).for_each(emit);
-        return;
-    }
-    if (k as u64) * 4 <= n as u64 {
-        let mut chosen: HashSet<u32, BuildHasherDefault<IndexHasher>> =
-            HashSet::with_capacity_and_hasher(k as usize, Default::default());
-        for j in (n - k)..n {
-            let t = rng.random_range(0..=j);
-            // Floyd: take t unless already taken, then take j (never taken: all earlier
-            // picks are < j).
-            let pick = if chosen.insert(t) {
-                t
-            } else {
-                chosen.insert(j);
-                j
-            };
-            emit(pick);
+    let (first, last) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
+    // Words touched by each skipped range (an empty range touches none).
+    let skip_words = skip.map(|(a, b)| {
+        if a < b {
+            ((a / 64) as usize, ((b - 1) / 64) as usize)
+        } else {
+            (1, 0)
+        }
+    });
+    // The pages of word `w` that may be written.
+    let lanes = |w: usize| {
+        let mut m = if w == first || w == last {
+            range_mask(w, lo, hi)
+        } else {
+            !0
+        };
+        for (i, &(a, b)) in skip_words.iter().enumerate() {
+            if w >= a && w <= b {
+                m &= !range_mask(w, skip[i].0, skip[i].1);
+            }
+        }
+        m
+    };
+    // Whether every page of words `[c, c + n)` may be written.
+    let whole = |c: usize, n: usize| {
+        let (a, b) = ((c * 64) as u64, ((c + n) * 64) as u64);
+        lo as u64 <= a && b <= hi as u64 && skip_words.iter().all(|&(s0, s1)| s1 < c || s0 >= c + n)
+    };
+    // Events are the written pages, or (p > 1/2) the unwritten ones; 1 − p is exact
+    // there (p within a factor 2 of 1).
+    let invert = p > 0.5;
+    let e = if invert { 1.0 - p } else { p };
+    let mut method = if p >= 1.0 {
+        Method::Certain
+    } else if e >= BITS_E {
+        Method::Bits(Bernoulli64::new(p))
+    } else if e >= GAPS_E {
+        let tail = (last + 1 - first) % CHUNK;
+        let short = (tail > 0)
+            .then(|| Binomial::new((tail * 64) as u64, e).ok())
+            .flatten();
+        match Binomial::new((CHUNK * 64) as u64, e) {
+            Ok(full) => Method::Counts(full, short),
+            // Unreachable for e in (0, 1/4); the bit-parallel draws are exact anyway.
+            Err(_) => Method::Bits(Bernoulli64::new(p)),
         }
     } else {
-        let mut needed = k;
-        for i in 0..n {
-            // Select i with probability needed / remaining: exactly k picks, uniform.
-            if rng.random_range(0..n - i) < needed {
-                emit(i);
-                needed -= 1;
-                if needed == 0 {
-                    break;
+        Method::Gaps(Gaps::new(e, lo, hi))
+    };
+    let mut written = 0u64;
+    if let (Method::Gaps(gaps), false) = (&mut method, invert) {
+        // Rare writes: word by word, O(writes) however large the set.
+        let (mut w, mut hits) = (first, 0u64);
+        while let Some(page) = gaps.next_hit(rng) {
+            let pw = (page / 64) as usize;
+            if pw != w {
+                let bits = hits & lanes(w);
+                if bits != 0 {
+                    sink.word(w, bits);
+                    written += bits.count_ones() as u64;
+                }
+                (w, hits) = (pw, 0);
+            }
+            hits |= 1 << (page % 64);
+        }
+        let bits = hits & lanes(w);
+        if bits != 0 {
+            sink.word(w, bits);
+            written += bits.count_ones() as u64;
+        }
+        return written;
+    }
+    // Bits and Certain give the written pages; the others give events.
+    let flip = match method {
+        Method::Certain => !0,
+        Method::Bits(_) => 0,
+        _ if invert => !0,
+        _ => 0,
+    };
+    let mut next_event = match &mut method {
+        Method::Gaps(g) => g.next_hit(rng),
+        _ => None,
+    };
+    let mut buf = [0u64; CHUNK];
+    let mut c = first;
+    while c <= last {
+        let n = (last + 1 - c).min(CHUNK);
+        let words = &mut buf[..n];
+        let all = !0u64 >> (CHUNK - n);
+        // Events in the chunk when known without counting, and which words may be
+        // non-zero (bit i for word c + i).
+        let mut events = None;
+        let mut occupied = all;
+        match &mut method {
+            Method::Certain => {
+                words.fill(0);
+                events = Some(0);
+            }
+            Method::Bits(b) => {
+                for (i, x) in words.iter_mut().enumerate() {
+                    let l = lanes(c + i);
+                    *x = if l != 0 { b.draw(l, rng) } else { 0 };
+                }
+            }
+            Method::Counts(full, short) => {
+                words.fill(0);
+                let d = match short {
+                    Some(d) if n < CHUNK => d,
+                    _ => full,
+                };
+                let k = d.sample(rng);
+                let occ = scatter(k, (n * 64) as u32, words, rng);
+                if flip == 0 {
+                    occupied = occ;
+                }
+                events = Some(k);
+            }
+            Method::Gaps(g) => {
+                words.fill(0);
+                let end = ((c + n) * 64) as u64;
+                let mut k = 0;
+                while let Some(ev) = next_event {
+                    if ev as u64 >= end {
+                        break;
+                    }
+                    words[ev as usize / 64 - c] |= 1 << (ev % 64);
+                    k += 1;
+                    next_event = g.next_hit(rng);
+                }
+                events = Some(k);
+            }
+        }
+        match events {
+            Some(k) if whole(c, n) => {
+                // Every page may be written: no masking, and the count is known.
+                if flip != 0 {
+                    words.iter_mut().for_each(|x| *x = !*x);
+                    written += (n * 64) as u64 - k;
+                } else {
+                    written += k;
+                }
+            }
+            _ => {
+                for (i, x) in words.iter_mut().enumerate() {
+                    *x = (*x ^ flip) & lanes(c + i);
+                    written += x.count_ones() as u64;
                 }
             }
         }
+        sink.words(c, words, occupied);
+        c += n;
     }
+    written
 }
 
-/// Where written pages go: a bitmap (ranges set a word at a time) or a callback.
-trait Sink {
-    fn page(&mut self, p: u32);
-    fn range(&mut self, lo: u32, hi: u32) {
-        for p in lo..hi {
-            self.page(p);
-        }
-    }
-}
-
-impl Sink for PageSet {
-    fn page(&mut self, p: u32) {
-        self.insert(p);
-    }
-    fn range(&mut self, lo: u32, hi: u32) {
-        self.insert_range(lo, hi);
-    }
-}
-
-/// Adapter so a closure can receive pages.
+/// Adapter so a closure can receive pages (one at a time, in the order they come).
 struct FnSink<F>(F);
 
-impl<F: FnMut(u32)> Sink for FnSink<F> {
+impl<F: FnMut(u32)> PageSink for FnSink<F> {
     fn page(&mut self, p: u32) {
         (self.0)(p)
     }
@@ -357,40 +577,54 @@ impl DirtyProcess {
     }
 
     /// Marks in `out` every page written during `exposure_s` seconds of full-speed
-    /// execution, drawn from the process with `rng`: each hot page is written with
-    /// p = 1 − e^(−hot_rate·exposure) (the count drawn from a Binomial, then that many
-    /// distinct pages picked uniformly), likewise the cold pages of the footprint outside
-    /// the hot set, and the sweep's next `pages_per_s·exposure` pages (fractional pages
-    /// carry over calls, so many small steps cover exactly the pages one big step would).
+    /// execution, drawn from the process with `rng`: each hot page is written
+    /// independently with p = 1 − e^(−hot_rate·exposure), likewise each cold page of the
+    /// footprint outside the hot set with the cold rate, and the sweep's next
+    /// `pages_per_s·exposure` pages (fractional pages carry over calls, so many small
+    /// steps cover exactly the pages one big step would).
     ///
     /// Returns the number of distinct pages written in this call, in pages (a page hit
     /// by both the sweep and a random write, or swept twice, counts once; pages already
     /// set in `out` still count). Pages past `out.len()` are counted but not stored.
     /// Exposure ≤ 0 or NaN writes nothing and leaves the sweep where it is.
-    /// Cost: O(pages written), plus O(hot or cold set) only when most of it is written.
+    /// Cost: O(pages written) (see [`DirtyProcess::write_into`]).
     pub fn dirty<R: rand::Rng + ?Sized>(
         &mut self,
         exposure_s: f64,
         rng: &mut R,
         out: &mut PageSet,
     ) -> u32 {
-        self.run(exposure_s, rng, out)
+        self.write_into(exposure_s, rng, out)
     }
 
     /// Same as [`DirtyProcess::dirty`] (same draws from `rng`), but calls `f(page)` once
-    /// for every distinct page written (post-copy uses this to find faults), returning the
-    /// count in pages. Order: swept pages in sweep order, then hot, then cold pages, each
-    /// random group in no particular order.
+    /// for every distinct page written (one at a time), returning the count in pages.
+    /// Order: swept pages in sweep order, then hot pages in increasing order, then cold
+    /// pages in increasing order (below the hot set, then above it).
     pub fn touch<R: rand::Rng + ?Sized, F: FnMut(u32)>(
         &mut self,
         exposure_s: f64,
         rng: &mut R,
         f: F,
     ) -> u32 {
-        self.run(exposure_s, rng, &mut FnSink(f))
+        self.write_into(exposure_s, rng, &mut FnSink(f))
     }
 
-    fn run<R: Rng + ?Sized, S: Sink>(&mut self, exposure_s: f64, rng: &mut R, sink: &mut S) -> u32 {
+    /// Same as [`DirtyProcess::dirty`] (same draws from `rng`, same pages in the same
+    /// order as [`DirtyProcess::touch`]), into any [`PageSink`]: the sweep arrives as up
+    /// to two ranges, random writes of a dense set (write probability ≥ 1/64) as bitmap
+    /// words of Bernoulli draws, those of a sparse set page by page. Each distinct page
+    /// arrives once. Returns the count in pages.
+    ///
+    /// Cost: the sweep O(its pages / 64); a dense set about 7.3 random words per 64 pages
+    /// (≤ 64·7.3/64 ≈ 7.3× its expected writes, since p ≥ 1/64); a sparse set one random
+    /// word and one logarithm per page written.
+    pub fn write_into<R: Rng + ?Sized, S: PageSink + ?Sized>(
+        &mut self,
+        exposure_s: f64,
+        rng: &mut R,
+        sink: &mut S,
+    ) -> u32 {
         if !positive(exposure_s) {
             return 0;
         }
@@ -405,28 +639,19 @@ impl DirtyProcess {
                 written += (hi - lo) as u64;
             }
         }
-        let in_sweep = |p: u32| swept.iter().any(|&(lo, hi)| p >= lo && p < hi);
-
-        let k = draw_count(c.hot_pages, write_probability(c.hot_rate, exposure_s), rng);
-        pick_distinct(c.hot_pages, k, rng, &mut |i| {
-            let p = c.hot_start + i;
-            if !in_sweep(p) {
-                sink.page(p);
-                written += 1;
-            }
-        });
-
-        // Cold pages are the footprint minus the hot set: index i maps to page i below
-        // the hot set and to i + hot_pages above it.
-        let cold = c.footprint - c.hot_pages;
-        let k = draw_count(cold, write_probability(c.cold_rate, exposure_s), rng);
-        pick_distinct(cold, k, rng, &mut |i| {
-            let p = if i < c.hot_start { i } else { i + c.hot_pages };
-            if !in_sweep(p) {
-                sink.page(p);
-                written += 1;
-            }
-        });
+        let hot_end = c.hot_start + c.hot_pages;
+        written += write_bernoulli(
+            c.hot_start,
+            hot_end,
+            write_probability(c.hot_rate, exposure_s),
+            &swept,
+            rng,
+            sink,
+        );
+        // Cold pages are the footprint minus the hot set: below it, then above it.
+        let qc = write_probability(c.cold_rate, exposure_s);
+        written += write_bernoulli(0, c.hot_start, qc, &swept, rng, sink);
+        written += write_bernoulli(hot_end, c.footprint, qc, &swept, rng, sink);
         // Distinct pages of the allocation, so ≤ u32::MAX; saturate anyway.
         written.min(u32::MAX as u64) as u32
     }
@@ -541,8 +766,8 @@ mod tests {
     #[test]
     fn hot_set_mean_matches_analytic() {
         // 1000 hot pages at 2 writes/s for 0.5 s: p = 1 − e^(−1) = 0.632121, so
-        // U = 1000·0.632121 = 632.12 pages. k ≈ 632 > 1000/4, so this is the
-        // selection-sampling path. Per-draw SD = √(1000·0.632·0.368) ≈ 15.2; the mean of
+        // U = 1000·0.632121 = 632.12 pages. 1 − p = 0.368 ≥ 1/4, so this is the
+        // bit-parallel path. Per-draw SD = √(1000·0.632·0.368) ≈ 15.2; the mean of
         // 200 has SD ≈ 1.1 pages, far inside 2% (12.6 pages).
         let profile = hot_only(1000, 2000, 2.0);
         let expected = profile.expected_unique(0.5);
@@ -564,10 +789,11 @@ mod tests {
     }
 
     #[test]
-    fn sparse_hot_writes_use_floyd_and_match_analytic() {
+    fn sparse_hot_writes_match_analytic() {
         // 1000 hot pages at 0.2 /s for 0.5 s: p = 1 − e^(−0.1) = 0.0951626, U = 95.16.
-        // k ≈ 95 ≤ 250: Floyd's path. Per-draw SD = √(1000·0.0952·0.905) ≈ 9.3; the mean
-        // of 400 has SD ≈ 0.46 pages, inside 3% (2.9 pages).
+        // 1/1024 ≤ p < 1/4: the binomial-count path. Per-draw SD =
+        // √(1000·0.0952·0.905) ≈ 9.3; the mean of 400 has SD ≈ 0.46 pages, inside 3%
+        // (2.9 pages).
         let profile = hot_only(1000, 0, 0.2);
         let expected = profile.expected_unique(0.5);
         assert!((expected - 95.1626).abs() < 1e-3, "{expected}");
@@ -979,5 +1205,148 @@ mod tests {
         assert_eq!(edge.check(), Ok(()));
         edge.sweep.as_mut().unwrap().pages = 801;
         assert!(edge.check().is_err());
+    }
+
+    /// A hot-only profile of `pages` hot pages starting at page 37 (not word-aligned),
+    /// written with probability `p` in one second.
+    fn hot_with_probability(pages: u32, p: f64) -> MemoryProfile {
+        MemoryProfile {
+            pages: pages + 1000,
+            footprint_pages: pages + 100,
+            hot_pages: pages,
+            hot_start: 37,
+            hot_rate: -(-p).ln_1p(),
+            cold_rate: 0.0,
+            sweep: None,
+        }
+    }
+
+    #[test]
+    fn every_sampling_method_matches_the_bernoulli_law() {
+        // One probability per method (and per side of 1/2): geometric gaps between
+        // written pages, binomial counts, bit-parallel words, binomial counts of unwritten
+        // pages, gaps between unwritten pages. For each, the mean number written per draw
+        // must be within 2% of n·p, and so must each half of the set (uniformity), with
+        // the draws chosen so that 2% is at least 4 standard deviations. Every page is
+        // reported once, in increasing order, inside the hot set.
+        let n = 100_000u32;
+        for (p, draws) in [
+            (0.0004, 3000),
+            (0.01, 120),
+            (0.3, 20),
+            (0.7, 20),
+            (0.95, 20),
+            (0.9995, 20),
+        ] {
+            let profile = hot_with_probability(n, p);
+            let expected = profile.expected_unique(1.0);
+            assert!((expected / (n as f64 * p) - 1.0).abs() < 1e-9);
+            let mut proc = DirtyProcess::new(profile);
+            let mut rng = StdRng::seed_from_u64(20);
+            let (mut total, mut lower) = (0u64, 0u64);
+            for _ in 0..draws {
+                let mut seen = Vec::new();
+                let k = proc.touch(1.0, &mut rng, |q| seen.push(q));
+                assert_eq!(k as usize, seen.len());
+                assert!(seen.windows(2).all(|w| w[0] < w[1]), "p = {p}: order");
+                assert!(seen.iter().all(|&q| (37..37 + n).contains(&q)));
+                total += k as u64;
+                lower += seen.iter().filter(|&&q| q < 37 + n / 2).count() as u64;
+            }
+            let mean = total as f64 / draws as f64;
+            assert!((mean / expected - 1.0).abs() < 0.02, "p = {p}: mean {mean}");
+            let half = lower as f64 / draws as f64 / (expected / 2.0);
+            assert!((half - 1.0).abs() < 0.02, "p = {p}: lower half {half}");
+        }
+    }
+
+    #[test]
+    fn sinks_see_the_same_pages_for_the_same_draws() {
+        // The same seed through `dirty` (a bitmap, word at a time) and `touch` (page by
+        // page) gives the same pages, every method in one profile: a sweep through part
+        // of a hot set, hot writes dense, cold writes sparse.
+        let profile = MemoryProfile {
+            pages: 300_000,
+            footprint_pages: 250_000,
+            hot_pages: 20_000,
+            hot_start: 1_001,
+            hot_rate: 30.0,
+            cold_rate: 0.3,
+            sweep: Some(Sweep {
+                start: 15_000,
+                pages: 100_000,
+                pages_per_s: 400_000.0,
+            }),
+        };
+        for (seed, e) in [(1, 0.01), (2, 0.03), (3, 0.2), (4, 0.002)] {
+            let mut a = DirtyProcess::new(profile.clone());
+            let mut b = DirtyProcess::new(profile.clone());
+            let mut out = PageSet::new(300_000);
+            let na = a.dirty(e, &mut StdRng::seed_from_u64(seed), &mut out);
+            let mut seen = Vec::new();
+            let nb = b.touch(e, &mut StdRng::seed_from_u64(seed), |q| seen.push(q));
+            assert_eq!(na, nb);
+            assert_eq!(na, out.count());
+            let mut sorted = seen.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), seen.len(), "each page once");
+            assert_eq!(sorted, out.iter().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn bernoulli64_lanes_have_probability_p() {
+        // Each lane over 40,000 words: SD of the frequency ≤ √(0.25/40000) = 0.0025;
+        // allow 4 SD. Lanes outside the mask are never set.
+        let mut rng = StdRng::seed_from_u64(21);
+        for p in [0.3, 0.5, 0.5 + 2f64.powi(-40), 0.999] {
+            let d = Bernoulli64::new(p);
+            let lanes = 0xffff_ffff_0000_ffffu64;
+            let mut counts = [0u32; 64];
+            for _ in 0..40_000 {
+                let w = d.draw(lanes, &mut rng);
+                assert_eq!(w & !lanes, 0);
+                for (i, c) in counts.iter_mut().enumerate() {
+                    *c += (w >> i & 1) as u32;
+                }
+            }
+            for (i, &c) in counts.iter().enumerate() {
+                let f = c as f64 / 40_000.0;
+                if lanes >> i & 1 == 1 {
+                    assert!((f - p).abs() < 0.01, "p {p} lane {i}: {f}");
+                } else {
+                    assert_eq!(c, 0);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scatter_sets_k_distinct_uniform_pages() {
+        // 100 positions among the first 1000 of a 16-word chunk, 2000 times: each page
+        // expects 200 hits (SD ≈ 13.4); every count within 6 SD, the touched mask exact.
+        let mut rng = StdRng::seed_from_u64(22);
+        let mut hits = vec![0u32; 1024];
+        for _ in 0..2000 {
+            let mut words = [0u64; 16];
+            let touched = scatter(100, 1000, &mut words, &mut rng);
+            let n: u32 = words.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(n, 100);
+            for (i, &w) in words.iter().enumerate() {
+                assert_eq!(touched >> i & 1 == 1, w != 0);
+                for b in 0..64 {
+                    hits[i * 64 + b] += (w >> b & 1) as u32;
+                }
+            }
+        }
+        assert!(
+            hits[1000..].iter().all(|&h| h == 0),
+            "only the first 1000 pages"
+        );
+        assert!(
+            hits[..1000].iter().all(|&h| h.abs_diff(200) < 80),
+            "{hits:?}"
+        );
     }
 }
