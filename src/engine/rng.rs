@@ -7,6 +7,12 @@
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The generator of high-volume streams (a VM's page writes, which draw a random word
+/// per few pages written): xoshiro256++ from `rand_xoshiro`, a documented algorithm whose
+/// output for a given seed does not depend on the machine or on the `rand` version
+/// (unlike `StdRng` and `SmallRng`), seeded from the 64-bit stream seed by SplitMix64.
+pub type FastRng = rand_xoshiro::Xoshiro256PlusPlus;
+
 /// SplitMix64 finaliser: a bijective 64-bit mixer with good avalanche.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -36,6 +42,12 @@ pub fn stream(seed: u64, replicate: u32, component: &str) -> StdRng {
     StdRng::seed_from_u64(stream_seed(seed, replicate, component))
 }
 
+/// The [`FastRng`] stream for `component` in run (`seed`, `replicate`): same seed
+/// derivation as [`stream`], a faster generator.
+pub fn fast_stream(seed: u64, replicate: u32, component: &str) -> FastRng {
+    FastRng::seed_from_u64(stream_seed(seed, replicate, component))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +64,20 @@ mod tests {
         assert_ne!(a1, b);
         assert_ne!(a1, c);
         assert_ne!(a1, d);
+    }
+
+    #[test]
+    fn fast_streams_are_reproducible_and_version_stable() {
+        let a: u64 = fast_stream(7, 0, "vm/a/memory").random();
+        assert_eq!(a, fast_stream(7, 0, "vm/a/memory").random::<u64>());
+        assert_ne!(a, fast_stream(7, 0, "vm/b/memory").random::<u64>());
+        assert_ne!(a, fast_stream(7, 1, "vm/a/memory").random::<u64>());
+        // xoshiro256++ seeded by SplitMix64 is fixed by its published definition: the
+        // first outputs for seed 0 never change with the machine or the crate version.
+        let mut r = FastRng::seed_from_u64(0);
+        assert_eq!(
+            [r.random::<u64>(), r.random::<u64>()],
+            [0x53175d61490b23df, 0x61da6f3dc380d507]
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use super::memory::DirtyProcess;
 use super::workload::Demand;
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
 
 /// Where a VM is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +66,7 @@ pub struct Vm {
     /// How it writes its memory (absent: it never writes).
     pub dirty: Option<DirtyProcess>,
     /// The VM's own random stream for its writes, created on first use.
-    pub rng: Option<StdRng>,
+    pub rng: Option<FastRng>,
     /// Paused (stop-and-copy, post-copy switch): no CPU, no progress.
     pub suspended: bool,
     /// Fraction of time its vCPUs are blocked on post-copy page faults, [0, 1).

@@ -8,7 +8,7 @@
 use super::event::Event;
 use super::record::EventRow;
 use super::run::Sim;
-use crate::engine::rng::stream;
+use crate::engine::rng::fast_stream;
 use crate::engine::time::secs_to_nanos_ceil;
 use crate::engine::{ScheduleError, SimTime};
 use crate::migration::{algorithm, Algorithm, Ctx, Mechanism, Next, PageState, Params, Push};
@@ -228,7 +228,7 @@ impl Sim<'_> {
             }
         }
         if vmr.rng.is_none() {
-            vmr.rng = Some(stream(
+            vmr.rng = Some(fast_stream(
                 self.sc.seed,
                 self.sc.replicate,
                 &format!("vm/{}/memory", vmr.name),
