@@ -284,13 +284,17 @@ impl PageSet {
             let b = &mut other.words[first..end];
             let (mut new_a, mut new_b) = (0, 0);
             if occupied == !0u64 >> (64 - bits.len()) {
-                // Dense: every word, without data-dependent branches (a test for empty
-                // words mispredicts on scattered writes).
+                // Dense: every word. Whether it adds anything is predictable here (random
+                // words mostly do; a hot set written again mostly does not), unlike
+                // whether a sparse word is empty, so only then are bits counted.
                 for ((x, y), &m) in a.iter_mut().zip(b.iter_mut()).zip(bits) {
-                    new_a += (m & !*x).count_ones();
-                    new_b += (m & !*y).count_ones();
-                    *x |= m;
-                    *y |= m;
+                    let (nx, ny) = (m & !*x, m & !*y);
+                    if nx | ny != 0 {
+                        new_a += nx.count_ones();
+                        new_b += ny.count_ones();
+                        *x |= m;
+                        *y |= m;
+                    }
                 }
             } else {
                 // Sparse: only the occupied words, in increasing order.
