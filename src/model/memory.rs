@@ -132,6 +132,19 @@ impl Clamped {
 }
 
 impl MemoryProfile {
+    /// A VM of `pages` pages that never writes.
+    pub fn quiet(pages: u32) -> Self {
+        MemoryProfile {
+            pages,
+            footprint_pages: 0,
+            hot_pages: 0,
+            hot_start: 0,
+            hot_rate: 0.0,
+            cold_rate: 0.0,
+            sweep: None,
+        }
+    }
+
     /// `Ok` if the profile is consistent; otherwise an error naming the field and what
     /// is valid. (The process clamps bad values rather than panicking, but a scenario
     /// should never rely on that.)

@@ -373,15 +373,7 @@ impl Validator<'_> {
                 .map_err(|m| bad(self, "vms_per_server", m))?;
             let memory_profile = if workload_files.is_empty() {
                 let pages = memory.div_ceil(crate::model::memory::PAGE_SIZE) as u32;
-                Some(MemoryProfile {
-                    pages,
-                    footprint_pages: 0,
-                    hot_pages: 0,
-                    hot_start: 0,
-                    hot_rate: 0.0,
-                    cold_rate: 0.0,
-                    sweep: None,
-                })
+                Some(MemoryProfile::quiet(pages))
             } else {
                 let w = pick_workload.next();
                 if let Some(p) = profiles.get(&(w, memory)) {

@@ -996,15 +996,7 @@ impl Validator<'_> {
         }
         let pages = pages as u32;
         let profile = match dirty {
-            None => MemoryProfile {
-                pages,
-                footprint_pages: 0,
-                hot_pages: 0,
-                hot_start: 0,
-                hot_rate: 0.0,
-                cold_rate: 0.0,
-                sweep: None,
-            },
+            None => MemoryProfile::quiet(pages),
             Some(d) => {
                 let e = d.get_ref();
                 let sweep = e.sweep.as_ref().map(|s| Sweep {
