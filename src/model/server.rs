@@ -146,7 +146,7 @@ impl Server {
     }
 
     /// Ends a host task (call [`Server::advance`] first), keeping its CPU in the totals.
-    pub fn end_task(&mut self, slot: usize) -> f64 {
+    pub fn end_task(&mut self, slot: usize) {
         let t = &mut self.tasks[slot];
         t.active = false;
         t.demand = 0.0;
@@ -157,7 +157,6 @@ impl Server {
         } else {
             self.dom0_done_cpu_s += used;
         }
-        used
     }
 
     /// Energy up to `now_ns` without changing state, J.

@@ -77,8 +77,6 @@ pub struct Vm {
     pub downtime_ns: u64,
     /// The migration moving it, if any.
     pub migration: Option<u32>,
-    /// CPU its lingering source copies used after switch-overs, core-seconds.
-    pub ghost_cpu_s: f64,
     /// A CPU quota set by a capping policy, cores.
     pub policy_cap: Option<f64>,
     /// Time it got less CPU than it asked for, ns.

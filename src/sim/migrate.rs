@@ -411,9 +411,7 @@ impl Sim<'_> {
                 let src = self.migs[m].src;
                 self.sync_server(src);
                 if let Some(slot) = self.migs[m].ghost.take() {
-                    let used = self.w.servers[src].end_task(slot);
-                    let vm = self.migs[m].vm;
-                    self.w.vms[vm].ghost_cpu_s += used;
+                    self.w.servers[src].end_task(slot);
                 }
                 self.mig_log(m, "source_vm_gone", String::new());
                 self.mig_begin_cleanup_dom0(m)
@@ -832,8 +830,7 @@ impl Sim<'_> {
             self.w.servers[src].end_task(slot);
         }
         if let Some(slot) = self.migs[m].ghost.take() {
-            let used = self.w.servers[src].end_task(slot);
-            self.w.vms[vm].ghost_cpu_s += used;
+            self.w.servers[src].end_task(slot);
         }
         if let Some(p) = self.migs[m].saved_pstate.take() {
             self.w.servers[src].pstate = p;

@@ -147,7 +147,6 @@ impl World {
                     migration_cap: None,
                     downtime_ns: 0,
                     migration: None,
-                    ghost_cpu_s: 0.0,
                     policy_cap: None,
                     throttled_ns: 0,
                 }
