@@ -83,7 +83,18 @@ pub fn summary_table(r: &RunResult, dir: &Path) -> String {
         "device", "cap W", "peak W", "mean W", "episodes", "s over cap", "trips", "max heat"
     );
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.0}"));
-    for d in &s.devices {
+    // Large worlds: the devices that tripped or spent longest over their cap first, and
+    // only the first few (summary.json and metrics.csv have all of them).
+    const SHOWN: usize = 12;
+    let mut order: Vec<&crate::output::summary::DeviceSummary> = s.devices.iter().collect();
+    if order.len() > SHOWN {
+        order.sort_by(|a, b| {
+            (b.trips.len(), b.violations.seconds_over_cap)
+                .partial_cmp(&(a.trips.len(), a.violations.seconds_over_cap))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    }
+    for d in order.iter().take(SHOWN) {
         let _ = writeln!(
             out,
             "{:<20} {:>10} {:>10.0} {:>10.0} {:>9} {:>10.1} {:>6} {:>9.3}",
@@ -104,21 +115,37 @@ pub fn summary_table(r: &RunResult, dir: &Path) -> String {
             );
         }
     }
+    if order.len() > SHOWN {
+        let tripped = s.devices.iter().filter(|d| !d.trips.is_empty()).count();
+        let over = s
+            .devices
+            .iter()
+            .filter(|d| d.violations.seconds_over_cap > 0.0)
+            .count();
+        let _ = writeln!(
+            out,
+            "... {} more devices ({} devices in all: {} tripped, {} over their cap at some time)",
+            order.len() - SHOWN,
+            order.len(),
+            tripped,
+            over
+        );
+    }
     let lost = s.vms.iter().filter(|v| v.lost).count();
     let done = s.vms.iter().filter(|v| v.completion_s.is_some()).count();
     let slow: Vec<f64> = s.vms.iter().filter_map(|v| v.slowdown).collect();
+    // No slowdown to average when every VM was lost or is unfinished.
     let mean = if slow.is_empty() {
-        f64::NAN
+        "n/a".to_string()
     } else {
-        slow.iter().sum::<f64>() / slow.len() as f64
+        format!("{:.3}", slow.iter().sum::<f64>() / slow.len() as f64)
     };
     let _ = writeln!(
         out,
-        "VMs: {} in all, {} completed, {} lost; mean slowdown {:.3}",
+        "VMs: {} in all, {} completed, {} lost; mean slowdown {mean}",
         s.vms.len(),
         done,
         lost,
-        mean
     );
     let _ = writeln!(out, "outputs in {}", dir.display());
     out
