@@ -16,3 +16,4 @@ pub mod policy;
 pub mod scenario;
 pub mod sim;
 pub mod study;
+pub mod sweep;

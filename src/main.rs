@@ -36,6 +36,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         replicate: u32,
     },
+    /// Run a sweep: every combination of its axes and replicates, in parallel; writes
+    /// DIR/runs/<id>/ per run and DIR/runs.csv.
+    Sweep {
+        /// Sweep file.
+        sweep: PathBuf,
+        /// Output directory (default: outputs/<sweep name>/).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(short = 'j', long)]
+        jobs: Option<usize>,
+        /// Skip runs whose results are already complete.
+        #[arg(long)]
+        resume: bool,
+        /// Extra model-library directory, searched before the built-in models (repeatable).
+        #[arg(long)]
+        models: Vec<PathBuf>,
+    },
     /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
     /// comparison table, write validation.csv and one figure per experiment.
     Validate {
@@ -57,6 +75,56 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sweep {
+            sweep,
+            out,
+            jobs,
+            resume,
+            models,
+        } => {
+            let sw = match capsim::sweep::expand(&sweep) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let out = out.unwrap_or_else(|| PathBuf::from("outputs").join(&sw.name));
+            let opts = capsim::sweep::SweepOptions {
+                out,
+                resume,
+                models,
+                progress: true,
+            };
+            let pool = match rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs.unwrap_or(0))
+                .build()
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match pool.install(|| capsim::sweep::run_sweep(&sw, &opts)) {
+                Ok((path, failed)) => {
+                    println!(
+                        "{} runs, {failed} failed; {}",
+                        sw.runs.len(),
+                        path.display()
+                    );
+                    if failed > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Validate {
             out,
             scenarios,

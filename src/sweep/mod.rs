@@ -1,0 +1,10 @@
+//! Batch sweeps: a base scenario, grid and zipped axes over dotted field paths, and
+//! replicates, expanded deterministically into runs with stable ids and derived seeds,
+//! run in parallel with per-run atomic results (so a resumed sweep skips finished runs),
+//! and summarised one row per run in `runs.csv`.
+
+pub mod expand;
+pub mod run;
+
+pub use expand::{expand, Run, Sweep};
+pub use run::{run_sweep, SweepOptions};

@@ -1,0 +1,172 @@
+//! Sweeps: deterministic expansion with stable ids and seeds, identical `runs.csv`
+//! whatever the thread count, resume after an interruption, and a failing run recorded
+//! without stopping the others.
+
+use capsim::sweep::{expand, run_sweep, SweepOptions};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A scratch directory with a small base scenario: one rack of 4 i7-920 hosts whose
+/// VMs step from 30 % to 100 % demand, capped at 500 W.
+fn setup(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capsim-sweep-{}-{tag}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    fs::write(
+        d.join("base.toml"),
+        r#"
+name = "base"
+seed = 3
+duration = "120s"
+[output]
+interval = "10s"
+[policy]
+kind = "none"
+[[pdus]]
+name = "rack"
+voltage = "230V"
+rating = "10A"
+breaker = "iec60898-c"
+cap = "550W"
+[[servers]]
+name = "h"
+count = 4
+model = "i7-920-xen34"
+pdu = "rack"
+[[vms]]
+name = "vm"
+count = 16
+host = "h"
+memory = "256MiB"
+demand = { kind = "steps", steps = [["0s", "30%"], ["40s", "100%"]] }
+"#,
+    )
+    .unwrap();
+    d
+}
+
+fn sweep_file(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, format!("base = \"base.toml\"\nreplicates = 2\n{body}")).unwrap();
+    p
+}
+
+const GRID: &str = r#"
+[[grid]]
+path = "policy.kind"
+values = ["none", "group-dvfs", "idle"]
+[[grid]]
+path = "output.interval"
+values = ["10s", "20s"]
+"#;
+
+#[test]
+fn expansion_counts_ids_and_seeds_are_stable() {
+    let d = setup("expand");
+    let a = expand(&sweep_file(&d, "a.toml", GRID)).unwrap();
+    // 3 × 2 points × 2 replicates.
+    assert_eq!(a.runs.len(), 12);
+    let ids: std::collections::BTreeSet<_> = a.runs.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 12, "ids are unique");
+    // The same axes in the other order, plus an unrelated field: same ids and seeds
+    // for the same assignments.
+    let swapped = "name = \"other\"\n[[grid]]\npath = \"output.interval\"\nvalues = [\"10s\", \"20s\"]\n[[grid]]\npath = \"policy.kind\"\nvalues = [\"none\", \"group-dvfs\", \"idle\"]\n";
+    let b = expand(&sweep_file(&d, "b.toml", swapped)).unwrap();
+    let key = |s: &capsim::sweep::Sweep| -> BTreeMap<(String, u32), (String, u64)> {
+        s.runs
+            .iter()
+            .map(|r| {
+                let mut k: Vec<String> = r
+                    .assignments
+                    .iter()
+                    .map(|(p, v)| format!("{p}={}", capsim::sweep::expand::show(v)))
+                    .collect();
+                k.sort();
+                ((k.join(";"), r.replicate), (r.id.clone(), r.seed))
+            })
+            .collect()
+    };
+    assert_eq!(key(&a), key(&b));
+    let _ = fs::remove_dir_all(&d);
+}
+
+fn grid() -> String {
+    GRID.to_string()
+}
+
+fn run_into(sweep: &Path, out: &Path, threads: usize, resume: bool) -> (String, usize) {
+    let s = expand(sweep).unwrap();
+    let opts = SweepOptions {
+        out: out.to_path_buf(),
+        resume,
+        models: vec![],
+        progress: false,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let (path, failed) = pool.install(|| run_sweep(&s, &opts)).unwrap();
+    (fs::read_to_string(path).unwrap(), failed)
+}
+
+#[test]
+fn one_and_two_threads_give_the_same_runs_csv_and_resume_loses_nothing() {
+    let d = setup("threads");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let (one, f1) = run_into(&sw, &d.join("j1"), 1, false);
+    let (two, f2) = run_into(&sw, &d.join("j2"), 2, false);
+    assert_eq!((f1, f2), (0, 0));
+    assert_eq!(one, two);
+    assert_eq!(one.lines().count(), 13, "header + 12 runs");
+    // An interrupted sweep: half the runs' results and runs.csv are missing. Resuming
+    // reruns only those and writes the same runs.csv.
+    let runs: Vec<_> = fs::read_dir(d.join("j2/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    for p in runs.iter().step_by(2) {
+        fs::remove_dir_all(p).unwrap();
+    }
+    fs::remove_file(d.join("j2/runs.csv")).unwrap();
+    let kept = runs
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .next()
+        .unwrap()
+        .join("summary.json");
+    let before = fs::metadata(&kept).unwrap().modified().unwrap();
+    let (resumed, f3) = run_into(&sw, &d.join("j2"), 2, true);
+    assert_eq!(f3, 0);
+    assert_eq!(resumed, one);
+    // A finished run was skipped, not redone.
+    assert_eq!(fs::metadata(&kept).unwrap().modified().unwrap(), before);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_failing_run_is_recorded_and_the_others_complete() {
+    let d = setup("fail");
+    let body = grid().replace("\"idle\"", "\"no-such-policy\"");
+    let sw = sweep_file(&d, "s.toml", &body);
+    let (csv, failed) = run_into(&sw, &d.join("out"), 2, false);
+    // 1 bad policy × 2 intervals × 2 replicates = 4 failures out of 12.
+    assert_eq!(failed, 4);
+    let bad: Vec<&str> = csv.lines().filter(|l| l.contains(",failed,")).collect();
+    assert_eq!(bad.len(), 4);
+    assert!(bad
+        .iter()
+        .all(|l| l.contains("no-such-policy") && l.contains("is not a policy")));
+    assert_eq!(csv.lines().filter(|l| l.contains(",ok,")).count(), 8);
+    // Each failure's error is also beside where its results would be.
+    let errors = fs::read_dir(d.join("out/runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("error.txt").exists())
+        .count();
+    assert_eq!(errors, 4);
+    let _ = fs::remove_dir_all(&d);
+}
