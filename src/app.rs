@@ -202,3 +202,86 @@ pub fn validate_command(
     ));
     Ok((rows, dir, table))
 }
+
+/// Options of `capsim sweep`.
+#[derive(Clone, Debug, Default)]
+pub struct SweepCommand {
+    /// Sweep file.
+    pub sweep: PathBuf,
+    /// Output directory; default `outputs/<sweep name>/`.
+    pub out: Option<PathBuf>,
+    /// Worker threads (`None`: all cores).
+    pub jobs: Option<usize>,
+    /// Skip runs whose results are already complete.
+    pub resume: bool,
+    /// Only shard "K/N" (0-based).
+    pub shard: Option<String>,
+    /// Extra model directories.
+    pub models: Vec<PathBuf>,
+    /// A line per finished run on stderr.
+    pub progress: bool,
+}
+
+/// Parses "K/N".
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (k, n) = s
+        .split_once('/')
+        .ok_or(format!("--shard {s}: expected K/N, e.g. 0/4"))?;
+    let k = k
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: K is not a number"))?;
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s}: N is not a number"))?;
+    Ok((k, n))
+}
+
+/// `capsim sweep`: expands, takes the shard, runs on a pool of `jobs` threads; returns
+/// the line to print and the number of failed runs.
+pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
+    let full = crate::sweep::expand(&c.sweep).map_err(|e| e.to_string())?;
+    let sw = match c.shard.as_deref() {
+        None => full.clone(),
+        Some(s) => {
+            let (k, n) = parse_shard(s)?;
+            crate::sweep::shard::shard(&full, k, n)?
+        }
+    };
+    let opts = crate::sweep::SweepOptions {
+        out: c
+            .out
+            .clone()
+            .unwrap_or_else(|| Path::new("outputs").join(&full.name)),
+        resume: c.resume,
+        models: c.models.clone(),
+        progress: c.progress,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(c.jobs.unwrap_or(0))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (path, failed) = pool.install(|| crate::sweep::run_sweep(&sw, &full, &opts))?;
+    Ok((
+        format!(
+            "{} runs, {failed} failed; {}",
+            sw.runs.len(),
+            path.display()
+        ),
+        failed,
+    ))
+}
+
+/// `capsim slurm`: writes the job-array scripts; returns what to print.
+pub fn slurm_command(sweep: &Path, tasks: usize, out: Option<&Path>) -> Result<String, String> {
+    let full = crate::sweep::expand(sweep).map_err(|e| e.to_string())?;
+    let out = out.map_or_else(|| Path::new("outputs").join(&full.name), Path::to_path_buf);
+    let files = crate::sweep::shard::slurm_scripts(sweep, &full.name, tasks, &out)?;
+    let mut text = String::new();
+    for f in files {
+        let _ = writeln!(text, "{}", f.display());
+    }
+    let _ = writeln!(text, "submit with: {}/submit.sh", out.display());
+    Ok(text)
+}

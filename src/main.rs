@@ -1,6 +1,9 @@
 //! `capsim`: a thin command-line front end over the library.
 
-use capsim::app::{run_command, validate_command, RunOptions, ValidateOptions};
+use capsim::app::{
+    run_command, slurm_command, sweep_command, validate_command, RunOptions, SweepCommand,
+    ValidateOptions,
+};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,9 +53,33 @@ enum Command {
         /// Skip runs whose results are already complete.
         #[arg(long)]
         resume: bool,
+        /// Run only shard K of N (0-based; a contiguous block of the runs).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         /// Extra model-library directory, searched before the built-in models (repeatable).
         #[arg(long)]
         models: Vec<PathBuf>,
+    },
+    /// Join shard outputs into the runs.csv one machine would have written.
+    Merge {
+        /// Shard output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(short, long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Write Slurm job-array scripts for a sweep: an array of coarse shards and a merge
+    /// job that runs after all of them succeed.
+    Slurm {
+        /// Sweep file.
+        sweep: PathBuf,
+        /// Array tasks (shards).
+        #[arg(long)]
+        tasks: usize,
+        /// Directory for the scripts and the outputs (default: outputs/<sweep name>/).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
     },
     /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
     /// comparison table, write validation.csv and one figure per experiment.
@@ -80,49 +107,44 @@ fn main() -> ExitCode {
             out,
             jobs,
             resume,
+            shard,
             models,
         } => {
-            let sw = match capsim::sweep::expand(&sweep) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let out = out.unwrap_or_else(|| PathBuf::from("outputs").join(&sw.name));
-            let opts = capsim::sweep::SweepOptions {
+            let c = SweepCommand {
+                sweep,
                 out,
+                jobs,
                 resume,
+                shard,
                 models,
                 progress: true,
             };
-            let pool = match rayon::ThreadPoolBuilder::new()
-                .num_threads(jobs.unwrap_or(0))
-                .build()
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match pool.install(|| capsim::sweep::run_sweep(&sw, &opts)) {
-                Ok((path, failed)) => {
-                    println!(
-                        "{} runs, {failed} failed; {}",
-                        sw.runs.len(),
-                        path.display()
-                    );
+            match sweep_command(&c) {
+                Ok((line, failed)) => {
+                    println!("{line}");
                     if failed > 0 {
                         ExitCode::from(1)
                     } else {
                         ExitCode::SUCCESS
                     }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Merge { dirs, out } => match capsim::sweep::shard::merge(&dirs, &out) {
+            Ok(p) => {
+                println!("{}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Slurm { sweep, tasks, out } => {
+            match slurm_command(&sweep, tasks, out.as_deref()) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
                 }
+                Err(e) => fail(&e),
             }
         }
         Command::Validate {
@@ -182,4 +204,9 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn fail(e: &str) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
 }

@@ -5,6 +5,7 @@
 
 pub mod expand;
 pub mod run;
+pub mod shard;
 
 pub use expand::{expand, Run, Sweep};
 pub use run::{run_sweep, SweepOptions};

@@ -163,11 +163,17 @@ fn metrics(s: &Json) -> Vec<f64> {
     ]
 }
 
-/// Runs every run of `sweep` (on the current rayon pool) and writes `runs.csv`.
+/// Runs every run of `sweep` (on the current rayon pool) and writes `runs.csv` (and the
+/// order file `capsim merge` needs: `full` is the whole sweep when `sweep` is a shard).
 /// Returns the CSV's path and the number of failed runs.
-pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<(PathBuf, usize), String> {
+pub fn run_sweep(
+    sweep: &Sweep,
+    full: &Sweep,
+    opts: &SweepOptions,
+) -> Result<(PathBuf, usize), String> {
     std::fs::create_dir_all(opts.out.join("runs"))
         .map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    super::shard::write_order(full, &opts.out)?;
     let done = AtomicUsize::new(0);
     let total = sweep.runs.len();
     let outcomes: Vec<Outcome> = sweep

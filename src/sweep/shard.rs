@@ -1,0 +1,160 @@
+//! Scale-out: deterministic shards of a sweep, merging shard outputs into the `runs.csv`
+//! one machine would write, and Slurm job-array scripts.
+
+use super::expand::Sweep;
+use crate::output::dir::write_file_atomic;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Shard `k` of `n` (0-based): a contiguous block of the runs in expansion order, so
+/// each array task gets coarse work and the union is the whole sweep.
+pub fn shard(sweep: &Sweep, k: usize, n: usize) -> Result<Sweep, String> {
+    if n == 0 || k >= n {
+        return Err(format!(
+            "shard {k}/{n}: K must be below N (0-based), N at least 1"
+        ));
+    }
+    let total = sweep.runs.len();
+    let (lo, hi) = (k * total / n, (k + 1) * total / n);
+    let mut s = sweep.clone();
+    s.runs = sweep.runs[lo..hi].to_vec();
+    Ok(s)
+}
+
+/// The order file every sweep output directory carries: all run ids, in expansion order.
+pub const ORDER_FILE: &str = "sweep-order.txt";
+
+/// Writes the whole sweep's run order beside a (shard's) `runs.csv`.
+pub fn write_order(full: &Sweep, out: &Path) -> Result<(), String> {
+    let text: String = full.runs.iter().map(|r| format!("{}\n", r.id)).collect();
+    let p = out.join(ORDER_FILE);
+    write_file_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Joins shard directories' `runs.csv` into `out/runs.csv`, rows in the sweep's order:
+/// byte for byte what one machine would have written.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
+    let read =
+        |p: PathBuf| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let first = dirs.first().ok_or("give at least one shard directory")?;
+    let order = read(first.join(ORDER_FILE))?;
+    let mut header: Option<String> = None;
+    let mut rows: HashMap<String, String> = HashMap::new();
+    for d in dirs {
+        if read(d.join(ORDER_FILE))? != order {
+            return Err(format!(
+                "{} belongs to a different sweep (its {ORDER_FILE} differs)",
+                d.display()
+            ));
+        }
+        let csv = read(d.join("runs.csv"))?;
+        let mut lines = csv.lines();
+        let h = lines.next().unwrap_or_default().to_string();
+        match &header {
+            None => header = Some(h),
+            Some(x) if *x != h => {
+                return Err(format!("{}: runs.csv has different columns", d.display()))
+            }
+            _ => {}
+        }
+        for l in lines {
+            let id = l.split(',').next().unwrap_or_default().to_string();
+            rows.insert(id, l.to_string());
+        }
+    }
+    let mut csv = header.unwrap_or_default();
+    csv.push('\n');
+    let mut missing = Vec::new();
+    for id in order.lines() {
+        match rows.get(id) {
+            Some(r) => {
+                csv.push_str(r);
+                csv.push('\n');
+            }
+            None => missing.push(id),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} runs are in no shard (first: {}); run the missing shards (or --resume them) first",
+            missing.len(),
+            missing[0]
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let p = out.join("runs.csv");
+    write_file_atomic(&p, csv.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+    std::fs::copy(first.join(ORDER_FILE), out.join(ORDER_FILE)).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+/// Writes `sweep.sbatch` (an array of `tasks` coarse shards), `merge.sbatch` and
+/// `submit.sh` (submits both, the merge after the whole array succeeded) into `out`.
+pub fn slurm_scripts(
+    sweep_file: &Path,
+    name: &str,
+    tasks: usize,
+    out: &Path,
+) -> Result<Vec<PathBuf>, String> {
+    if tasks == 0 {
+        return Err("--tasks must be at least 1".into());
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let sweep = abs(sweep_file);
+    let dir = abs(out);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let array = format!(
+        "#!/bin/bash\n\
+         #SBATCH --job-name=capsim-{name}\n\
+         #SBATCH --array=0-{last}\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --output={dir}/slurm-%A_%a.out\n\
+         # One coarse shard per array task; --resume makes a re-submitted task skip finished runs.\n\
+         set -euo pipefail\n\
+         exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --resume -j \"${{SLURM_CPUS_PER_TASK:-1}}\" -o {dir}/shard-$SLURM_ARRAY_TASK_ID\n",
+        last = tasks - 1,
+        dir = dir.display(),
+        exe = exe.display(),
+        sweep = sweep.display(),
+    );
+    let shards: Vec<String> = (0..tasks)
+        .map(|k| format!("{}/shard-{k}", dir.display()))
+        .collect();
+    let merge = format!(
+        "#!/bin/bash\n\
+         #SBATCH --job-name=capsim-{name}-merge\n\
+         #SBATCH --ntasks=1\n\
+         #SBATCH --output={dir}/slurm-merge-%j.out\n\
+         set -euo pipefail\n\
+         exec {exe} merge {shards} -o {dir}\n",
+        dir = dir.display(),
+        exe = exe.display(),
+        shards = shards.join(" "),
+    );
+    let submit = format!(
+        "#!/bin/bash\n\
+         # Submit the array, then the merge once every array task has succeeded.\n\
+         set -euo pipefail\n\
+         cd {dir}\n\
+         array=$(sbatch --parsable sweep.sbatch)\n\
+         sbatch --dependency=afterok:${{array%%;*}} --kill-on-invalid-dep=yes merge.sbatch\n",
+        dir = dir.display()
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for (f, text) in [
+        ("sweep.sbatch", array),
+        ("merge.sbatch", merge),
+        ("submit.sh", submit),
+    ] {
+        let p = dir.join(f);
+        write_file_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
+        }
+        written.push(p);
+    }
+    Ok(written)
+}
