@@ -69,6 +69,12 @@ enum Command {
         #[arg(short, long, default_value = ".")]
         out: PathBuf,
     },
+    /// Comparison report of a sweep directory: tables with 95 % confidence intervals,
+    /// plots, and DIR/report/report.html.
+    Report {
+        /// The sweep's output directory (with runs.csv).
+        dir: PathBuf,
+    },
     /// Write Slurm job-array scripts for a sweep: an array of coarse shards and a merge
     /// job that runs after all of them succeed.
     Slurm {
@@ -131,6 +137,13 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+        Command::Report { dir } => match capsim::sweep::report::report(&dir) {
+            Ok(p) => {
+                println!("report: {}", p.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Merge { dirs, out } => match capsim::sweep::shard::merge(&dirs, &out) {
             Ok(p) => {
                 println!("{}", p.display());

@@ -201,3 +201,23 @@ fn shards_merged_equal_the_whole() {
     assert!(err.contains("4 runs are in no shard"), "{err}");
     let _ = fs::remove_dir_all(&d);
 }
+
+#[test]
+fn the_report_is_self_contained_with_tables_and_three_plots() {
+    let d = setup("report");
+    // A numeric axis (the DVFS gain) gives the violations-against-x plot too.
+    let body = grid()
+        .replace("output.interval", "policy.gain")
+        .replace("[\"10s\", \"20s\"]", "[0.5, 1.0]");
+    let sw = sweep_file(&d, "s.toml", &body);
+    run_into(&sw, &d.join("out"), 2, false);
+    let html_path = capsim::sweep::report::report(&d.join("out")).unwrap();
+    let html = fs::read_to_string(html_path).unwrap();
+    // One table row per point (3 policies × 2 gains) plus the header row.
+    assert_eq!(html.matches("<tr>").count(), 7);
+    // Three inlined SVG plots and nothing fetched from elsewhere.
+    assert_eq!(html.matches("<svg").count(), 3);
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(html.contains("± "));
+    let _ = fs::remove_dir_all(&d);
+}

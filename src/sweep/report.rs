@@ -1,0 +1,279 @@
+//! `capsim report DIR`: per policy and swept value, the mean and 95 % confidence interval
+//! over replicates of each metric; plots (violations against the numeric axis per
+//! policy, slowdown against violations, CDF of per-VM slowdown); a self-contained
+//! `report.html` with the plots inlined as SVG.
+
+use crate::output::dir::Staging;
+use crate::output::plot::{write_figure, Figure, Panel, Series};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Splits one CSV line (our own writer's quoting).
+fn fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Two-sided 95 % Student t quantile for `df` degrees of freedom.
+fn t95(df: usize) -> f64 {
+    const T: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
+    ];
+    if df == 0 {
+        f64::NAN
+    } else if df <= 30 {
+        T[df - 1]
+    } else {
+        1.96
+    }
+}
+
+/// Mean and 95 % confidence half-width of the finite values.
+fn mean_ci(v: &[f64]) -> (f64, f64) {
+    let x: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let n = x.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = x.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return (m, f64::NAN);
+    }
+    let var = x.iter().map(|y| (y - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (m, t95(n - 1) * (var / n as f64).sqrt())
+}
+
+/// Metrics shown in the report.
+const SHOWN: [&str; 8] = [
+    "episodes",
+    "seconds_over_cap",
+    "energy_over_cap_j",
+    "peak_overshoot_pct",
+    "trips",
+    "mean_slowdown",
+    "p95_slowdown",
+    "migrations",
+];
+
+/// Writes `DIR/report.html` and its plots; returns the report's path.
+pub fn report(dir: &Path) -> Result<PathBuf, String> {
+    let csv_path = dir.join("runs.csv");
+    let text =
+        std::fs::read_to_string(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
+    let mut lines = text.lines();
+    let header = fields(lines.next().ok_or("runs.csv is empty")?);
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let rep = col("replicate").ok_or("runs.csv has no `replicate` column")?;
+    let status = col("status").ok_or("runs.csv has no `status` column")?;
+    // Swept columns sit between run_id and replicate.
+    let swept: Vec<usize> = (1..rep).collect();
+    let rows: Vec<Vec<String>> = lines
+        .map(fields)
+        .filter(|r| r.len() == header.len())
+        .collect();
+    let ok: Vec<&Vec<String>> = rows.iter().filter(|r| r[status] == "ok").collect();
+    let failed = rows.len() - ok.len();
+    let num = |r: &Vec<String>, name: &str| -> f64 {
+        col(name)
+            .and_then(|c| r[c].parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // Groups: every swept value combination.
+    let mut groups: BTreeMap<Vec<String>, Vec<&Vec<String>>> = BTreeMap::new();
+    for r in &ok {
+        groups
+            .entry(swept.iter().map(|&c| r[c].clone()).collect())
+            .or_default()
+            .push(r);
+    }
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>capsim sweep report</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}</style>\
+         </head><body><h1>Sweep report: {}</h1><p>{} runs, {} failed. Each cell: mean ± 95 % \
+         confidence half-width over replicates (Student t).</p><table><tr>",
+        dir.display(),
+        rows.len(),
+        failed
+    );
+    for &c in &swept {
+        let _ = write!(html, "<th>{}</th>", header[c]);
+    }
+    html.push_str("<th>n</th>");
+    for m in SHOWN {
+        let _ = write!(html, "<th>{m}</th>");
+    }
+    html.push_str("</tr>");
+    for (key, rs) in &groups {
+        html.push_str("<tr>");
+        for k in key {
+            let _ = write!(html, "<td>{k}</td>");
+        }
+        let _ = write!(html, "<td>{}</td>", rs.len());
+        for m in SHOWN {
+            let (mean, ci) = mean_ci(&rs.iter().map(|r| num(r, m)).collect::<Vec<_>>());
+            let _ = write!(html, "<td>{mean:.4} ± {ci:.3}</td>");
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table>");
+
+    // Plots: series by the policy (or first non-numeric) axis, x the first numeric axis.
+    let is_num = |c: usize| ok.iter().all(|r| r[c].parse::<f64>().is_ok());
+    let x_col = swept.iter().copied().find(|&c| is_num(c));
+    let s_col = swept
+        .iter()
+        .copied()
+        .find(|&c| header[c] == "policy.kind")
+        .or_else(|| swept.iter().copied().find(|&c| !is_num(c)));
+    let series_of = |r: &Vec<String>| s_col.map_or("all".to_string(), |c| r[c].clone());
+    let mut by_series: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
+    for r in &ok {
+        by_series.entry(series_of(r)).or_default().push(r);
+    }
+    let st = Staging::new(&dir.join("report")).map_err(|e| e.to_string())?;
+    let mut figures: Vec<(String, Figure)> = Vec::new();
+    if let Some(xc) = x_col {
+        let series = by_series
+            .iter()
+            .map(|(name, rs)| {
+                let mut per_x: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                for r in rs {
+                    per_x
+                        .entry(r[xc].clone())
+                        .or_default()
+                        .push(num(r, "seconds_over_cap"));
+                }
+                let mut points: Vec<(f64, f64)> = per_x
+                    .iter()
+                    .map(|(x, v)| (x.parse().unwrap_or(f64::NAN), mean_ci(v).0))
+                    .collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                Series {
+                    label: name.clone(),
+                    points,
+                }
+            })
+            .collect();
+        figures.push((
+            "violations".into(),
+            Figure {
+                title: format!("Seconds over cap against {}", header[xc]),
+                panels: vec![Panel {
+                    y_label: "device-seconds over cap (mean over replicates)".into(),
+                    series,
+                    hlines: vec![],
+                    y_min: Some(0.0),
+                    y_max: None,
+                }],
+                markers: vec![],
+                x_label: header[xc].clone(),
+            },
+        ));
+    }
+    let scatter = by_series
+        .iter()
+        .map(|(name, rs)| {
+            let mut points: Vec<(f64, f64)> = rs
+                .iter()
+                .map(|r| (num(r, "seconds_over_cap"), num(r, "mean_slowdown")))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label: name.clone(),
+                points,
+            }
+        })
+        .collect();
+    figures.push((
+        "slowdown".into(),
+        Figure {
+            title: "Mean VM slowdown against seconds over cap (one point per run)".into(),
+            panels: vec![Panel {
+                y_label: "mean slowdown".into(),
+                series: scatter,
+                hlines: vec![],
+                y_min: None,
+                y_max: None,
+            }],
+            markers: vec![],
+            x_label: "device-seconds over cap".into(),
+        },
+    ));
+    // CDF of per-VM slowdown, from each run's summary.json.
+    let id = col("run_id").unwrap_or(0);
+    let cdf = by_series
+        .iter()
+        .map(|(name, rs)| {
+            let mut s: Vec<f64> = Vec::new();
+            for r in rs {
+                let p = dir.join("runs").join(&r[id]).join("summary.json");
+                if let Ok(t) = std::fs::read_to_string(p) {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
+                        for vm in v["vms"].as_array().into_iter().flatten() {
+                            if let Some(x) = vm["slowdown"].as_f64() {
+                                s.push(x);
+                            }
+                        }
+                    }
+                }
+            }
+            s.sort_by(f64::total_cmp);
+            let n = s.len().max(1) as f64;
+            Series {
+                label: name.clone(),
+                points: s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x, (i + 1) as f64 / n))
+                    .collect(),
+            }
+        })
+        .collect();
+    figures.push((
+        "slowdown-cdf".into(),
+        Figure {
+            title: "CDF of per-VM slowdown".into(),
+            panels: vec![Panel {
+                y_label: "fraction of VMs".into(),
+                series: cdf,
+                hlines: vec![],
+                y_min: Some(0.0),
+                y_max: Some(1.0),
+            }],
+            markers: vec![],
+            x_label: "slowdown".into(),
+        },
+    ));
+    for (name, fig) in &figures {
+        let svg = st.path(&format!("{name}.svg"));
+        write_figure(fig, &svg, &st.path(&format!("{name}.png")))?;
+        let text = std::fs::read_to_string(&svg).map_err(|e| e.to_string())?;
+        let _ = write!(html, "<h2>{}</h2><div>{}</div>", fig.title, text);
+    }
+    html.push_str("</body></html>\n");
+    st.write("report.html", html.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = st.commit().map_err(|e| e.to_string())?;
+    Ok(out.join("report.html"))
+}
