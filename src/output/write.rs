@@ -8,17 +8,18 @@ use crate::sim::RunResult;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Formats a float for CSV: shortest round-trip form, so outputs are byte-stable.
-fn num(v: f64) -> String {
+/// Formats a float for CSV: shortest round-trip form, so outputs are byte-stable; a -0
+/// (an empty float sum) is written as 0.
+pub(crate) fn num(v: f64) -> String {
     if v.is_finite() {
-        format!("{v}")
+        format!("{}", v + 0.0)
     } else {
         String::new()
     }
 }
 
 /// Quotes a CSV field if needed.
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -73,6 +73,28 @@ const SHOWN: [&str; 8] = [
     "migrations",
 ];
 
+/// A one-panel figure.
+fn figure(
+    title: String,
+    x_label: String,
+    y_label: &str,
+    series: Vec<Series>,
+    y: (Option<f64>, Option<f64>),
+) -> Figure {
+    Figure {
+        title,
+        panels: vec![Panel {
+            y_label: y_label.into(),
+            series,
+            hlines: vec![],
+            y_min: y.0,
+            y_max: y.1,
+        }],
+        markers: vec![],
+        x_label,
+    }
+}
+
 /// Writes `DIR/report.html` and its plots; returns the report's path.
 pub fn report(dir: &Path) -> Result<PathBuf, String> {
     let csv_path = dir.join("runs.csv");
@@ -177,18 +199,13 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
             .collect();
         figures.push((
             "violations".into(),
-            Figure {
-                title: format!("Seconds over cap against {}", header[xc]),
-                panels: vec![Panel {
-                    y_label: "device-seconds over cap (mean over replicates)".into(),
-                    series,
-                    hlines: vec![],
-                    y_min: Some(0.0),
-                    y_max: None,
-                }],
-                markers: vec![],
-                x_label: header[xc].clone(),
-            },
+            figure(
+                format!("Seconds over cap against {}", header[xc]),
+                header[xc].clone(),
+                "device-seconds over cap (mean over replicates)",
+                series,
+                (Some(0.0), None),
+            ),
         ));
     }
     let scatter = by_series
@@ -207,18 +224,13 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         .collect();
     figures.push((
         "slowdown".into(),
-        Figure {
-            title: "Mean VM slowdown against seconds over cap (one point per run)".into(),
-            panels: vec![Panel {
-                y_label: "mean slowdown".into(),
-                series: scatter,
-                hlines: vec![],
-                y_min: None,
-                y_max: None,
-            }],
-            markers: vec![],
-            x_label: "device-seconds over cap".into(),
-        },
+        figure(
+            "Mean VM slowdown against seconds over cap (one point per run)".into(),
+            "device-seconds over cap".into(),
+            "mean slowdown",
+            scatter,
+            (None, None),
+        ),
     ));
     // CDF of per-VM slowdown, from each run's summary.json.
     let id = col("run_id").unwrap_or(0);
@@ -252,18 +264,13 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         .collect();
     figures.push((
         "slowdown-cdf".into(),
-        Figure {
-            title: "CDF of per-VM slowdown".into(),
-            panels: vec![Panel {
-                y_label: "fraction of VMs".into(),
-                series: cdf,
-                hlines: vec![],
-                y_min: Some(0.0),
-                y_max: Some(1.0),
-            }],
-            markers: vec![],
-            x_label: "slowdown".into(),
-        },
+        figure(
+            "CDF of per-VM slowdown".into(),
+            "slowdown".into(),
+            "fraction of VMs",
+            cdf,
+            (Some(0.0), Some(1.0)),
+        ),
     ));
     for (name, fig) in &figures {
         let svg = st.path(&format!("{name}.svg"));

@@ -5,7 +5,7 @@
 
 use super::expand::{set_path, show, Run, Sweep};
 use crate::output::dir::{write_file_atomic, Staging};
-use crate::output::write::write_run;
+use crate::output::write::{field, num, write_run};
 use crate::scenario::{load_str, Library};
 use rayon::prelude::*;
 use serde_json::Value as Json;
@@ -80,23 +80,6 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
             }
             Outcome::Failed(e)
         }
-    }
-}
-
-fn num(v: f64) -> String {
-    if v.is_finite() {
-        // + 0.0 turns a -0 (an empty float sum) into 0.
-        format!("{}", v + 0.0)
-    } else {
-        String::new()
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }
 
@@ -194,7 +177,7 @@ pub fn run_sweep(
         .collect();
     let mut csv = String::from("run_id");
     for p in &sweep.paths {
-        let _ = write!(csv, ",{}", csv_field(p));
+        let _ = write!(csv, ",{}", field(p));
     }
     csv.push_str(",replicate,seed,status,error");
     for m in METRICS {
@@ -205,7 +188,7 @@ pub fn run_sweep(
     for (run, o) in sweep.runs.iter().zip(&outcomes) {
         let _ = write!(csv, "{}", run.id);
         for (_, v) in &run.assignments {
-            let _ = write!(csv, ",{}", csv_field(&show(v)));
+            let _ = write!(csv, ",{}", field(&show(v)));
         }
         let _ = write!(csv, ",{},{}", run.replicate, run.seed);
         match o {
@@ -217,7 +200,7 @@ pub fn run_sweep(
             }
             Outcome::Failed(e) => {
                 failed += 1;
-                let _ = write!(csv, ",failed,{}", csv_field(e));
+                let _ = write!(csv, ",failed,{}", field(e));
                 csv.push_str(&",".repeat(METRICS.len()));
             }
         }
