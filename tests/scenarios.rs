@@ -29,9 +29,16 @@ fn every_shipped_scenario_loads_and_the_small_ones_run() {
         &mut files,
     );
     // rack/: basic, overload-trip, planetlab and 10 capping examples (13); paper/ (10);
-    // datacenter/ (2): 25 at least.
-    assert!(files.len() >= 25, "{} scenario files", files.len());
+    // datacenter/ (2); sweeps/ (1): 26 at least.
+    assert!(files.len() >= 26, "{} scenario files", files.len());
     for f in &files {
+        // Sweep files expand into scenarios (their base must load too).
+        if f.parent().is_some_and(|d| d.ends_with("sweeps")) {
+            let s = capsim::sweep::expand(f).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.runs.is_empty(), "{}", f.display());
+            load_file(&s.base_path, &Library::new(vec![])).unwrap_or_else(|e| panic!("{e}"));
+            continue;
+        }
         let sc = load_file(f, &Library::new(vec![])).unwrap_or_else(|e| panic!("{e}"));
         // The 10,000-server day is the benchmark, not a test.
         if sc.servers.len() <= 100 {
