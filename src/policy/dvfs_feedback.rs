@@ -76,13 +76,13 @@ impl Policy for DvfsFeedback {
                     // scaled dynamic power fits, moving `gain` of the way there.
                     let need = (budget - idle).max(0.0);
                     let mut q = now;
-                    while q + 1 < n && dynamic * obs_ratio(obs, s, now, q) > need {
+                    while q + 1 < n && dynamic * obs.server_dynamic_ratio(s, now, q) > need {
                         q += 1;
                     }
                     now + ((q - now) as f64 * self.cfg.gain).ceil() as usize
                 } else if p < budget * b.uncap / b.target && now > 0 {
                     // Room to spare: one step faster if the estimate still fits.
-                    if dynamic * obs_ratio(obs, s, now, now - 1) + idle <= budget {
+                    if dynamic * obs.server_dynamic_ratio(s, now, now - 1) + idle <= budget {
                         now - 1
                     } else {
                         now
@@ -99,9 +99,4 @@ impl Policy for DvfsFeedback {
             }
         }
     }
-}
-
-/// Dynamic power at p-state `to` relative to `from` on server `s`.
-pub(crate) fn obs_ratio(obs: &dyn Observe, s: usize, from: usize, to: usize) -> f64 {
-    obs.server_dynamic_ratio(s, from, to)
 }

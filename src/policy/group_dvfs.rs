@@ -4,7 +4,6 @@
 //! uncapping threshold, speed the throttled servers back up, lowest power first, one
 //! p-state per period.
 
-use super::dvfs_feedback::obs_ratio;
 use super::{Bands, Command, Observe, Policy};
 use rand::rngs::StdRng;
 
@@ -83,7 +82,7 @@ impl Policy for GroupDvfs {
                     let mut saving = 0.0;
                     while q + 1 < n && saving < to_save {
                         q += 1;
-                        saving = dynamic * (1.0 - obs_ratio(obs, s, now, q));
+                        saving = dynamic * (1.0 - obs.server_dynamic_ratio(s, now, q));
                     }
                     to_save -= saving;
                     any = true;
@@ -107,7 +106,7 @@ impl Policy for GroupDvfs {
                         continue;
                     }
                     let dynamic = (w - obs.server_idle_w(s)).max(0.0);
-                    let extra = dynamic * (obs_ratio(obs, s, now, now - 1) - 1.0);
+                    let extra = dynamic * (obs.server_dynamic_ratio(s, now, now - 1) - 1.0);
                     if extra > room {
                         break;
                     }

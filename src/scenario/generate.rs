@@ -155,8 +155,7 @@ impl Validator<'_> {
         let first_server = servers.len();
         for r in 1..=e.rows {
             let row_name = format!("row-{r}");
-            super::validate::unique_name(names, &row_name, "pdu")
-                .map_err(|m| bad(self, "rows", m))?;
+            super::validate::unique(names, &row_name, "pdu").map_err(|m| bad(self, "rows", m))?;
             let row_ix = devices.len();
             devices.push(DeviceConfig {
                 name: row_name,
@@ -171,7 +170,7 @@ impl Validator<'_> {
             let mut row_rating_w = 0.0;
             for k in 1..=e.racks_per_row {
                 let rack_name = format!("rack-{r}-{k:02}");
-                super::validate::unique_name(names, &rack_name, "pdu")
+                super::validate::unique(names, &rack_name, "pdu")
                     .map_err(|m| bad(self, "racks_per_row", m))?;
                 let rack_ix = devices.len();
                 let mut peak = 0.0;
@@ -179,7 +178,7 @@ impl Validator<'_> {
                     let model = models[pick_model.next()].clone();
                     peak += model.power.peak_w();
                     let name = format!("s-{r}-{k:02}-{j:02}");
-                    super::validate::unique_name(names, &name, "server")
+                    super::validate::unique(names, &name, "server")
                         .map_err(|m| bad(self, "servers_per_rack", m))?;
                     servers.push(ServerConfig {
                         name,
@@ -369,7 +368,7 @@ impl Validator<'_> {
             free_cpu[host] -= vcpus as f64;
             free_mem[host] -= memory;
             let name = format!("vm-{:05}", i + 1);
-            super::validate::unique_name(names, &name, "vm")
+            super::validate::unique(names, &name, "vm")
                 .map_err(|m| bad(self, "vms_per_server", m))?;
             let memory_profile = if workload_files.is_empty() {
                 let pages = memory.div_ceil(crate::model::memory::PAGE_SIZE) as u32;

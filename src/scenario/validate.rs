@@ -62,16 +62,8 @@ pub(super) struct Validator<'a> {
     breakers: HashMap<String, BreakerPreset>,
 }
 
-/// Registers a name, failing if it is taken (shared with the datacenter generator).
-pub(super) fn unique_name<'n>(
-    seen: &mut HashMap<String, &'n str>,
-    name: &str,
-    what: &'n str,
-) -> Result<(), String> {
-    unique(seen, name, what)
-}
-
-fn unique<'n>(
+/// Registers a name, failing if it is taken (also used by the datacenter generator).
+pub(super) fn unique<'n>(
     seen: &mut HashMap<String, &'n str>,
     name: &str,
     what: &'n str,
