@@ -185,10 +185,7 @@ fn main() -> ExitCode {
                         ExitCode::SUCCESS
                     }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
+                Err(e) => fail(&e),
             }
         }
         Command::Run {
@@ -210,10 +207,7 @@ fn main() -> ExitCode {
                     print!("{table}");
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
+                Err(e) => fail(&e),
             }
         }
     }
