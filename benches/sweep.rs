@@ -64,7 +64,7 @@ values = [0.5, 0.75, 1.0, 1.25, 1.5]
             out,
             resume: false,
             models: vec![],
-            progress: false,
+            progress: capsim::sweep::Progress::Off,
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

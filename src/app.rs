@@ -206,8 +206,8 @@ pub fn validate_command(
 /// Options of `capsim sweep`.
 #[derive(Clone, Debug, Default)]
 pub struct SweepCommand {
-    /// Sweep file.
-    pub sweep: PathBuf,
+    /// Sweep file; `None` runs the built-in default ([`DEFAULT_SWEEP`]).
+    pub sweep: Option<PathBuf>,
     /// Output directory; default `outputs/<sweep name>/`.
     pub out: Option<PathBuf>,
     /// Worker threads (`None`: all cores).
@@ -218,9 +218,13 @@ pub struct SweepCommand {
     pub shard: Option<String>,
     /// Extra model directories.
     pub models: Vec<PathBuf>,
-    /// A line per finished run on stderr.
-    pub progress: bool,
+    /// How progress is shown on stderr.
+    pub progress: crate::sweep::Progress,
 }
+
+/// The sweep `capsim sweep` runs when given none (built into the binary): the policy
+/// comparison across oversubscription ratios.
+pub const DEFAULT_SWEEP: &str = "scenarios/sweeps/capping-policies.toml";
 
 /// Parses "K/N".
 pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
@@ -240,8 +244,13 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 /// `capsim sweep`: expands, takes the shard, runs on a pool of `jobs` threads; returns
 /// the line to print and the number of failed runs.
+/// A whole sweep (not a shard) also gets its report, whose path ends the line.
 pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
-    let full = crate::sweep::expand(&c.sweep).map_err(|e| e.to_string())?;
+    let full = match &c.sweep {
+        Some(p) => crate::sweep::expand(p),
+        None => crate::sweep::expand_embedded(DEFAULT_SWEEP),
+    }
+    .map_err(|e| e.to_string())?;
     let sw = match c.shard.as_deref() {
         None => full.clone(),
         Some(s) => {
@@ -263,14 +272,16 @@ pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let (path, failed) = pool.install(|| crate::sweep::run_sweep(&sw, &full, &opts))?;
-    Ok((
-        format!(
-            "{} runs, {failed} failed; {}",
-            sw.runs.len(),
-            path.display()
-        ),
-        failed,
-    ))
+    let mut line = format!(
+        "{} runs, {failed} failed; {}",
+        sw.runs.len(),
+        path.display()
+    );
+    if c.shard.is_none() {
+        let report = crate::sweep::report::report(&opts.out)?;
+        let _ = write!(line, "\nreport: {}", report.display());
+    }
+    Ok((line, failed))
 }
 
 /// `capsim slurm`: writes the job-array scripts; returns what to print.

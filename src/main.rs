@@ -40,10 +40,10 @@ enum Command {
         replicate: u32,
     },
     /// Run a sweep: every combination of its axes and replicates, in parallel; writes
-    /// DIR/runs/<id>/ per run and DIR/runs.csv.
+    /// DIR/runs/<id>/ per run, DIR/runs.csv and (unless --shard) DIR/report.html.
     Sweep {
-        /// Sweep file.
-        sweep: PathBuf,
+        /// Sweep file (default: the built-in scenarios/sweeps/capping-policies.toml).
+        sweep: Option<PathBuf>,
         /// Output directory (default: outputs/<sweep name>/).
         #[arg(short, long)]
         out: Option<PathBuf>,
@@ -70,7 +70,7 @@ enum Command {
         out: PathBuf,
     },
     /// Comparison report of a sweep directory: tables with 95 % confidence intervals,
-    /// plots, and DIR/report/report.html.
+    /// plots in DIR/report/, and DIR/report.html.
     Report {
         /// The sweep's output directory (with runs.csv).
         dir: PathBuf,
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
                 resume,
                 shard,
                 models,
-                progress: true,
+                progress: capsim::sweep::Progress::auto(),
             };
             match sweep_command(&c) {
                 Ok((line, failed)) => {

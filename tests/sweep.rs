@@ -101,7 +101,7 @@ fn run_into(sweep: &Path, out: &Path, threads: usize, resume: bool) -> (String, 
         out: out.to_path_buf(),
         resume,
         models: vec![],
-        progress: false,
+        progress: capsim::sweep::Progress::Off,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -187,7 +187,7 @@ fn shards_merged_equal_the_whole() {
             out: out.clone(),
             resume: false,
             models: vec![],
-            progress: false,
+            progress: capsim::sweep::Progress::Off,
         };
         run_sweep(&part, &full, &opts).unwrap();
         dirs.push(out);
@@ -220,4 +220,27 @@ fn the_report_is_self_contained_with_tables_and_three_plots() {
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
     assert!(html.contains("± "));
     let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn the_built_in_default_sweep_expands_from_the_binary() {
+    // Runs from any directory: the sweep and its base come from the binary, not the disk.
+    let sw = capsim::sweep::expand_embedded(capsim::app::DEFAULT_SWEEP).unwrap();
+    assert!(sw.embedded);
+    assert_eq!(
+        sw.base_path,
+        Path::new("scenarios/datacenter/small.toml"),
+        "`../datacenter/small.toml` relative to scenarios/sweeps/"
+    );
+    // 4 policies × 5 ratios × 5 replicates.
+    assert_eq!(sw.runs.len(), 100);
+    // The same runs (ids and seeds) as the file on disk.
+    let disk = expand(Path::new(capsim::app::DEFAULT_SWEEP)).unwrap();
+    assert_eq!(sw.runs, disk.runs);
+    let err = capsim::sweep::expand_embedded("scenarios/sweeps/nope.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no such sweep is built into capsim"),
+        "{err}"
+    );
 }

@@ -2,8 +2,9 @@
 
 use crate::engine::rng::stream_seed;
 use crate::scenario::error::{ConfigError, Source};
+use crate::scenario::library::embedded_file;
 use serde::Deserialize;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use toml::Value;
 
 /// A sweep file.
@@ -52,8 +53,11 @@ struct ZipAxis {
 pub struct Sweep {
     /// Sweep name.
     pub name: String,
-    /// The base scenario file.
+    /// The base scenario file (for a built-in sweep, its path inside the binary,
+    /// `scenarios/datacenter/small.toml`).
     pub base_path: PathBuf,
+    /// Whether the sweep and its base are the copies built into the binary.
+    pub embedded: bool,
     /// The base scenario's text, parsed.
     pub base: toml::Table,
     /// The swept paths, in file order (grid axes, then zipped ones).
@@ -107,22 +111,68 @@ pub fn set_path(table: &mut toml::Table, path: &str, value: Value) -> Result<(),
 /// Reads and expands a sweep file.
 pub fn expand(path: &Path) -> Result<Sweep, ConfigError> {
     let file = path.display().to_string();
-    let whole = |msg: String| ConfigError {
-        file: file.clone(),
+    let text =
+        std::fs::read_to_string(path).map_err(|e| whole(&file, format!("cannot read: {e}")))?;
+    expand_text(path, &text, false)
+}
+
+/// Expands a sweep built into the binary, by its path relative to the crate root
+/// (`scenarios/sweeps/capping-policies.toml`); its base is the built-in copy too.
+pub fn expand_embedded(rel: &str) -> Result<Sweep, ConfigError> {
+    let text = embedded_file(rel)
+        .ok_or_else(|| whole(rel, "no such sweep is built into capsim".into()))?;
+    expand_text(Path::new(rel), text, true)
+}
+
+fn whole(file: &str, message: String) -> ConfigError {
+    ConfigError {
+        file: file.to_string(),
         line: 0,
         column: 0,
         field: String::new(),
-        message: msg,
+        message,
+    }
+}
+
+/// `a/b/../c` → `a/c`: built-in files are looked up by normalised relative path.
+fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn expand_text(path: &Path, text: &str, embedded: bool) -> Result<Sweep, ConfigError> {
+    let file = if embedded {
+        format!("{} (built-in)", path.display())
+    } else {
+        path.display().to_string()
     };
-    let text = std::fs::read_to_string(path).map_err(|e| whole(format!("cannot read: {e}")))?;
-    let src = Source {
-        name: &file,
-        text: &text,
-    };
+    let whole = |msg: String| whole(&file, msg);
+    let src = Source { name: &file, text };
     let f: SweepFile = crate::scenario::validate::parse(&src)?;
-    let base_path = path.parent().unwrap_or(Path::new(".")).join(&f.base);
-    let base_text = std::fs::read_to_string(&base_path)
-        .map_err(|e| whole(format!("base scenario {}: {e}", base_path.display())))?;
+    let mut base_path = path.parent().unwrap_or(Path::new(".")).join(&f.base);
+    let base_text = if embedded {
+        base_path = normalise(&base_path);
+        embedded_file(&base_path.to_string_lossy())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                whole(format!(
+                    "base scenario {} is not built in",
+                    base_path.display()
+                ))
+            })?
+    } else {
+        std::fs::read_to_string(&base_path)
+            .map_err(|e| whole(format!("base scenario {}: {e}", base_path.display())))?
+    };
     let base: toml::Table = toml::from_str(&base_text).map_err(|e| {
         Source {
             name: &base_path.display().to_string(),
@@ -216,6 +266,7 @@ pub fn expand(path: &Path) -> Result<Sweep, ConfigError> {
     Ok(Sweep {
         name,
         base_path,
+        embedded,
         base,
         paths,
         runs,

@@ -8,5 +8,5 @@ pub mod report;
 pub mod run;
 pub mod shard;
 
-pub use expand::{expand, Run, Sweep};
-pub use run::{run_sweep, SweepOptions};
+pub use expand::{expand, expand_embedded, Run, Sweep};
+pub use run::{run_sweep, Progress, SweepOptions};

@@ -3,7 +3,7 @@
 //! policy, slowdown against violations, CDF of per-VM slowdown); a self-contained
 //! `report.html` with the plots inlined as SVG.
 
-use crate::output::dir::Staging;
+use crate::output::dir::{write_file_atomic, Staging};
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -61,17 +61,36 @@ fn mean_ci(v: &[f64]) -> (f64, f64) {
     (m, t95(n - 1) * (var / n as f64).sqrt())
 }
 
-/// Metrics shown in the report.
-const SHOWN: [&str; 8] = [
-    "episodes",
-    "seconds_over_cap",
-    "energy_over_cap_j",
-    "peak_overshoot_pct",
-    "trips",
-    "mean_slowdown",
-    "p95_slowdown",
-    "migrations",
+/// Metrics shown in the report: `runs.csv` column, heading with unit, scale applied.
+/// Violation sums run over every capped device (a rack and its row both over cap for
+/// one second count two device-seconds).
+const SHOWN: [(&str, &str, f64); 9] = [
+    ("episodes", "violation episodes", 1.0),
+    ("seconds_over_cap", "time over cap (device·h)", 1.0 / 3600.0),
+    ("energy_over_cap_j", "energy over cap (kWh)", 1.0 / 3.6e6),
+    ("peak_overshoot_pct", "peak overshoot (% of cap)", 1.0),
+    ("trips", "breaker trips", 1.0),
+    ("mean_slowdown", "mean VM slowdown (×)", 1.0),
+    ("p95_slowdown", "p95 VM slowdown (×)", 1.0),
+    ("migrations", "migrations", 1.0),
+    ("energy_j", "energy (kWh)", 1.0 / 3.6e6),
 ];
+
+/// A number with four significant digits, without exponent for everyday magnitudes.
+fn sig(x: f64) -> String {
+    if !x.is_finite() {
+        return "–".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    let mag = x.abs().log10().floor() as i32;
+    if !(-4..=8).contains(&mag) {
+        return format!("{x:.3e}");
+    }
+    let decimals = (3 - mag).max(0) as usize;
+    format!("{x:.decimals$}")
+}
 
 /// A one-panel figure.
 fn figure(
@@ -95,7 +114,8 @@ fn figure(
     }
 }
 
-/// Writes `DIR/report.html` and its plots; returns the report's path.
+/// Writes `DIR/report.html` (self-contained: the plots are inlined) and the plots as
+/// separate SVG and PNG files in `DIR/report/`; returns the report's path.
 pub fn report(dir: &Path) -> Result<PathBuf, String> {
     let csv_path = dir.join("runs.csv");
     let text =
@@ -142,8 +162,8 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         let _ = write!(html, "<th>{}</th>", header[c]);
     }
     html.push_str("<th>n</th>");
-    for m in SHOWN {
-        let _ = write!(html, "<th>{m}</th>");
+    for (_, heading, _) in SHOWN {
+        let _ = write!(html, "<th>{heading}</th>");
     }
     html.push_str("</tr>");
     for (key, rs) in &groups {
@@ -152,9 +172,9 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
             let _ = write!(html, "<td>{k}</td>");
         }
         let _ = write!(html, "<td>{}</td>", rs.len());
-        for m in SHOWN {
-            let (mean, ci) = mean_ci(&rs.iter().map(|r| num(r, m)).collect::<Vec<_>>());
-            let _ = write!(html, "<td>{mean:.4} ± {ci:.3}</td>");
+        for (m, _, scale) in SHOWN {
+            let (mean, ci) = mean_ci(&rs.iter().map(|r| num(r, m) * scale).collect::<Vec<_>>());
+            let _ = write!(html, "<td>{} ± {}</td>", sig(mean), sig(ci));
         }
         html.push_str("</tr>");
     }
@@ -279,8 +299,29 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         let _ = write!(html, "<h2>{}</h2><div>{}</div>", fig.title, text);
     }
     html.push_str("</body></html>\n");
-    st.write("report.html", html.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = st.commit().map_err(|e| e.to_string())?;
-    Ok(out.join("report.html"))
+    st.commit().map_err(|e| e.to_string())?;
+    let out = dir.join("report.html");
+    write_file_atomic(&out, html.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_significant_digits() {
+        assert_eq!(sig(0.0), "0");
+        assert_eq!(sig(1.0), "1.000");
+        assert_eq!(sig(47.37), "47.37");
+        assert_eq!(sig(12345.6), "12346");
+        assert_eq!(sig(0.0098656), "0.009866");
+        assert_eq!(sig(1.6e-6), "1.600e-6");
+        assert_eq!(sig(f64::NAN), "–");
+        // t quantiles: 2 replicates → df 1 → 12.706; mean of [1, 3] = 2, s = √2,
+        // half-width = 12.706 · √2 / √2 = 12.706.
+        let (m, ci) = mean_ci(&[1.0, 3.0]);
+        assert_eq!(m, 2.0);
+        assert!((ci - 12.706).abs() < 1e-12);
+    }
 }

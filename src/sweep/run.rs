@@ -22,8 +22,94 @@ pub struct SweepOptions {
     pub resume: bool,
     /// Extra model directories.
     pub models: Vec<PathBuf>,
-    /// Print a line per finished run on stderr.
-    pub progress: bool,
+    /// How progress is shown on stderr.
+    pub progress: Progress,
+}
+
+/// Progress display of a sweep (on stderr, so it never touches the outputs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    #[default]
+    Off,
+    /// One line per finished run with its status, the count of failures and the ETA
+    /// (for logs, pipes and Slurm output files).
+    Lines,
+    /// A live bar: runs done, elapsed, ETA, failures (for a terminal).
+    Bar,
+}
+
+impl Progress {
+    /// A bar when stderr is a terminal, plain lines otherwise.
+    pub fn auto() -> Self {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else {
+            Progress::Lines
+        }
+    }
+}
+
+/// Shows progress as runs finish (called from the worker threads).
+struct Reporter {
+    mode: Progress,
+    total: usize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    start: std::time::Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Reporter {
+    fn new(mode: Progress, total: usize) -> Self {
+        let bar = (mode == Progress::Bar).then(|| {
+            let b = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} runs  {msg}  elapsed {elapsed}  ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            b.set_style(style);
+            b.set_message("0 failed");
+            b
+        });
+        Reporter {
+            mode,
+            total,
+            done: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            start: std::time::Instant::now(),
+            bar,
+        }
+    }
+
+    fn finished(&self, id: &str, ok: bool) {
+        let k = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        let failed = self.failed.fetch_add(usize::from(!ok), Ordering::Relaxed) + usize::from(!ok);
+        match (&self.bar, self.mode) {
+            (Some(b), _) => {
+                b.set_message(format!("{failed} failed"));
+                b.inc(1);
+            }
+            (None, Progress::Lines) => {
+                let elapsed = self.start.elapsed().as_secs_f64();
+                // Mean time per finished run so far × runs left.
+                let eta = elapsed / k as f64 * (self.total - k) as f64;
+                eprintln!(
+                    "[{k}/{}] run {id} {}  ({failed} failed, elapsed {elapsed:.0} s, ETA {eta:.0} s)",
+                    self.total,
+                    if ok { "done" } else { "FAILED" },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn close(&self) {
+        if let Some(b) = &self.bar {
+            b.finish();
+        }
+    }
 }
 
 /// One run's outcome as recorded.
@@ -55,8 +141,15 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     }
     let result = (|| -> Result<Json, String> {
         let text = scenario_text(sweep, run)?;
-        let base_dir = sweep.base_path.parent().unwrap_or(Path::new("."));
-        let lib = Library::new(opts.models.clone()).with_scenario_dir(base_dir);
+        // A built-in base resolves relative paths like `capsim run` without a file does.
+        let base_dir = match sweep.base_path.parent() {
+            Some(d) if !sweep.embedded => d,
+            _ => Path::new("."),
+        };
+        let mut lib = Library::new(opts.models.clone());
+        if !sweep.embedded {
+            lib = lib.with_scenario_dir(base_dir);
+        }
         let mut sc = load_str(
             &format!("{} (run {})", sweep.base_path.display(), run.id),
             &text,
@@ -157,24 +250,17 @@ pub fn run_sweep(
     std::fs::create_dir_all(opts.out.join("runs"))
         .map_err(|e| format!("{}: {e}", opts.out.display()))?;
     super::shard::write_order(full, &opts.out)?;
-    let done = AtomicUsize::new(0);
-    let total = sweep.runs.len();
+    let reporter = Reporter::new(opts.progress, sweep.runs.len());
     let outcomes: Vec<Outcome> = sweep
         .runs
         .par_iter()
         .map(|run| {
             let o = run_one(sweep, run, opts);
-            let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if opts.progress {
-                let status = match &o {
-                    Outcome::Done(_) => "done",
-                    Outcome::Failed(_) => "FAILED",
-                };
-                eprintln!("[{k}/{total}] run {} {status}", run.id);
-            }
+            reporter.finished(&run.id, matches!(o, Outcome::Done(_)));
             o
         })
         .collect();
+    reporter.close();
     let mut csv = String::from("run_id");
     for p in &sweep.paths {
         let _ = write!(csv, ",{}", field(p));
