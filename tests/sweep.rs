@@ -244,3 +244,54 @@ fn the_built_in_default_sweep_expands_from_the_binary() {
         "{err}"
     );
 }
+
+#[test]
+fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
+    let d = setup("kill");
+    // Longer runs so the kill lands mid-sweep: 12 runs of 30 simulated minutes.
+    let base = fs::read_to_string(d.join("base.toml"))
+        .unwrap()
+        .replace("duration = \"120s\"", "duration = \"30min\"");
+    fs::write(d.join("base.toml"), base).unwrap();
+    let sw = sweep_file(&d, "s.toml", GRID);
+    let (whole, _) = run_into(&sw, &d.join("whole"), 2, false);
+    let out = d.join("killed");
+    let exe = env!("CARGO_BIN_EXE_capsim");
+    let mut child = std::process::Command::new(exe)
+        .args(["sweep", sw.to_str().unwrap(), "-j", "1", "-o"])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = |out: &Path| -> usize {
+        fs::read_dir(out.join("runs")).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| e.path().join("summary.json").exists())
+                .count()
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while finished(&out) < 2 && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let done_at_kill = finished(&out);
+    // The kill really interrupted the sweep: some runs done, not all, no runs.csv.
+    assert!(
+        (2..12).contains(&done_at_kill),
+        "{done_at_kill} of 12 runs finished when killed"
+    );
+    assert!(!out.join("runs.csv").exists());
+    let status = std::process::Command::new(exe)
+        .args(["sweep", sw.to_str().unwrap(), "-j", "2", "--resume", "-o"])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
+    let _ = fs::remove_dir_all(&d);
+}
