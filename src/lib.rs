@@ -8,6 +8,7 @@
 //! - [`output`]: summary, CSV, plots.
 
 pub mod app;
+pub mod calibrate;
 pub mod capture;
 pub mod engine;
 pub mod migration;

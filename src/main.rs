@@ -4,6 +4,7 @@ use capsim::app::{
     run_command, slurm_command, sweep_command, validate_command, RunOptions, SweepCommand,
     ValidateOptions,
 };
+use capsim::calibrate::specpower::Kind;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,26 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Calibrate a server model from a published SPECpower_ssj2008 result: the table as
+    /// published (`specpower`), or a `linear`/`cores` model fitted to it, with the fit error
+    /// and the source in comments.
+    Calibrate {
+        /// SPECpower curves CSV (e.g. ../shared/data/specpower-ssj2008/specpower_curves.csv).
+        #[arg(long, value_name = "CSV")]
+        specpower: PathBuf,
+        /// Words that pick the result (vendor, model, CPU, MHz, publication date).
+        #[arg(long)]
+        server: String,
+        /// CSV line, to pick one of several matching results.
+        #[arg(long)]
+        line: Option<usize>,
+        /// Model kind to write.
+        #[arg(long, value_enum, default_value = "specpower")]
+        kind: ModelKind,
+        /// Model file to write.
+        #[arg(short, long, value_name = "MODEL.toml")]
+        out: PathBuf,
+    },
     /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
     /// comparison table, write validation.csv and one figure per experiment.
     Validate {
@@ -151,6 +172,26 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
+        Command::Calibrate {
+            specpower,
+            server,
+            line,
+            kind,
+            out,
+        } => {
+            let kind = match kind {
+                ModelKind::Specpower => Kind::SpecPower,
+                ModelKind::Linear => Kind::Linear,
+                ModelKind::Cores => Kind::Cores,
+            };
+            match capsim::calibrate::specpower_command(&specpower, &server, line, kind, &out) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         Command::Slurm { sweep, tasks, out } => {
             match slurm_command(&sweep, tasks, out.as_deref()) {
                 Ok(text) => {
@@ -211,6 +252,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Server model kinds `capsim calibrate` writes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ModelKind {
+    /// The 11-point table as published.
+    Specpower,
+    /// Idle-to-max line fitted to the 11 points.
+    Linear,
+    /// Idle plus W per busy core, fitted.
+    Cores,
 }
 
 fn fail(e: &str) -> ExitCode {

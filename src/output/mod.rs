@@ -2,5 +2,6 @@
 
 pub mod dir;
 pub mod plot;
+pub mod stats;
 pub mod summary;
 pub mod write;

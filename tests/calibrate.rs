@@ -1,0 +1,183 @@
+//! Calibration from published SPECpower_ssj2008 results: the written models reproduce
+//! the published tables, the line fits match hand calculations, the committed fits in
+//! calibration/specpower/ are what the tool writes today, and bad input is diagnosed.
+
+use capsim::calibrate::specpower::{self, Kind};
+use capsim::calibrate::specpower_command;
+use capsim::scenario::validate::server_model_from_text;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const CSV: &str = "../shared/data/specpower-ssj2008/specpower_curves.csv";
+
+/// The seven classic servers: model file stem and CSV line (cited in each model file).
+const CLASSIC: [(&str, usize); 7] = [
+    ("hp-ml110-g3", 382),
+    ("hp-ml110-g4", 294),
+    ("hp-ml110-g5", 145),
+    ("ibm-x3250-m3-x3480", 501),
+    ("ibm-x3250-m3", 463),
+    ("ibm-x3550-m3-x5675", 283),
+    ("ibm-x3550-m3", 537),
+];
+
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("capsim-cal-{}-{tag}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn csv_path() -> &'static Path {
+    let p = Path::new(CSV);
+    assert!(
+        p.exists(),
+        "{CSV} is missing: these tests read the public SPECpower data from ../shared"
+    );
+    p
+}
+
+#[test]
+fn a_specpower_model_reproduces_the_published_table_within_1_percent() {
+    let d = scratch("table");
+    let all = specpower::read(csv_path()).unwrap();
+    assert_eq!(all.len(), 619, "the data set's README: 619 results");
+    for (stem, line) in CLASSIC {
+        let out = d.join(format!("{stem}.toml"));
+        specpower_command(csv_path(), "", Some(line), Kind::SpecPower, &out).unwrap();
+        let text = fs::read_to_string(&out).unwrap();
+        let m = server_model_from_text(stem, &out.display().to_string(), &text).unwrap();
+        let r = &all.iter().find(|r| r.line == line).unwrap();
+        // The CSV line is what the model library cites for this server.
+        let cited = fs::read_to_string(format!("models/servers/{stem}.toml")).unwrap();
+        assert!(
+            cited.contains(&format!("specpower_curves.csv line {line} ")),
+            "{stem}"
+        );
+        for k in 0..=10 {
+            // SPEC's target load k·10 % of the cores busy, at P0, no network.
+            let u = k as f64 / 10.0;
+            let p = m.power.power_w(u * m.power.cores as f64, 0, 0.0);
+            let published = r.power_w[k];
+            assert!(
+                (p - published).abs() <= 0.01 * published,
+                "{stem} at {}%: model {p} W, published {published} W",
+                k * 10
+            );
+        }
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn the_line_fit_matches_a_hand_calculation() {
+    // Eleven points on P = 50 + 100·u except +2 W at u = 0.5: the bump sits at the mean
+    // load (0.5), so the least-squares slope stays 100 W and the intercept rises by 2/11 W.
+    let d = scratch("hand");
+    let csv = d.join("curves.csv");
+    let mut text = String::from(
+        "hw_vendor,hw_model,cpu_name,cpu_mhz,cpus_enabled,hw_threads,mem_gb,form_factor,publication,test_sponsor,idle_w",
+    );
+    for k in 1..=10 {
+        text.push_str(&format!(",w_{}", k * 10));
+    }
+    for k in 1..=10 {
+        text.push_str(&format!(",actual_load_{}", k * 10));
+    }
+    text.push('\n');
+    let mut row = String::from(
+        "Acme,Box 1,Widget CPU,2000,\"4 cores, 1 chip, 4 cores/chip\",4 (1 / core),8,1U,\"Jan 1, 2020\",Acme,50",
+    );
+    for k in 1..=10 {
+        let u = k as f64 / 10.0;
+        let bump = if k == 5 { 2.0 } else { 0.0 };
+        row.push_str(&format!(",{}", 50.0 + 100.0 * u + bump));
+    }
+    for k in 1..=10 {
+        row.push_str(&format!(",{}", k * 10));
+    }
+    text.push_str(&row);
+    text.push('\n');
+    fs::write(&csv, &text).unwrap();
+    let all = specpower::read(&csv).unwrap();
+    assert_eq!(all[0].line, 2);
+    assert_eq!(all[0].cores, 4);
+    let fit = specpower::fit_line(&all[0]).unwrap();
+    assert!((fit.coef[0] - (50.0 + 2.0 / 11.0)).abs() < 1e-9, "{fit:?}");
+    assert!((fit.coef[1] - 100.0).abs() < 1e-9, "{fit:?}");
+    // Residuals: +2 − 2/11 at 50 %, −2/11 elsewhere (10 points).
+    // SSR = (20/11)² + 10·(2/11)² = 400/121 + 40/121 = 440/121; RMSE = √(440/121/11).
+    assert!((fit.rmse - (440.0f64 / 121.0 / 11.0).sqrt()).abs() < 1e-9);
+    // The cores model: the same line, 100 W / 4 cores = 25 W per busy core.
+    let out = d.join("m.toml");
+    specpower_command(&csv, "acme box", None, Kind::Cores, &out).unwrap();
+    let text = fs::read_to_string(&out).unwrap();
+    let m = server_model_from_text("m", "m.toml", &text).unwrap();
+    // Two busy cores of four: 50.1818 + 2 × 25 = 100.1818 W.
+    let p = m.power.power_w(2.0, 0, 0.0);
+    assert!((p - (50.0 + 2.0 / 11.0 + 50.0)).abs() < 1e-3, "{p}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn committed_fits_are_what_the_tool_writes_today() {
+    let d = scratch("committed");
+    for (stem, line) in CLASSIC {
+        for (kind, suffix) in [(Kind::Linear, "linear"), (Kind::Cores, "cores")] {
+            let out = d.join(format!("{stem}-{suffix}.toml"));
+            specpower_command(csv_path(), "", Some(line), kind, &out).unwrap();
+            let fresh = fs::read_to_string(&out).unwrap();
+            let path = format!("calibration/specpower/{stem}-{suffix}.toml");
+            let committed = fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{path}: {e} (regenerate: see calibration/README.md)"));
+            // The first line carries the date of calibration; the rest must be equal.
+            let body = |t: &str| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+            assert_eq!(body(&committed), body(&fresh), "{path} is stale");
+        }
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn bad_input_is_diagnosed() {
+    let d = scratch("bad");
+    let e = specpower_command(
+        csv_path(),
+        "x3550 M3",
+        None,
+        Kind::SpecPower,
+        &d.join("m.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("2 SPECpower results match") && e.contains("line 537"),
+        "{e}"
+    );
+    let e = specpower_command(
+        csv_path(),
+        "no such box",
+        None,
+        Kind::SpecPower,
+        &d.join("m.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("no SPECpower result matches `no such box`"),
+        "{e}"
+    );
+    assert!(!d.join("m.toml").exists(), "nothing written on error");
+    // A file without the expected columns, and a cell that is not a number.
+    fs::write(d.join("a.csv"), "hw_vendor,hw_model\nA,B\n").unwrap();
+    let e = specpower::read(&d.join("a.csv")).unwrap_err();
+    assert!(e.contains("line 1: no column `cpu_name`"), "{e}");
+    let good = fs::read_to_string(csv_path()).unwrap();
+    let mut lines: Vec<String> = good.lines().take(3).map(str::to_string).collect();
+    lines[2] = lines[2].replacen(",231,", ",lots,", 1); // Huawei RH2288 V2: w_90
+    fs::write(d.join("b.csv"), lines.join("\n")).unwrap();
+    let e = specpower::read(&d.join("b.csv")).unwrap_err();
+    assert!(
+        e.contains("line 3, column") && e.contains("`lots` is not a number"),
+        "{e}"
+    );
+    let _ = fs::remove_dir_all(&d);
+}
