@@ -138,6 +138,9 @@ enum End {
     Lost(String),
 }
 
+/// Longest accepted QMP line, bytes.
+const MAX_LINE: usize = 1 << 20;
+
 /// A connected QMP socket reading whole lines with a deadline.
 struct Conn {
     stream: UnixStream,
@@ -174,7 +177,13 @@ impl Conn {
             let mut tmp = [0u8; 8192];
             match self.stream.read(&mut tmp) {
                 Ok(0) => return Err(End::Lost("socket closed".into())),
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&tmp[..n]);
+                    // QMP lines are small; a peer that never ends one is not QMP.
+                    if self.buf.len() > MAX_LINE {
+                        return Err(End::Lost(format!("a line longer than {MAX_LINE} bytes")));
+                    }
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -238,8 +247,13 @@ impl Session<'_> {
             if let Some(ts) = v.get("timestamp") {
                 let s = ts.get("seconds").and_then(Value::as_i64);
                 let us = ts.get("microseconds").and_then(Value::as_i64);
-                if let (Some(s), Some(us)) = (s, us) {
-                    f.insert("qemu_wall_ns".into(), json!(s * 1_000_000_000 + us * 1000));
+                // Checked: a hostile or broken peer must not overflow (and panic) here.
+                let ns = s.zip(us).and_then(|(s, us)| {
+                    s.checked_mul(1_000_000_000)?
+                        .checked_add(us.checked_mul(1000)?)
+                });
+                if let Some(ns) = ns {
+                    f.insert("qemu_wall_ns".into(), json!(ns));
                 }
             }
             let kind = format!("qmp.{}", name.to_ascii_lowercase());
@@ -533,5 +547,37 @@ mod tests {
         assert_eq!(r.total_b, None);
         // Not an object.
         assert!(parse_query_migrate(&json!([1])).flags.has(Flags::BAD_LINE));
+    }
+
+    #[test]
+    fn events_with_absurd_timestamps_do_not_panic() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Sink::new(crate::capture::record::Clock::start(), tx);
+        let src = QmpSource::new("vm1".into(), "/x".into(), Duration::from_millis(100), false);
+        let mut s = Session {
+            src: &src,
+            id: "qmp:/x".into(),
+            sink: &sink,
+            pending: Flags::none(),
+            last_status: None,
+            last_written: None,
+        };
+        // i64::MAX seconds × 1e9 overflows: the event keeps its data, without qemu_wall_ns.
+        let line = format!(
+            r#"{{"event": "STOP", "timestamp": {{"seconds": {}, "microseconds": 1}}}}"#,
+            i64::MAX
+        );
+        assert!(matches!(s.on_line(&line), Ok(None)));
+        let (_, r) = rx.try_recv().unwrap();
+        match r {
+            Record::Event(e) => {
+                assert_eq!(e.kind, "qmp.stop");
+                assert!(!e.fields.contains_key("qemu_wall_ns"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A JSON line that is neither reply nor event flags the next row.
+        assert!(matches!(s.on_line(r#"{"hello": 1}"#), Ok(None)));
+        assert!(s.pending.has(Flags::BAD_LINE));
     }
 }

@@ -9,7 +9,7 @@
 use super::{cpu_row, event, fields, Ticker};
 use crate::capture::record::{Flags, Record, Sink, Source, Stop};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -172,7 +172,7 @@ impl Source for CgroupSource {
         }
         let mut known: BTreeMap<String, Option<u32>> = BTreeMap::new();
         // VMs whose last read failed: their next good row carries `gap`.
-        let mut failing: BTreeMap<String, ()> = BTreeMap::new();
+        let mut failing: BTreeSet<String> = BTreeSet::new();
         let mut ticker = Ticker::new(self.every);
         while ticker.wait(stop) {
             let groups = self.groups().unwrap_or_default();
@@ -209,14 +209,14 @@ impl Source for CgroupSource {
                         if row.cpu_ns.is_none() {
                             row.flags.set(Flags::MISSING);
                         }
-                        if failing.remove(vm).is_some() {
+                        if failing.remove(vm) {
                             row.flags.set(Flags::GAP);
                         }
                     }
                     Err(e) => {
                         if !self.explicit.is_empty() || path.exists() {
                             row.flags.set(Flags::MISSING);
-                            if failing.insert(vm.clone(), ()).is_none() {
+                            if failing.insert(vm.clone()) {
                                 let f = fields([("reason", json!(e))]);
                                 if !sink.send(event("source.gap", ID, Some(vm), f, None)) {
                                     return Ok(());
