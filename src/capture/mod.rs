@@ -4,4 +4,6 @@
 //! Independent of the simulator. Every source runs in its own thread and sends stamped
 //! records through a [`record::Sink`]; one writer owns the files.
 
+pub mod cpu;
+pub mod qmp;
 pub mod record;
