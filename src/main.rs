@@ -87,6 +87,9 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
+    /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
+    /// RAPL, IPMI DCMI, replay), a wrapped command's events and stdin marks.
+    Capture(capsim::capture::cli::CaptureArgs),
     /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
     /// comparison table, write validation.csv and one figure per experiment.
     Validate {
@@ -184,6 +187,24 @@ fn main() -> ExitCode {
                     } else {
                         ExitCode::SUCCESS
                     }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Capture(args) => {
+            let argv: Vec<String> = std::env::args().collect();
+            match capsim::capture::cli::capture_command(&args, argv) {
+                Ok(o) => {
+                    println!(
+                        "capture: {} ({}; {} power, {} cpu, {} migration rows, {} events)",
+                        o.dir.display(),
+                        o.exit_reason,
+                        o.counts.rows[0],
+                        o.counts.rows[1],
+                        o.counts.rows[2],
+                        o.counts.rows[3]
+                    );
+                    ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
             }
