@@ -57,7 +57,12 @@ pub struct CaptureArgs {
     )]
     pub ipmi_interval: Seconds,
     /// Extra ipmitool arguments, whitespace-separated (e.g. "-I lanplus -H bmc -U admin -f pwfile").
-    #[arg(long, value_name = "ARGS", help_heading = "Power meters")]
+    #[arg(
+        long,
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        help_heading = "Power meters"
+    )]
     pub ipmi_args: Option<String>,
     /// Replay a recorded power.csv (capsim) or yokotool T,P,V,I file instead of a meter.
     #[arg(long, value_name = "FILE", help_heading = "Power meters")]
