@@ -59,7 +59,7 @@ impl IpmiSource {
     }
 
     /// One call: Ok(stdout+stderr, success) or Err(timeout / spawn error).
-    fn call(&self) -> Result<(String, bool), String> {
+    fn call(&self, stop: &Stop) -> Result<(String, bool), String> {
         let mut child = Command::new(&self.program)
             .args(&self.args)
             .args(["dcmi", "power", "reading"])
@@ -89,7 +89,10 @@ impl IpmiSource {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(s)) => break s,
-                Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+                // A stop does not wait for a hanging BMC.
+                Ok(None) if Instant::now() < end && !stop.requested() => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -127,7 +130,10 @@ impl Source for IpmiSource {
         let mut first = true;
         loop {
             let next = Instant::now() + self.interval;
-            let result = self.call();
+            let result = self.call(stop);
+            if stop.requested() && result.is_err() {
+                return Ok(());
+            }
             let at = sink.clock().now();
             let mut flags = std::mem::take(&mut pending);
             let power = match result {
