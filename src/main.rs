@@ -108,6 +108,10 @@ enum Command {
         #[arg(short, long, value_name = "MODEL.toml")]
         out: PathBuf,
     },
+    /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
+    /// RAPL, IPMI DCMI, replay), per-domain CPU (xentop, xl, cgroup v2, /proc/stat),
+    /// QEMU migration progress (QMP), a wrapped command's events and stdin marks.
+    Capture(Box<capsim::capture::cli::CaptureArgs>),
     /// Reproduce the live-migration study: run scenarios/paper/ in parallel, print the
     /// comparison table, write validation.csv and one figure per experiment.
     Validate {
@@ -225,6 +229,24 @@ fn main() -> ExitCode {
                     } else {
                         ExitCode::SUCCESS
                     }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Capture(args) => {
+            let argv: Vec<String> = std::env::args().collect();
+            match capsim::capture::cli::capture_command(&args, argv) {
+                Ok(o) => {
+                    println!(
+                        "capture: {} ({}; {} power, {} cpu, {} migration rows, {} events)",
+                        o.dir.display(),
+                        o.exit_reason,
+                        o.counts.rows[0],
+                        o.counts.rows[1],
+                        o.counts.rows[2],
+                        o.counts.rows[3]
+                    );
+                    ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
             }

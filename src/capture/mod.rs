@@ -3,7 +3,25 @@
 //!
 //! Independent of the simulator. Every source runs in its own thread and sends stamped
 //! records through a [`record::Sink`]; one writer owns the files.
+//!
+//! - [`record`]: the rows, flags, clock and the [`Source`] trait;
+//! - [`writer`]: the run directory's CSV/JSONL files (flushed per line, synced each second);
+//! - [`session`]: one capture from start to the closed manifest;
+//! - [`cli`]: `capsim capture` options and signals;
+//! - sources: [`meter`] (WT210, WT310/WT330), [`rapl`], [`ipmi`], [`replay`], [`cpu`]
+//!   (xentop, xl, cgroup v2, /proc/stat), [`qmp`] (QEMU migration progress);
+//!   [`wrap`]: `--run` and `--mark`.
 
+pub mod cli;
 pub mod cpu;
+pub mod ipmi;
+pub mod meter;
 pub mod qmp;
+pub mod rapl;
 pub mod record;
+pub mod replay;
+pub mod session;
+pub mod wrap;
+pub mod writer;
+
+pub use record::Source;
