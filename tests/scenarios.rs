@@ -29,8 +29,8 @@ fn every_shipped_scenario_loads_and_the_small_ones_run() {
         &mut files,
     );
     // rack/: basic, overload-trip, planetlab and 10 capping examples (13); paper/ (10);
-    // datacenter/ (2); sweeps/ (1): 26 at least.
-    assert!(files.len() >= 26, "{} scenario files", files.len());
+    // datacenter/ (2); sweeps/ (2): 27 at least.
+    assert!(files.len() >= 27, "{} scenario files", files.len());
     for f in &files {
         // Sweep files expand into scenarios (their base must load too).
         if f.parent().is_some_and(|d| d.ends_with("sweeps")) {
