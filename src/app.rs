@@ -285,10 +285,14 @@ pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
 }
 
 /// `capsim slurm`: writes the job-array scripts; returns what to print.
-pub fn slurm_command(sweep: &Path, tasks: usize, out: Option<&Path>) -> Result<String, String> {
+pub fn slurm_command(
+    sweep: &Path,
+    opts: &crate::sweep::shard::SlurmOptions,
+    out: Option<&Path>,
+) -> Result<String, String> {
     let full = crate::sweep::expand(sweep).map_err(|e| e.to_string())?;
     let out = out.map_or_else(|| Path::new("outputs").join(&full.name), Path::to_path_buf);
-    let files = crate::sweep::shard::slurm_scripts(sweep, &full.name, tasks, &out)?;
+    let files = crate::sweep::shard::slurm_scripts(sweep, &full.name, opts, &out)?;
     let mut text = String::new();
     for f in files {
         let _ = writeln!(text, "{}", f.display());

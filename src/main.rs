@@ -84,6 +84,12 @@ enum Command {
         /// Array tasks (shards).
         #[arg(long)]
         tasks: usize,
+        /// CPUs per array task (each shard runs on this many threads).
+        #[arg(long, default_value_t = 1)]
+        cpus_per_task: usize,
+        /// Wall-time limit per task, Slurm notation (30:00, 2:00:00); default: the partition's.
+        #[arg(long)]
+        time: Option<String>,
         /// Directory for the scripts and the outputs (default: outputs/<sweep name>/).
         #[arg(short, long)]
         out: Option<PathBuf>,
@@ -196,8 +202,19 @@ fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
-        Command::Slurm { sweep, tasks, out } => {
-            match slurm_command(&sweep, tasks, out.as_deref()) {
+        Command::Slurm {
+            sweep,
+            tasks,
+            cpus_per_task,
+            time,
+            out,
+        } => {
+            let opts = capsim::sweep::shard::SlurmOptions {
+                tasks,
+                cpus_per_task,
+                time,
+            };
+            match slurm_command(&sweep, &opts, out.as_deref()) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS

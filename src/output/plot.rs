@@ -52,6 +52,8 @@ pub struct Panel {
     pub hlines: Vec<HLine>,
     pub y_min: Option<f64>,
     pub y_max: Option<f64>,
+    /// Draw each series as unconnected points (one per observation) instead of a line.
+    pub scatter: bool,
 }
 
 /// A figure: one or more panels stacked vertically, sharing the time axis and the markers.
@@ -468,8 +470,8 @@ fn draw_figure<DB: DrawingBackend>(
             } else {
                 pts
             };
-            if pts.len() == 1 {
-                chart.draw_series(std::iter::once(Circle::new(pts[0], 3, color.filled())))?;
+            if pts.len() == 1 || panel.scatter {
+                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
             } else if pts.len() > 1 {
                 chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
             }
@@ -633,6 +635,7 @@ mod tests {
                     ],
                     y_min: None,
                     y_max: None,
+                    scatter: false,
                 },
                 Panel {
                     y_label: "utilisation (fraction)".into(),
@@ -643,6 +646,7 @@ mod tests {
                     hlines: vec![],
                     y_min: Some(0.0),
                     y_max: Some(1.0),
+                    scatter: false,
                 },
             ],
         }
@@ -728,6 +732,7 @@ mod tests {
             hlines,
             y_min: None,
             y_max: None,
+            scatter: false,
         };
         let s = |pts: Vec<(f64, f64)>| Series {
             label: "s".into(),

@@ -163,6 +163,7 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
             hlines,
             y_min: Some(0.0),
             y_max: None,
+            scatter: false,
         }],
         markers,
         x_label: "time (s)".into(),

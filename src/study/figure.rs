@@ -39,6 +39,7 @@ pub fn figure(o: &Outcome) -> Figure {
         hlines: vec![],
         y_min: None,
         y_max: None,
+        scatter: false,
     };
     let mut cpu_series = vec![
         Series {
@@ -66,6 +67,7 @@ pub fn figure(o: &Outcome) -> Figure {
         hlines: vec![],
         y_min: Some(0.0),
         y_max: None,
+        scatter: false,
     };
     let mut markers = Vec::new();
     for (kind, label) in [

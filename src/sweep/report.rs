@@ -62,6 +62,14 @@ fn sig(x: f64) -> String {
     format!("{x:.decimals$}")
 }
 
+/// Text safe inside HTML elements.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// A one-panel figure.
 fn figure(
     title: String,
@@ -78,6 +86,7 @@ fn figure(
             hlines: vec![],
             y_min: y.0,
             y_max: y.1,
+            scatter: false,
         }],
         markers: vec![],
         x_label,
@@ -116,20 +125,27 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
             .or_default()
             .push(r);
     }
+    // The directory's own name (normally the sweep's), not a path that differs per machine.
+    let name = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| dir.display().to_string());
     let mut html = String::new();
     let _ = write!(
         html,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>capsim sweep report</title>\
          <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}</style>\
+         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}\
+         .wide{{overflow-x:auto;max-width:100%}}svg{{max-width:100%;height:auto}}</style>\
          </head><body><h1>Sweep report: {}</h1><p>{} runs, {} failed. Each cell: mean ± 95 % \
-         confidence half-width over replicates (Student t).</p><table><tr>",
-        dir.display(),
+         confidence half-width over replicates (Student t). Violations are summed over \
+         every capped device.</p><div class=\"wide\"><table><tr>",
+        html_escape(&name),
         rows.len(),
         failed
     );
     for &c in &swept {
-        let _ = write!(html, "<th>{}</th>", header[c]);
+        let _ = write!(html, "<th>{}</th>", html_escape(&header[c]));
     }
     html.push_str("<th>n</th>");
     for (_, heading, _) in SHOWN {
@@ -139,7 +155,7 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
     for (key, rs) in &groups {
         html.push_str("<tr>");
         for k in key {
-            let _ = write!(html, "<td>{k}</td>");
+            let _ = write!(html, "<td>{}</td>", html_escape(k));
         }
         let _ = write!(html, "<td>{}</td>", rs.len());
         for (m, _, scale) in SHOWN {
@@ -148,7 +164,7 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         }
         html.push_str("</tr>");
     }
-    html.push_str("</table>");
+    html.push_str("</table></div>");
 
     // Plots: series by the policy (or first non-numeric) axis, x the first numeric axis.
     let is_num = |c: usize| ok.iter().all(|r| r[c].parse::<f64>().is_ok());
@@ -212,16 +228,15 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
             }
         })
         .collect();
-    figures.push((
-        "slowdown".into(),
-        figure(
-            "Mean VM slowdown against seconds over cap (one point per run)".into(),
-            "device-seconds over cap".into(),
-            "mean slowdown",
-            scatter,
-            (None, None),
-        ),
-    ));
+    let mut slow_fig = figure(
+        "Mean VM slowdown against time over cap (one point per run)".into(),
+        "device-seconds over cap".into(),
+        "mean slowdown",
+        scatter,
+        (None, None),
+    );
+    slow_fig.panels[0].scatter = true;
+    figures.push(("slowdown".into(), slow_fig));
     // CDF of per-VM slowdown, from each run's summary.json.
     let id = col("run_id").unwrap_or(0);
     let cdf = by_series
@@ -266,7 +281,12 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
         let svg = st.path(&format!("{name}.svg"));
         write_figure(fig, &svg, &st.path(&format!("{name}.png")))?;
         let text = std::fs::read_to_string(&svg).map_err(|e| e.to_string())?;
-        let _ = write!(html, "<h2>{}</h2><div>{}</div>", fig.title, text);
+        let _ = write!(
+            html,
+            "<h2>{}</h2><div>{}</div>",
+            html_escape(&fig.title),
+            text
+        );
     }
     html.push_str("</body></html>\n");
     st.commit().map_err(|e| e.to_string())?;

@@ -88,47 +88,90 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
     Ok(p)
 }
 
-/// Writes `sweep.sbatch` (an array of `tasks` coarse shards), `merge.sbatch` and
+/// What `capsim slurm` asks of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlurmOptions {
+    /// Array tasks (coarse shards), ≥ 1.
+    pub tasks: usize,
+    /// CPUs per array task; each task runs its shard on this many threads.
+    pub cpus_per_task: usize,
+    /// Wall-time limit per task in Slurm's notation (`30:00`, `2:00:00`), or the
+    /// partition's default.
+    pub time: Option<String>,
+}
+
+/// `s` as one shell word (single-quoted), so paths with spaces or `$` survive.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Writes `sweep.sbatch` (an array of `opts.tasks` coarse shards), `merge.sbatch` and
 /// `submit.sh` (submits both, the merge after the whole array succeeded) into `out`.
 pub fn slurm_scripts(
     sweep_file: &Path,
     name: &str,
-    tasks: usize,
+    opts: &SlurmOptions,
     out: &Path,
 ) -> Result<Vec<PathBuf>, String> {
+    let tasks = opts.tasks;
     if tasks == 0 {
         return Err("--tasks must be at least 1".into());
     }
+    if opts.cpus_per_task == 0 {
+        return Err("--cpus-per-task must be at least 1".into());
+    }
+    if let Some(t) = &opts.time {
+        if t.is_empty()
+            || !t
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+        {
+            return Err(format!(
+                "--time {t:?}: use Slurm's notation, e.g. 30:00, 2:00:00 or 1-00:00:00"
+            ));
+        }
+    }
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let sweep = abs(sweep_file);
-    let dir = abs(out);
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let sweep = sh_quote(&abs(sweep_file).display().to_string());
+    let dir_raw = abs(out);
+    let dir = sh_quote(&dir_raw.display().to_string());
+    let exe = sh_quote(
+        &std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .display()
+            .to_string(),
+    );
+    let time = opts
+        .time
+        .as_ref()
+        .map_or(String::new(), |t| format!("#SBATCH --time={t}\n"));
+    // #SBATCH lines are not parsed by a shell: Slurm takes the rest of the line as is,
+    // so the log path is written unquoted (and must not contain spaces there).
+    let log_dir = dir_raw.display();
     let array = format!(
         "#!/bin/bash\n\
          #SBATCH --job-name=capsim-{name}\n\
          #SBATCH --array=0-{last}\n\
          #SBATCH --ntasks=1\n\
-         #SBATCH --output={dir}/slurm-%A_%a.out\n\
+         #SBATCH --cpus-per-task={cpus}\n\
+         {time}\
+         #SBATCH --output={log_dir}/slurm-%A_%a.out\n\
          # One coarse shard per array task; --resume makes a re-submitted task skip finished runs.\n\
          set -euo pipefail\n\
          exec {exe} sweep {sweep} --shard \"$SLURM_ARRAY_TASK_ID/{tasks}\" --resume -j \"${{SLURM_CPUS_PER_TASK:-1}}\" -o {dir}/shard-$SLURM_ARRAY_TASK_ID\n",
         last = tasks - 1,
-        dir = dir.display(),
-        exe = exe.display(),
-        sweep = sweep.display(),
+        cpus = opts.cpus_per_task,
     );
     let shards: Vec<String> = (0..tasks)
-        .map(|k| format!("{}/shard-{k}", dir.display()))
+        .map(|k| sh_quote(&format!("{}/shard-{k}", dir_raw.display())))
         .collect();
     let merge = format!(
         "#!/bin/bash\n\
          #SBATCH --job-name=capsim-{name}-merge\n\
          #SBATCH --ntasks=1\n\
-         #SBATCH --output={dir}/slurm-merge-%j.out\n\
+         #SBATCH --output={log_dir}/slurm-merge-%j.out\n\
          set -euo pipefail\n\
          exec {exe} merge {shards} -o {dir}\n",
-        dir = dir.display(),
-        exe = exe.display(),
         shards = shards.join(" "),
     );
     let submit = format!(
@@ -138,8 +181,13 @@ pub fn slurm_scripts(
          cd {dir}\n\
          array=$(sbatch --parsable sweep.sbatch)\n\
          sbatch --dependency=afterok:${{array%%;*}} --kill-on-invalid-dep=yes merge.sbatch\n",
-        dir = dir.display()
     );
+    if log_dir.to_string().contains(char::is_whitespace) {
+        return Err(format!(
+            "{log_dir}: Slurm's #SBATCH --output cannot take a path with spaces; choose -o elsewhere"
+        ));
+    }
+    let dir = dir_raw;
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut written = Vec::new();
     for (f, text) in [
@@ -157,4 +205,42 @@ pub fn slurm_scripts(
         written.push(p);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_quote_paths_and_ask_for_cpus_and_time() {
+        assert_eq!(sh_quote("a b"), "'a b'");
+        // it's → 'it'\''s'
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        let out = std::env::temp_dir().join(format!("capsim-slurm-{}", std::process::id()));
+        let opts = SlurmOptions {
+            tasks: 4,
+            cpus_per_task: 2,
+            time: Some("30:00".into()),
+        };
+        let files = slurm_scripts(Path::new("my sweeps/s.toml"), "s", &opts, &out).unwrap();
+        let array = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(array.contains("#SBATCH --array=0-3\n"));
+        assert!(array.contains("#SBATCH --cpus-per-task=2\n"));
+        assert!(array.contains("#SBATCH --time=30:00\n"));
+        assert!(array.contains("my sweeps/s.toml' --shard \"$SLURM_ARRAY_TASK_ID/4\""));
+        let merge = std::fs::read_to_string(&files[1]).unwrap();
+        assert_eq!(merge.matches("/shard-").count(), 4);
+        let bad = SlurmOptions {
+            time: Some("1 hour".into()),
+            ..opts.clone()
+        };
+        assert!(slurm_scripts(Path::new("s.toml"), "s", &bad, &out)
+            .unwrap_err()
+            .contains("Slurm's notation"));
+        let spaced = out.join("with space");
+        assert!(slurm_scripts(Path::new("s.toml"), "s", &opts, &spaced)
+            .unwrap_err()
+            .contains("cannot take a path with spaces"));
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }
