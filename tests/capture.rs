@@ -631,3 +631,86 @@ fn cpu_sources_from_the_command_line_land_in_cpu_csv_beside_power() {
         "{ids:?}"
     );
 }
+
+#[test]
+fn fake_xl_and_xentop_on_path_with_a_wrapped_migration() {
+    // A receiving Xen host as the capture sees it: `xl` and `xentop` are fake executables
+    // first on PATH (the child's environment), `--run` wraps `xl migrate`, and `xl list`
+    // shows vm1--incoming appear and become vm1 (fixtures of tests/capture_cpu.rs).
+    let dir = tmpdir("xen-path");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fix = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/capture_cpu");
+    let xl = format!(
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         list) n=$(cat '{d}/calls' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{d}/calls'\n\
+               m=$n; [ $m -gt 4 ] && m=4; cat '{f}/xl_list_'$m'.txt';;\n\
+         migrate) echo 'migration target: Ready to receive domain.' >&2; sleep 0.4\n\
+                  echo 'Migration successful.' >&2;;\n\
+         *) exit 2;;\n\
+         esac\n",
+        d = dir.display(),
+        f = fix.display()
+    );
+    let xentop = format!(
+        "#!/bin/sh\n\
+         while IFS= read -r line; do\n\
+           if [ \"$line\" = '%%' ]; then sleep 0.1; else printf '%s\\n' \"$line\"; fi\n\
+         done < '{f}/xentop_run1.txt'\n\
+         exec sleep 30\n",
+        f = fix.display()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for (name, text) in [("xl", xl), ("xentop", xentop)] {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = dir.join("run");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let st = capsim()
+        .args([
+            "capture",
+            "--xl",
+            "--xl-interval",
+            "50ms",
+            "--migrate-vm",
+            "vm1",
+            "--xentop",
+        ])
+        .args(["--run", "xl migrate vm1 host2", "--tail", "400ms", "--out"])
+        .arg(&run)
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let cpu = csv(&run.join("cpu.csv"));
+    // xl: Domain-0 at 500.0 s on the first call → 500000000000 ns.
+    assert!(cpu.iter().any(|r| r["source"] == "xl"
+        && r["domain"] == "Domain-0"
+        && r["cpu_ns"] == "500000000000"));
+    assert!(cpu
+        .iter()
+        .any(|r| r["source"] == "xl" && r["domain"] == "vm1"));
+    // xentop: vm1 at 20 s of CPU in its first batch.
+    assert!(cpu
+        .iter()
+        .any(|r| r["source"] == "xentop" && r["domain"] == "vm1" && r["cpu_ns"] == "20000000000"));
+    let kinds: Vec<String> = events(&run)
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_string())
+        .collect();
+    let pos = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(pos("migration.incoming_seen") < pos("migration.switch"));
+    assert!(pos("migration.switch") <= pos("migration.end"));
+    assert!(pos("run.start") < pos("run.end"));
+    assert_eq!(kinds.iter().filter(|k| *k == "run.stderr").count(), 2);
+    assert_eq!(manifest(&run)["status"], "complete");
+}
