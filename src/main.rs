@@ -128,6 +128,18 @@ enum Command {
         #[arg(short, long, value_name = "MODEL.toml")]
         out: PathBuf,
     },
+    /// Predict a captured run's power from its measured CPU with a server model: power
+    /// RMSE, migration-time error, and an overlay plot (DIR/replay.svg, replay.png).
+    Replay {
+        /// The capture run directory.
+        run: PathBuf,
+        /// The server model file (e.g. from `capsim calibrate`).
+        #[arg(long, value_name = "MODEL.toml")]
+        model: PathBuf,
+        /// Output directory (default: outputs/replay/<run>/).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
     /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
     /// RAPL, IPMI DCMI, replay), per-domain CPU (xentop, xl, cgroup v2, /proc/stat),
     /// QEMU migration progress (QMP), a wrapped command's events and stdin marks.
@@ -232,6 +244,15 @@ fn main() -> ExitCode {
                 ModelKind::Cores => Kind::Cores,
             };
             match capsim::calibrate::specpower_command(&specpower, &server, line, kind, &out) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Replay { run, model, out } => {
+            match capsim::calibrate::replay::replay_command(&run, &model, out.as_deref()) {
                 Ok(text) => {
                     println!("{text}");
                     ExitCode::SUCCESS

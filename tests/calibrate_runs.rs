@@ -162,6 +162,23 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("95 % interval"));
     assert!(rep.join("fit-0.png").exists());
+
+    // Replay a fourth run (noise seed 4) with the calibrated model: the power error is
+    // the meter noise (σ = 1 W), and the migration time (setup 1.5 s + 2 GiB at the
+    // calibrated rate + 0.1 s resume + 1 s source copy = 20.9 s) matches within 1 %.
+    let d4 = tmp("rt4");
+    write_run(&d4, &synth(&sc, 4, 0.0)).unwrap();
+    let r = capsim::calibrate::replay::replay(&d4, &out).unwrap();
+    assert!(r.rmse_w > 0.9 && r.rmse_w < 1.1, "{}", r.rmse_w);
+    assert!(r.bias_w.abs() < 0.1, "{}", r.bias_w);
+    assert_eq!(r.migrations.len(), 1);
+    let mt = &r.migrations[0];
+    assert!((mt.measured_s - 20.9).abs() < 0.1, "{}", mt.measured_s);
+    assert!(pct(mt.predicted_s.unwrap(), mt.measured_s).abs() < 1.0);
+    let rout = tmp("rt4-replay");
+    let text = capsim::calibrate::replay::replay_command(&d4, &out, Some(&rout)).unwrap();
+    assert!(text.contains("power: RMSE"), "{text}");
+    assert!(rout.join("replay.png").exists() && rout.join("replay.svg").exists());
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod migration_fit;
 pub mod model_out;
 pub mod phases;
 pub mod power_fit;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod runs_fit;

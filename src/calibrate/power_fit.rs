@@ -176,7 +176,7 @@ fn names(nic: bool) -> Vec<&'static str> {
 /// window moved by `shift`. The search compares shifts this way round because averaging
 /// power over CPU intervals would mix neighbouring samples at fractional shifts, and the
 /// mixing alone lowers the noise's RMSE, biasing the search towards them.
-fn sample_rows(r: &RunInput, shift: f64) -> Vec<Row> {
+pub fn sample_rows(r: &RunInput, shift: f64) -> Vec<Row> {
     let mut out = Vec::with_capacity(r.power.len());
     for p in r.power {
         let (a, b) = (p.t_s - r.window_s + shift, p.t_s + shift);

@@ -76,7 +76,7 @@ impl Calibration {
 
 /// Transfer periods of a run's migrations, with the payload rate in Gbit/s when known:
 /// `rate_bps` rows of migration.csv inside the transfer (their mean), else bytes/duration.
-fn transfers(run: &Run, migs: &[Migration], notes: &mut Vec<String>) -> Vec<Transfer> {
+pub fn transfers(run: &Run, migs: &[Migration], notes: &mut Vec<String>) -> Vec<Transfer> {
     let mut out = Vec::new();
     for m in migs {
         let (Some(a), Some(b)) = (m.transfer_start, m.transfer_end) else {
