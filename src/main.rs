@@ -302,6 +302,8 @@ fn main() -> ExitCode {
                 host: args.host.clone(),
                 noise_w: args.noise,
                 seed: args.seed,
+                // The synthetic meter's update interval is also the CPU poll interval.
+                interval_s: args.meter_rate.map_or(0.1, |r| r.0),
                 ..Default::default()
             };
             let sc = args.simulate.as_deref().unwrap_or(std::path::Path::new(""));

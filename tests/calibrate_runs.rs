@@ -246,10 +246,11 @@ fn gaps_are_excluded_and_counted_and_too_few_rows_is_an_error() {
         "{lines:?}"
     );
     // The 50 intervals without power are not fitted, and the poll whose vm2 row is bad
-    // is dropped whole: its two intervals become one of 0.2 s, too long (> 1.5 × 0.1 s).
+    // is dropped whole: its two intervals become one of 0.2 s, too long (> 1.5 × 0.1 s),
+    // dropped like the interval in which the source copy's domain vanishes.
     assert_eq!(c.power.unusable[0], 50);
-    assert_eq!(c.cpu[0].dropped, 1);
-    assert_eq!(c.power.fit.n, 1299 - 2 - 50);
+    assert_eq!(c.cpu[0].dropped, 2);
+    assert_eq!(c.power.fit.n, 1299 - 3 - 50);
     assert!(pct(c.power.core_w(), 17.0).abs() < 5.0);
     let host = HostInfo::default().or_manifest(&c.runs[0].manifest);
     let text = capsim::calibrate::model_out::model_text(&c, &host, "2026-01-01").unwrap();

@@ -33,7 +33,8 @@ pub struct CpuSeries {
     /// (/proc/stat's non-idle time).
     pub source: &'static str,
     /// Intervals left out: longer than 1.5 × the median poll spacing (a gap, or a poll
-    /// dropped for a flagged row), or a counter went backwards.
+    /// dropped for a flagged row), a domain vanished during it, or a counter went
+    /// backwards.
     pub dropped: usize,
     /// Median poll spacing, s.
     pub spacing_s: f64,
@@ -132,11 +133,16 @@ pub fn cpu_series(samples: &[CpuSample], host: &str) -> Option<CpuSeries> {
             out.dropped += 1;
             continue;
         }
+        // A domain that vanished during the interval took its CPU in it along: unknown,
+        // so the interval is not used (xl loses a destroyed domain's last counter).
+        if a.keys().any(|k| !b.contains_key(k)) {
+            out.dropped += 1;
+            continue;
+        }
         let (mut busy, mut dom0, mut backwards) = (0.0, None, false);
         for (k, &(nb, d0)) in b {
-            // A domain that appears in this poll has no previous value: its CPU in this
-            // interval is unknown (at most one poll's worth for a new domain).
-            let Some(&(na, _)) = a.get(k) else { continue };
+            // A domain created during the interval started its counter at zero then.
+            let na = a.get(k).map_or(0, |x| x.0);
             if nb < na {
                 backwards = true;
                 break;
@@ -228,6 +234,20 @@ mod tests {
         // Over [0.05, 0.2]: both intervals at 1.5 cores.
         assert!((c.busy_mean(0.05, 0.2).unwrap() - 1.5).abs() < 1e-9);
         assert!(cpu_series(&s, "other").is_none());
+        // vm1 vanishes at 0.3 s (that interval is dropped); vm2 appears at 0.4 s with 0.05 s
+        // of CPU since its creation: 0.5 (dom0) + 0.5 (vm2) = 1 core over [0.3, 0.4].
+        let s = vec![
+            cpu(0.1, "Domain-0", 0, 0),
+            cpu(0.1, "vm1", 1, 0),
+            cpu(0.2, "Domain-0", 0, 50_000_000),
+            cpu(0.2, "vm1", 1, 100_000_000),
+            cpu(0.3, "Domain-0", 0, 100_000_000),
+            cpu(0.4, "Domain-0", 0, 150_000_000),
+            cpu(0.4, "vm2", 2, 50_000_000),
+        ];
+        let c = cpu_series(&s, "").unwrap();
+        assert_eq!((c.intervals.len(), c.dropped), (2, 1));
+        assert!((c.intervals[1].busy - 1.0).abs() < 1e-9);
     }
 
     #[test]

@@ -188,24 +188,20 @@ pub fn estimate(
         });
     }
     let pages_per_s = rate.map(|r| r / PAGE_B);
+    // Relative error of the page rate, carried into the per-page CPU costs.
+    let rel = out.rate_bps_bytes.map_or(0.0, |r| r.se / r.v);
+    let per_page = |x: Est, pps: f64| Est {
+        v: x.v / pps,
+        se: (x.se / pps).hypot(x.v / pps * rel),
+    };
     if let (Some(a), Some(b), Some(pps), Some(base)) =
         (m.transfer_start, m.transfer_end, pages_per_s, base)
     {
-        out.sender_cpu_per_page_s = dom0_level(src, a, b).map(|l| {
-            let x = minus(l, base);
-            Est {
-                v: x.v / pps,
-                se: x.se / pps,
-            }
-        });
+        out.sender_cpu_per_page_s = dom0_level(src, a, b).map(|l| per_page(minus(l, base), pps));
         if let Some(d) = dst {
             let dbase = dom0_level(d, b0, m.start);
             if let (Some(l), Some(db)) = (dom0_level(d, a, b), dbase) {
-                let x = minus(l, db);
-                out.receiver_cpu_per_page_s = Some(Est {
-                    v: x.v / pps,
-                    se: x.se / pps,
-                });
+                out.receiver_cpu_per_page_s = Some(per_page(minus(l, db), pps));
             }
         }
     }

@@ -4,7 +4,7 @@
 //!
 //! Offset: the power series is shifted over ±[`SEARCH_S`] in steps of the meter's window,
 //! then refined in steps of a tenth of it around the best; the shift with the smallest
-//! RMSE wins. A best shift at the edge of the range, or a poor fit at the best shift,
+//! RMSE wins (the one nearest zero among those within the RMSE's standard error). A best shift at the edge of the range, or a poor fit at the best shift,
 //! is diagnosed as misaligned clocks instead of being fitted silently.
 
 use super::align::{mean_power, overlap, CpuSeries};
@@ -69,7 +69,7 @@ pub struct Offset {
     pub rmse_best_w: f64,
     /// Resolution of the search, s.
     pub step_s: f64,
-    /// Whether the best coarse shift was the first or last of the search range.
+    /// Whether the shift is within one meter window of the search range's edge.
     pub at_edge: bool,
 }
 
@@ -219,47 +219,53 @@ fn covered(cpu: &CpuSeries, a: f64, b: f64) -> bool {
     c >= 0.9 * (b - a)
 }
 
-/// The shift (s) minimising the fit's RMSE for one run, searched over ±SEARCH_S.
+/// The clock shift for one run, searched over ±SEARCH_S: in steps of the meter window,
+/// then a tenth of it around the best. Shifts whose RMSE is within one standard error of
+/// the best one (σ̂/√(2n)) fit equally well; the one nearest zero is taken, so noise alone
+/// never moves the clocks.
 fn best_shift(r: &RunInput, nic: bool) -> Result<Offset, String> {
-    let eval = |d: f64| -> Option<f64> {
+    let eval = |d: f64| -> Option<(f64, usize)> {
         let rows = sample_rows(r, d);
         if rows.len() < MIN_ROWS {
             return None;
         }
-        regress(&rows, nic).ok().map(|f| f.rmse)
+        regress(&rows, nic).ok().map(|f| (f.rmse, rows.len()))
     };
     let w = r.window_s;
     let n = (SEARCH_S / w).round() as i64;
-    let mut best: Option<(f64, f64)> = None;
+    let mut seen: Vec<(f64, f64, usize)> = Vec::new();
     for k in -n..=n {
         let d = k as f64 * w;
-        if let Some(e) = eval(d) {
-            if best.is_none_or(|(_, b)| e < b) {
-                best = Some((d, e));
-            }
+        if let Some((e, m)) = eval(d) {
+            seen.push((d, e, m));
         }
     }
-    let (coarse, _) = best.ok_or("no shift of the power series gives a usable fit")?;
-    let at_edge = (coarse.abs() - n as f64 * w).abs() < w / 2.0;
+    let min = |v: &[(f64, f64, usize)]| v.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
+    let (coarse, _, _) = min(&seen).ok_or("no shift of the power series gives a usable fit")?;
     let step = w / 10.0;
     for k in -10..=10 {
         let d = coarse + k as f64 * step;
-        if d.abs() > SEARCH_S + 1e-9 {
+        if k == 0 || d.abs() > SEARCH_S + 1e-9 {
             continue;
         }
-        if let Some(e) = eval(d) {
-            if best.is_none_or(|(_, b)| e < b) {
-                best = Some((d, e));
-            }
+        if let Some((e, m)) = eval(d) {
+            seen.push((d, e, m));
         }
     }
-    let (shift, rmse) = best.ok_or("no usable fit")?;
+    let (_, best, m) = min(&seen).ok_or("no usable fit")?;
+    let tol = best / (2.0 * m as f64).sqrt();
+    let (shift, rmse, _) = seen
+        .iter()
+        .copied()
+        .filter(|x| x.1 <= best + tol)
+        .min_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
+        .ok_or("no usable fit")?;
     Ok(Offset {
         shift_s: shift,
-        rmse_zero_w: eval(0.0).unwrap_or(f64::NAN),
+        rmse_zero_w: eval(0.0).map_or(f64::NAN, |x| x.0),
         rmse_best_w: rmse,
         step_s: step,
-        at_edge,
+        at_edge: shift.abs() > SEARCH_S - w,
     })
 }
 

@@ -24,7 +24,8 @@ pub struct CaptureArgs {
     /// Make a SYNTHETIC run instead of recording: simulate this scenario and write the
     /// metered host's power (100 ms means + noise), per-domain CPU and migration events
     /// through the capture writer; the manifest says the run is synthetic. Instrument
-    /// options are not used.
+    /// options are not used, except --meter-rate: the meter's update interval and the
+    /// CPU poll interval (default 100ms).
     #[arg(long, value_name = "SCENARIO.toml", help_heading = "Synthetic runs")]
     pub simulate: Option<PathBuf>,
     /// With --simulate: the metered server.
