@@ -449,9 +449,13 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
         "host": {
             "description": format!("SYNTHETIC run of model `{}`: {}", model.name, model.description),
             "cores": model.power.cores,
-            "memory": format!("{}B", model.memory_bytes),
-            "nic": format!("{}bps", model.nic_bps),
-            "frequency": format!("{}Hz", p0.map_or(1e9, |p| p.frequency_hz)),
+            "memory": if model.memory_bytes % (1 << 30) == 0 {
+                format!("{}GiB", model.memory_bytes >> 30)
+            } else {
+                format!("{}B", model.memory_bytes)
+            },
+            "nic": format!("{}Gbps", model.nic_bps / 1e9),
+            "frequency": format!("{}GHz", p0.map_or(1e9, |p| p.frequency_hz) / 1e9),
         },
         "hostname": format!("synthetic-{}", o.host),
         "start_utc": stamp(0.0).utc(),
