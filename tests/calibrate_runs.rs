@@ -311,3 +311,101 @@ fn a_run_without_migration_fits_power_only() {
         "{t}"
     );
 }
+
+#[test]
+fn the_cli_makes_calibrates_and_replays_a_synthetic_run() {
+    let bin = env!("CARGO_BIN_EXE_capsim");
+    let run = tmp("cli-run");
+    let out = std::process::Command::new(bin)
+        .args([
+            "capture",
+            "--simulate",
+            SCENARIO,
+            "--host",
+            "source",
+            "--meter-rate",
+            "250ms",
+        ])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 130 s at 250 ms: 520 power rows.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SYNTHETIC"));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["files"][0]["rows"], 520);
+    assert!(manifest["synthetic"]["doc"]
+        .as_str()
+        .unwrap()
+        .contains("SYNTHETIC"));
+    // A second capture into the same directory is refused.
+    let again = std::process::Command::new(bin)
+        .args(["capture", "--simulate", SCENARIO, "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a capture"));
+
+    let model = tmp("cli-model").with_extension("toml");
+    let out = std::process::Command::new(bin)
+        .arg("calibrate")
+        .arg(&run)
+        .arg("-o")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&model).unwrap();
+    assert!(
+        text.contains("kind = \"cores\"") && text.contains("[dom0]"),
+        "{text}"
+    );
+
+    let rdir = tmp("cli-replay");
+    let out = std::process::Command::new(bin)
+        .arg("replay")
+        .arg(&run)
+        .arg("--model")
+        .arg(&model)
+        .arg("-o")
+        .arg(&rdir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migration of vm1"));
+    assert!(rdir.join("replay.svg").exists());
+
+    // No run directories and no --specpower: a clear error, exit status 2.
+    let out = std::process::Command::new(bin)
+        .args(["calibrate", "-o"])
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give run directories"));
+    // A directory that is not a run.
+    let out = std::process::Command::new(bin)
+        .arg("calibrate")
+        .arg(std::env::temp_dir())
+        .arg("-o")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("manifest.json: cannot read"));
+}

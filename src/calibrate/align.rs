@@ -248,6 +248,17 @@ mod tests {
         let c = cpu_series(&s, "").unwrap();
         assert_eq!((c.intervals.len(), c.dropped), (2, 1));
         assert!((c.intervals[1].busy - 1.0).abs() < 1e-9);
+        // Only /proc/stat's host rows: busy from them, no dom0. 0.25 s of non-idle time
+        // per 0.1 s = 2.5 cores.
+        let mut h = cpu(0.0, "host", 0, 0);
+        h.domid = None;
+        let mut h2 = h.clone();
+        h2.t_s = 0.1;
+        h2.cpu_ns = 250_000_000;
+        let c = cpu_series(&[h, h2], "").unwrap();
+        assert_eq!(c.source, "host");
+        assert!((c.intervals[0].busy - 2.5).abs() < 1e-9);
+        assert_eq!(c.intervals[0].dom0, None);
     }
 
     #[test]

@@ -212,4 +212,62 @@ mod tests {
         assert!((m.rate_bps().unwrap() - 9.6e8).abs() < 1.0);
         assert!(migrations(&e[1..], &[]).is_empty());
     }
+
+    #[test]
+    fn qmp_phases_and_bytes_from_progress_rows() {
+        let e = vec![
+            ev(5.0, "migration.start", Some("vm2"), serde_json::json!({})),
+            ev(
+                5.2,
+                "migration.status",
+                Some("vm2"),
+                serde_json::json!({"status": "setup"}),
+            ),
+            ev(
+                5.4,
+                "migration.status",
+                Some("vm2"),
+                serde_json::json!({"status": "active"}),
+            ),
+            ev(
+                9.4,
+                "migration.status",
+                Some("vm2"),
+                serde_json::json!({"status": "completed"}),
+            ),
+            ev(
+                9.5,
+                "migration.end",
+                Some("vm2"),
+                serde_json::json!({"side": "source"}),
+            ),
+        ];
+        let p = |t: f64, b: u64| MigrationSample {
+            t_s: t,
+            vm: "vm2".into(),
+            transferred_b: Some(b),
+            rate_bps: None,
+        };
+        let m = migrations(&e, &[p(6.0, 1_000), p(9.4, 500_000_000)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].transfer_start, m[0].transfer_end),
+            (Some(5.4), Some(9.4))
+        );
+        // 5e8 B over 4 s = 1e9 bit/s.
+        assert!((m[0].rate_bps().unwrap() - 1e9).abs() < 1.0);
+        // `xl migrate -l vm7 host3` names vm7; a failed migration is marked.
+        let f = vec![
+            ev(
+                1.0,
+                "run.start",
+                None,
+                serde_json::json!({"command": "xl migrate -l vm7 host3"}),
+            ),
+            ev(2.0, "migration.failed", Some("vm7"), serde_json::json!({})),
+        ];
+        let m = migrations(&f, &[]);
+        assert_eq!(m[0].vm.as_deref(), Some("vm7"));
+        assert!(m[0].failed);
+    }
 }
