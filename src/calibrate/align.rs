@@ -18,8 +18,9 @@ pub struct CpuInterval {
     pub t0: f64,
     /// End, s.
     pub t1: f64,
-    /// Busy cores (sum over every domain, dom0 included), cores.
-    pub busy: f64,
+    /// Busy cores (sum over every domain, dom0 included), cores; None when a domain
+    /// vanished during the interval (its CPU in it is lost with it).
+    pub busy: Option<f64>,
     /// dom0's busy cores, when the rows name dom0 (domid 0 or `Domain-0`), cores.
     pub dom0: Option<f64>,
 }
@@ -32,9 +33,9 @@ pub struct CpuSeries {
     /// Where busy cores come from: `domains` (sum of per-domain rows) or `host`
     /// (/proc/stat's non-idle time).
     pub source: &'static str,
-    /// Intervals left out: longer than 1.5 × the median poll spacing (a gap, or a poll
-    /// dropped for a flagged row), a domain vanished during it, or a counter went
-    /// backwards.
+    /// Intervals left out of the busy-core series: longer than 1.5 × the median poll
+    /// spacing (a gap, or a poll dropped for a flagged row), a domain vanished during it
+    /// (kept with `busy` None, for dom0), or a counter went backwards.
     pub dropped: usize,
     /// Median poll spacing, s.
     pub spacing_s: f64,
@@ -49,7 +50,7 @@ impl CpuSeries {
 
     /// Mean of busy cores over [a, b] (see [`CpuSeries::dom0_mean`]).
     pub fn busy_mean(&self, a: f64, b: f64) -> Option<f64> {
-        self.mean_of(a, b, |i| Some(i.busy))
+        self.mean_of(a, b, |i| i.busy)
     }
 
     fn mean_of(&self, a: f64, b: f64, f: impl Fn(&CpuInterval) -> Option<f64>) -> Option<f64> {
@@ -133,11 +134,12 @@ pub fn cpu_series(samples: &[CpuSample], host: &str) -> Option<CpuSeries> {
             out.dropped += 1;
             continue;
         }
-        // A domain that vanished during the interval took its CPU in it along: unknown,
-        // so the interval is not used (xl loses a destroyed domain's last counter).
-        if a.keys().any(|k| !b.contains_key(k)) {
+        // A domain that vanished during the interval took its CPU in it along, so busy
+        // cores are unknown there (xl loses a destroyed domain's last counter); dom0's
+        // counter is still good.
+        let vanished = a.keys().any(|k| !b.contains_key(k));
+        if vanished {
             out.dropped += 1;
-            continue;
         }
         let (mut busy, mut dom0, mut backwards) = (0.0, None, false);
         for (k, &(nb, d0)) in b {
@@ -160,7 +162,7 @@ pub fn cpu_series(samples: &[CpuSample], host: &str) -> Option<CpuSeries> {
         out.intervals.push(CpuInterval {
             t0: *ta,
             t1: *tb,
-            busy,
+            busy: (!vanished).then_some(busy),
             dom0,
         });
     }
@@ -229,12 +231,12 @@ mod tests {
         assert_eq!(c.source, "domains");
         assert_eq!(c.intervals.len(), 2);
         assert_eq!(c.dropped, 1);
-        assert!((c.intervals[0].busy - 1.5).abs() < 1e-9);
+        assert!((c.intervals[0].busy.unwrap() - 1.5).abs() < 1e-9);
         assert!((c.intervals[1].dom0.unwrap() - 0.5).abs() < 1e-9);
         // Over [0.05, 0.2]: both intervals at 1.5 cores.
         assert!((c.busy_mean(0.05, 0.2).unwrap() - 1.5).abs() < 1e-9);
         assert!(cpu_series(&s, "other").is_none());
-        // vm1 vanishes at 0.3 s (that interval is dropped); vm2 appears at 0.4 s with 0.05 s
+        // vm1 vanishes at 0.3 s (busy unknown in that interval, dom0 kept); vm2 appears at 0.4 s with 0.05 s
         // of CPU since its creation: 0.5 (dom0) + 0.5 (vm2) = 1 core over [0.3, 0.4].
         let s = vec![
             cpu(0.1, "Domain-0", 0, 0),
@@ -246,8 +248,10 @@ mod tests {
             cpu(0.4, "vm2", 2, 50_000_000),
         ];
         let c = cpu_series(&s, "").unwrap();
-        assert_eq!((c.intervals.len(), c.dropped), (2, 1));
-        assert!((c.intervals[1].busy - 1.0).abs() < 1e-9);
+        assert_eq!((c.intervals.len(), c.dropped), (3, 1));
+        assert_eq!(c.intervals[1].busy, None);
+        assert!((c.intervals[1].dom0.unwrap() - 0.5).abs() < 1e-9);
+        assert!((c.intervals[2].busy.unwrap() - 1.0).abs() < 1e-9);
         // Only /proc/stat's host rows: busy from them, no dom0. 0.25 s of non-idle time
         // per 0.1 s = 2.5 cores.
         let mut h = cpu(0.0, "host", 0, 0);
@@ -257,7 +261,7 @@ mod tests {
         h2.cpu_ns = 250_000_000;
         let c = cpu_series(&[h, h2], "").unwrap();
         assert_eq!(c.source, "host");
-        assert!((c.intervals[0].busy - 2.5).abs() < 1e-9);
+        assert!((c.intervals[0].busy.unwrap() - 2.5).abs() < 1e-9);
         assert_eq!(c.intervals[0].dom0, None);
     }
 

@@ -1,24 +1,30 @@
 //! Migration parameters from the runs that contain migrations.
 //!
 //! For each migration (phases from [`super::phases`]):
-//! - setup time = transfer start − start; setup CPU = dom0's mean busy cores over it minus
-//!   dom0's baseline (its mean over the [`BASELINE_S`] before the start);
-//! - effective rate = bytes sent / (transfer end − transfer start);
-//! - sender CPU per page = (dom0 over the transfer − baseline) / pages per second
-//!   (4 KiB pages); receiver likewise from the destination's dom0 when the run has it;
+//! - setup time = transfer start − start; effective rate = bytes sent / (transfer end −
+//!   transfer start);
+//! - dom0's CPU levels come from one regression over the CPU intervals from
+//!   [`BASELINE_S`] before the start to 10 s after the source copy is gone: dom0 = base
+//!   plus Σ level × (share of the interval in each phase: setup, sending, clean-up; from
+//!   the transfer's end to the source copy's end dom0 is taken to be at base). Exact
+//!   overlaps keep the levels right at any poll interval, even for phases shorter than
+//!   it (a 1.5 s setup seen by 1 s polls);
+//! - setup CPU = the setup level; sender CPU per page = the sending level / pages per
+//!   second (4 KiB pages); the receiver's likewise from the destination's dom0 when the
+//!   run has it;
 //! - clean-up of the source copy = source copy gone − switch-over;
-//! - dom0 clean-up: after the source copy is gone, dom0's excess CPU is fitted as one
-//!   step L·[gone, gone + T] (exact overlap with each CPU interval; T on a 5 ms grid), so
-//!   its duration is resolved below the poll interval;
+//! - dom0 clean-up: the step [gone, gone + T] has no event; T is the 5 ms grid value
+//!   that minimises the regression's residual (so it is resolved below the poll interval);
 //! - extra power while pages are sent: mean power over the transfer minus the mean over
 //!   the baseline window (the study's figure), and minus the fitted model without its NIC
 //!   term (the part busy cores do not explain).
 //!
-//! Each value carries a standard error: of the window mean (σ/√n over CPU intervals)
-//! for CPU levels, of the event stamps' resolution (poll spacing/√12) for durations, and
-//! across migrations when there are several.
+//! Each value carries a standard error: the regression's for CPU levels, the event
+//! stamps' resolution (poll spacing/√12) for durations, σ/√n for power means, and the
+//! spread across migrations when there are several.
 
-use super::align::CpuSeries;
+use super::align::{overlap, CpuSeries};
+use super::fit::{ols, Fit};
 use super::phases::Migration;
 use super::power_fit::PowerFit;
 
@@ -90,23 +96,6 @@ fn mean_se(v: &[f64]) -> Option<Est> {
     })
 }
 
-/// dom0 busy cores of the intervals lying mostly inside [a, b] (overlap > half the
-/// interval), for window means with a standard error.
-fn dom0_in(cpu: &CpuSeries, a: f64, b: f64) -> Vec<f64> {
-    cpu.intervals
-        .iter()
-        .filter(|i| super::align::overlap(i.t0, i.t1, a, b) > 0.5 * (i.t1 - i.t0))
-        .filter_map(|i| i.dom0)
-        .collect()
-}
-
-/// An overlap-weighted dom0 mean over [a, b] with the SE of the interval values inside.
-fn dom0_level(cpu: &CpuSeries, a: f64, b: f64) -> Option<Est> {
-    let v = cpu.dom0_mean(a, b)?;
-    let se = mean_se(&dom0_in(cpu, a, b)).map_or(0.0, |e| e.se);
-    Some(Est { v, se })
-}
-
 fn minus(a: Est, b: Est) -> Est {
     Est {
         v: a.v - b.v,
@@ -114,39 +103,75 @@ fn minus(a: Est, b: Est) -> Est {
     }
 }
 
-/// Fits L and T of the dom0 clean-up step starting at `g` on excess CPU `e` (intervals
-/// after g within `horizon` s): returns (T s, L cores) or None when there is no step.
-fn cleanup_step(cpu: &CpuSeries, base: f64, g: f64, horizon: f64) -> Option<(f64, f64)> {
-    let iv: Vec<(f64, f64, f64)> = cpu
+/// dom0's CPU regressed on phase indicators: over the intervals lying inside [lo, hi],
+/// dom0 = base + Σ level_p × (the share of the interval inside phase p). Exact overlaps
+/// make the levels right whatever the poll interval, even when phases are shorter than
+/// it. Returns the fit (coefficients: base, then one per phase) and its SSE.
+fn phase_levels(cpu: &CpuSeries, phases: &[(f64, f64)], lo: f64, hi: f64) -> Option<(Fit, f64)> {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in cpu
         .intervals
         .iter()
-        .filter(|i| i.t1 > g && i.t0 < g + horizon)
-        .filter_map(|i| Some((i.t0, i.t1, i.dom0? - base)))
-        .collect();
-    if iv.len() < 3 {
+        .filter(|i| i.t0 >= lo - 1e-9 && i.t1 <= hi + 1e-9)
+    {
+        let Some(d) = i.dom0 else { continue };
+        let dt = i.t1 - i.t0;
+        let mut row = vec![1.0];
+        row.extend(phases.iter().map(|&(a, b)| overlap(i.t0, i.t1, a, b) / dt));
+        x.push(row);
+        y.push(d);
+    }
+    let names: Vec<&str> = (0..=phases.len()).map(|_| "phase").collect();
+    if y.len() < names.len() + 2 {
         return None;
     }
-    let mut best: Option<(f64, f64, f64)> = None;
+    let f = ols(&x, &y, &names).ok()?;
+    let sse = f.rmse * f.rmse * f.n as f64;
+    Some((f, sse))
+}
+
+fn coef(f: &Fit, k: usize) -> Est {
+    Est {
+        v: f.coef[k],
+        se: if f.se[k].is_finite() { f.se[k] } else { 0.0 },
+    }
+}
+
+/// The source's dom0 levels: setup, sending, and the clean-up step [gone, gone + T] with
+/// T on a 5 ms grid (the T with the smallest SSE). Returns the fit (base, setup, send[,
+/// cleanup]) and T (None: no clean-up step found).
+fn source_levels(cpu: &CpuSeries, m: &Migration, horizon: f64) -> Option<(Fit, Option<f64>)> {
+    let (ts, te) = (m.transfer_start?, m.transfer_end?);
+    let lo = (m.start - BASELINE_S).max(0.0);
+    let phases = vec![(m.start, ts), (ts, te)];
+    let Some(g) = m.source_gone else {
+        return phase_levels(cpu, &phases, lo, te).map(|(f, _)| (f, None));
+    };
+    // Between the transfer's end and the source copy's end dom0 is taken to be at its
+    // baseline (the work is the destination's restore and the lingering VM copy's, not
+    // dom0's): with a free level there, a coarse poll shared by that phase and the
+    // clean-up would leave the clean-up's length and level undetermined.
+    let hi = g + horizon;
+    let (without, _) = phase_levels(cpu, &phases, lo, hi)?;
+    let mut best: Option<(Fit, f64, f64)> = None;
     let steps = (horizon / 0.005) as usize;
-    for k in 1..=steps {
+    for k in 1..steps {
         let t = k as f64 * 0.005;
-        let (mut ae, mut aa) = (0.0, 0.0);
-        for &(t0, t1, e) in &iv {
-            let a = super::align::overlap(t0, t1, g, g + t) / (t1 - t0);
-            ae += a * e;
-            aa += a * a;
-        }
-        if aa <= 0.0 {
-            continue;
-        }
-        // SSE = Σe² − (Σae)²/Σa²: maximise the explained part.
-        let gain = ae * ae / aa;
-        if best.is_none_or(|(_, _, b)| gain > b) {
-            best = Some((t, ae / aa, gain));
+        let mut ph = phases.clone();
+        ph.push((g, g + t));
+        if let Some((f, sse)) = phase_levels(cpu, &ph, lo, hi) {
+            if best.as_ref().is_none_or(|b| sse < b.1) {
+                best = Some((f, sse, t));
+            }
         }
     }
-    let (t, l, _) = best?;
-    (l > 0.02 && t < horizon - 0.01).then_some((t, l))
+    match best {
+        // A step worth the name: above 2 % of a core, and at least half a poll long
+        // (a shorter one only fixes its area L × T, not L and T apart).
+        Some((f, _, t)) if f.coef[3] > 0.02 && t >= 0.5 * cpu.spacing_s => Some((f, Some(t))),
+        _ => Some((without, None)),
+    }
 }
 
 /// Estimates for one migration of run `run`. `src` is the metered (source) host's CPU,
@@ -165,7 +190,6 @@ pub fn estimate(
         (b >= a).then_some(Est { v: b - a, se: res })
     };
     let b0 = (m.start - BASELINE_S).max(0.0);
-    let base = dom0_level(src, b0, m.start);
     let mut out = MigrationEstimate {
         run,
         vm: m.vm.clone(),
@@ -176,9 +200,6 @@ pub fn estimate(
         phases: m.clone(),
         ..Default::default()
     };
-    if let (Some(ts), Some(base)) = (m.transfer_start, base) {
-        out.setup_cpu = dom0_level(src, m.start, ts).map(|l| minus(l, base));
-    }
     let rate = m.rate_bps().map(|b| b / 8.0);
     if let (Some(r), Some(t)) = (rate, out.transfer_s) {
         // The rate's error comes from the transfer time's: δr/r = δt/t.
@@ -194,25 +215,34 @@ pub fn estimate(
         v: x.v / pps,
         se: (x.se / pps).hypot(x.v / pps * rel),
     };
-    if let (Some(a), Some(b), Some(pps), Some(base)) =
-        (m.transfer_start, m.transfer_end, pages_per_s, base)
-    {
-        out.sender_cpu_per_page_s = dom0_level(src, a, b).map(|l| per_page(minus(l, base), pps));
-        if let Some(d) = dst {
-            let dbase = dom0_level(d, b0, m.start);
-            if let (Some(l), Some(db)) = (dom0_level(d, a, b), dbase) {
-                out.receiver_cpu_per_page_s = Some(per_page(minus(l, db), pps));
-            }
+    let horizon = match (next_start, m.source_gone) {
+        (Some(n), Some(g)) => (n - g).clamp(0.5, 10.0),
+        _ => 10.0,
+    };
+    if let Some((f, t)) = source_levels(src, m, horizon) {
+        out.setup_cpu = Some(coef(&f, 1));
+        if let Some(pps) = pages_per_s {
+            out.sender_cpu_per_page_s = Some(per_page(coef(&f, 2), pps));
+        }
+        if let (Some(t), Some(g)) = (t, m.source_gone) {
+            out.cleanup_dom0_s = Some(Est { v: t, se: res });
+            out.cleanup_dom0_cpu = Some(coef(&f, 3));
+            out.total_with_dom0_s = Some(g + t - m.start);
         }
     }
-    if let (Some(g), Some(base)) = (m.source_gone, base) {
-        let horizon = next_start.map_or(10.0, |n| (n - g).clamp(0.5, 10.0));
-        if let Some((t, l)) = cleanup_step(src, base.v, g, horizon) {
-            out.cleanup_dom0_s = Some(Est { v: t, se: res });
-            // SE of the level: the interval values fully inside the step.
-            let se = mean_se(&dom0_in(src, g, g + t)).map_or(base.se, |e| e.se.hypot(base.se));
-            out.cleanup_dom0_cpu = Some(Est { v: l, se });
-            out.total_with_dom0_s = Some(g + t - m.start);
+    if let (Some(d), Some(ts), Some(te), Some(pps)) =
+        (dst, m.transfer_start, m.transfer_end, pages_per_s)
+    {
+        // The receiver works while pages arrive; after the transfer the destination
+        // restores the VM (its own column, so it does not leak into the per-page cost).
+        let sw = m.switch.unwrap_or(te).max(te);
+        let mut ph = vec![(ts, te)];
+        if sw > te {
+            ph.push((te, sw));
+        }
+        if let Some((f, _)) = phase_levels(d, &ph, (m.start - BASELINE_S).max(0.0), sw + BASELINE_S)
+        {
+            out.receiver_cpu_per_page_s = Some(per_page(coef(&f, 1), pps));
         }
     }
     if let (Some(a), Some(b)) = (m.transfer_start, m.transfer_end) {
@@ -268,36 +298,53 @@ mod tests {
     use crate::calibrate::align::CpuInterval;
 
     #[test]
-    fn the_cleanup_step_is_resolved_below_the_poll_interval() {
-        // dom0 at 0.5 core above a 0.1 baseline from g = 10.0 s for 1.03 s, polls every
-        // 0.1 s from 9.95 s: the interval [10.95, 11.05] holds 0.08 s of the step → 0.1 +
-        // 0.5 × 0.8 = 0.5 cores.
-        let mut iv = Vec::new();
-        for k in 0..40 {
-            let t0 = 9.95 + k as f64 * 0.1;
-            let t1 = t0 + 0.1;
-            let o = crate::calibrate::align::overlap(t0, t1, 10.0, 11.03) / 0.1;
-            iv.push(CpuInterval {
-                t0,
-                t1,
-                busy: 1.0,
-                dom0: Some(0.1 + 0.5 * o),
-            });
-        }
+    fn phase_levels_are_exact_with_polls_coarser_than_the_phases() {
+        // dom0: 0.05 base; +0.10 during setup [10, 11.5]; +0.49 sending [11.5, 20.3];
+        // nothing after the transfer [20.3, 21.4]; +0.50 clean-up [21.4, 22.4]. Polls
+        // every 1 s from 4.0 s: each interval's value is the exact overlap-weighted mean.
+        let level = |a: f64, b: f64| {
+            let ph = [(10.0, 11.5, 0.10), (11.5, 20.3, 0.49), (21.4, 22.4, 0.50)];
+            0.05 + ph
+                .iter()
+                .map(|&(p, q, l)| l * overlap(a, b, p, q))
+                .sum::<f64>()
+                / (b - a)
+        };
+        let intervals = (0..30)
+            .map(|k| {
+                let t0 = 4.0 + k as f64;
+                CpuInterval {
+                    t0,
+                    t1: t0 + 1.0,
+                    busy: Some(1.0),
+                    dom0: Some(level(t0, t0 + 1.0)),
+                }
+            })
+            .collect();
         let cpu = CpuSeries {
-            intervals: iv,
+            intervals,
             source: "domains",
             dropped: 0,
-            spacing_s: 0.1,
+            spacing_s: 1.0,
         };
-        let (t, l) = cleanup_step(&cpu, 0.1, 10.0, 3.0).unwrap();
-        assert!((t - 1.03).abs() < 0.006, "{t}");
-        assert!((l - 0.5).abs() < 0.01, "{l}");
-        // No step: a flat dom0.
+        let m = Migration {
+            start: 10.0,
+            transfer_start: Some(11.5),
+            transfer_end: Some(20.3),
+            switch: Some(20.4),
+            source_gone: Some(21.4),
+            ..Default::default()
+        };
+        let (f, t) = source_levels(&cpu, &m, 10.0).unwrap();
+        assert!((t.unwrap() - 1.0).abs() < 0.006, "{t:?}");
+        for (k, want) in [(0, 0.05), (1, 0.10), (2, 0.49), (3, 0.50)] {
+            assert!((f.coef[k] - want).abs() < 1e-6, "{k}: {}", f.coef[k]);
+        }
+        // A flat dom0: no clean-up step.
         let mut flat = cpu.clone();
         for i in &mut flat.intervals {
-            i.dom0 = Some(0.1);
+            i.dom0 = Some(0.05);
         }
-        assert!(cleanup_step(&flat, 0.1, 10.0, 3.0).is_none());
+        assert_eq!(source_levels(&flat, &m, 10.0).map(|x| x.1), Some(None));
     }
 }

@@ -117,6 +117,8 @@ fn rows_at(r: &RunInput, run: usize, shift: f64) -> (Vec<Row>, usize) {
     let mut out = Vec::with_capacity(r.cpu.intervals.len());
     let mut unusable = 0;
     for i in &r.cpu.intervals {
+        // Intervals without a busy figure are already counted in the CPU series' drops.
+        let Some(busy) = i.busy else { continue };
         let Some(p) = mean_power(r.power, r.window_s, shift, i.t0, i.t1) else {
             unusable += 1;
             continue;
@@ -142,7 +144,7 @@ fn rows_at(r: &RunInput, run: usize, shift: f64) -> (Vec<Row>, usize) {
             t0: i.t0,
             t1: i.t1,
             power_w: p,
-            busy: i.busy,
+            busy,
             gbps,
         });
     }
@@ -214,9 +216,16 @@ fn covered(cpu: &CpuSeries, a: f64, b: f64) -> bool {
     let c: f64 = cpu.intervals[first..]
         .iter()
         .take_while(|i| i.t0 < b)
+        .filter(|i| i.busy.is_some())
         .map(|i| overlap(i.t0, i.t1, a, b))
         .sum();
     c >= 0.9 * (b - a)
+}
+
+/// The coarse step of the offset search, s: the meter's window, but at most a tenth of
+/// the range (a meter averaging over seconds still gets a usable grid).
+pub fn coarse_step(window_s: f64) -> f64 {
+    window_s.min(SEARCH_S / 10.0)
 }
 
 /// The clock shift for one run, searched over ±SEARCH_S: in steps of the meter window,
@@ -231,8 +240,8 @@ fn best_shift(r: &RunInput, nic: bool) -> Result<Offset, String> {
         }
         regress(&rows, nic).ok().map(|f| (f.rmse, rows.len()))
     };
-    let w = r.window_s;
-    let n = (SEARCH_S / w).round() as i64;
+    let w = coarse_step(r.window_s);
+    let n = (SEARCH_S / w).floor() as i64;
     let mut seen: Vec<(f64, f64, usize)> = Vec::new();
     for k in -n..=n {
         let d = k as f64 * w;

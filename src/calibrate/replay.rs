@@ -12,7 +12,7 @@
 use super::align::{cpu_series, meter_window};
 use super::model_out::migration_line;
 use super::phases::migrations;
-use super::power_fit::{sample_rows, RunInput, SEARCH_S};
+use super::power_fit::{coarse_step, sample_rows, RunInput, SEARCH_S};
 use super::run::read;
 use super::runs_fit::transfers;
 use crate::output::dir::Staging;
@@ -95,9 +95,10 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
         let n = rows.len() as f64;
         Some(((ss / n).sqrt(), s / n, rows.len()))
     };
-    let n = (SEARCH_S / w).round() as i64;
+    let step = coarse_step(w);
+    let n = (SEARCH_S / step).floor() as i64;
     let mut best: Option<(f64, f64)> = None;
-    let grid = (-n..=n).map(|k| k as f64 * w);
+    let grid = (-n..=n).map(|k| k as f64 * step);
     for d in grid {
         if let Some((e, _, _)) = score(d) {
             if best.is_none_or(|(_, b)| e < b) {
@@ -107,7 +108,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
     }
     let (coarse, _) = best.ok_or("no power sample overlaps the CPU series")?;
     for k in -10..=10 {
-        let d = coarse + k as f64 * w / 10.0;
+        let d = coarse + k as f64 * step / 10.0;
         if let Some((e, _, _)) = score(d) {
             if best.is_none_or(|(_, b)| e < b) {
                 best = Some((d, e));
