@@ -94,16 +94,36 @@ enum Command {
         #[arg(short, long)]
         out: Option<PathBuf>,
     },
-    /// Calibrate a server model from a published SPECpower_ssj2008 result: the table as
-    /// published (`specpower`), or a `linear`/`cores` model fitted to it, with the fit error
-    /// and the source in comments.
+    /// Calibrate a server model: from capture runs (`capsim calibrate RUN_DIR... -o
+    /// MODEL.toml`: the `cores` power model and dom0 migration costs, with the fit
+    /// statistics in comments), or from a published SPECpower_ssj2008 result (`--specpower
+    /// CSV --server NAME`: the table as published, or a fitted `linear`/`cores` model).
     Calibrate {
+        /// Capture run directories to fit (`capsim capture --out`): the `cores` power model
+        /// and the migration parameters.
+        #[arg(value_name = "RUN_DIR", conflicts_with = "specpower")]
+        runs: Vec<PathBuf>,
+        /// With run directories: write the fit report (report.html, figures) here.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+        /// The host's physical cores (default: the run's manifest `host`).
+        #[arg(long)]
+        cores: Option<u32>,
+        /// The host's memory, e.g. 4GiB (default: the manifest).
+        #[arg(long)]
+        memory: Option<String>,
+        /// The host's NIC rate, e.g. 1Gbps (default: the manifest).
+        #[arg(long)]
+        nic: Option<String>,
+        /// The clock the runs ran at, e.g. 2.67GHz (default: the manifest).
+        #[arg(long)]
+        frequency: Option<String>,
         /// SPECpower curves CSV (e.g. ../shared/data/specpower-ssj2008/specpower_curves.csv).
-        #[arg(long, value_name = "CSV")]
-        specpower: PathBuf,
+        #[arg(long, value_name = "CSV", requires = "server")]
+        specpower: Option<PathBuf>,
         /// Words that pick the result (vendor, model, CPU, MHz, publication date).
         #[arg(long)]
-        server: String,
+        server: Option<String>,
         /// CSV line, to pick one of several matching results.
         #[arg(long)]
         line: Option<usize>,
@@ -113,6 +133,18 @@ enum Command {
         /// Model file to write.
         #[arg(short, long, value_name = "MODEL.toml")]
         out: PathBuf,
+    },
+    /// Predict a captured run's power from its measured CPU with a server model: power
+    /// RMSE, migration-time error, and an overlay plot (DIR/replay.svg, replay.png).
+    Replay {
+        /// The capture run directory.
+        run: PathBuf,
+        /// The server model file (e.g. from `capsim calibrate`).
+        #[arg(long, value_name = "MODEL.toml")]
+        model: PathBuf,
+        /// Output directory (default: outputs/replay/<run>/).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
     },
     /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
     /// RAPL, IPMI DCMI, replay), per-domain CPU (xentop, xl, cgroup v2, /proc/stat),
@@ -183,18 +215,50 @@ fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Command::Calibrate {
+            runs,
+            report,
+            cores,
+            memory,
+            nic,
+            frequency,
             specpower,
             server,
             line,
             kind,
             out,
         } => {
+            let Some(specpower) = specpower else {
+                let host = capsim::calibrate::model_out::HostInfo {
+                    cores,
+                    memory,
+                    nic,
+                    frequency,
+                    description: None,
+                };
+                return match capsim::calibrate::runs_command(&runs, &out, report.as_deref(), host) {
+                    Ok(text) => {
+                        println!("{text}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(&e),
+                };
+            };
+            let server = server.unwrap_or_default();
             let kind = match kind {
                 ModelKind::Specpower => Kind::SpecPower,
                 ModelKind::Linear => Kind::Linear,
                 ModelKind::Cores => Kind::Cores,
             };
             match capsim::calibrate::specpower_command(&specpower, &server, line, kind, &out) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Replay { run, model, out } => {
+            match capsim::calibrate::replay::replay_command(&run, &model, out.as_deref()) {
                 Ok(text) => {
                     println!("{text}");
                     ExitCode::SUCCESS
@@ -246,6 +310,24 @@ fn main() -> ExitCode {
                     } else {
                         ExitCode::SUCCESS
                     }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Command::Capture(args) if args.simulate.is_some() => {
+            let o = capsim::calibrate::synthetic::Options {
+                host: args.host.clone(),
+                noise_w: args.noise,
+                seed: args.seed,
+                // The synthetic meter's update interval is also the CPU poll interval.
+                interval_s: args.meter_rate.map_or(0.1, |r| r.0),
+                ..Default::default()
+            };
+            let sc = args.simulate.as_deref().unwrap_or(std::path::Path::new(""));
+            match capsim::calibrate::synthesize_command(sc, &o, &args.out) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
                 }
                 Err(e) => fail(&e),
             }

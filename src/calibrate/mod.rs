@@ -1,11 +1,137 @@
 //! Calibration: fitting capsim's models to measurements — published SPECpower results
-//! now, capture runs (power meter + hypervisor CPU counters) next.
+//! and capture runs (power meter + hypervisor CPU counters).
+//!
+//! From capture runs: [`run`] reads a run directory, [`align`] puts power onto the CPU
+//! intervals, [`phases`] finds migration phases in the events, [`power_fit`] fits the
+//! `cores` model with the clock offset, [`migration_fit`] estimates the migration
+//! parameters, [`runs_fit`] ties them together, [`model_out`] writes the model file.
+//! [`synthetic`] makes capture runs from simulations (the round trip).
 
+pub mod align;
 pub mod fit;
+pub mod migration_fit;
+pub mod model_out;
+pub mod phases;
+pub mod power_fit;
+pub mod replay;
+pub mod report;
+pub mod run;
+pub mod runs_fit;
 pub mod specpower;
+pub mod synthetic;
 
 use crate::output::dir::write_file_atomic;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+fn today() -> String {
+    let now = crate::capture::record::utc_string(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128),
+    );
+    now[..10].to_string()
+}
+
+/// `capsim calibrate RUN_DIR... -o MODEL.toml [--report DIR]`: fits, writes the model
+/// (loaded back first) and optionally the report; returns what to print.
+pub fn runs_command(
+    dirs: &[PathBuf],
+    out: &Path,
+    report: Option<&Path>,
+    host: model_out::HostInfo,
+) -> Result<String, String> {
+    if dirs.is_empty() {
+        return Err("give run directories (capsim calibrate RUN_DIR... -o MODEL.toml) or --specpower CSV --server NAME".into());
+    }
+    let c = runs_fit::calibrate(dirs)?;
+    let host = host.or_manifest(&c.runs[0].manifest);
+    let text = model_out::model_text(&c, &host, &today())?;
+    write_file_atomic(out, text.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut msg = summary(&c);
+    msg.insert_str(0, &format!("{}: written\n", out.display()));
+    if let Some(dir) = report {
+        let p = report::write(&c, dir)?;
+        msg.push_str(&format!("\nreport: {}", p.display()));
+    }
+    Ok(msg)
+}
+
+/// The terminal summary of a calibration.
+fn summary(c: &runs_fit::Calibration) -> String {
+    let p = &c.power;
+    let f = &p.fit;
+    let mut s = format!(
+        "power fit over {} intervals: idle {:.2} ± {:.2} W, {:.3} ± {:.3} W per busy core",
+        f.n,
+        p.idle_w(),
+        f.se[0],
+        p.core_w(),
+        f.se[1]
+    );
+    if p.nic {
+        s.push_str(&format!(
+            ", {:.3} ± {:.3} W per Gbit/s",
+            p.nic_w_per_gbps(),
+            f.se[2]
+        ));
+    }
+    s.push_str(&format!("; R² {:.4}, RMSE {:.2} W", f.r2, f.rmse));
+    for (k, o) in p.offsets.iter().enumerate() {
+        s.push_str(&format!(
+            "\n{}: clock offset power → CPU {:+.3} s, {} rows excluded",
+            c.runs[k].name(),
+            o.shift_s,
+            c.runs[k].excluded.total()
+        ));
+    }
+    let mp = c.migration_params();
+    if c.migrations.is_empty() {
+        s.push_str("\nmigration: no migration in these runs");
+    } else {
+        let e = |x: Option<migration_fit::Est>, k: f64, u: &str| {
+            x.map_or("n/a".to_string(), |x| {
+                format!("{:.3} ± {:.3} {u}", x.v * k, x.se * k)
+            })
+        };
+        s.push_str(&format!(
+            "\nmigration ({}): setup {}, rate {}, sender {}, receiver {}, setup CPU {}, source copy {}, dom0 clean-up {} at {}, extra power {}",
+            c.migrations.len(),
+            e(mp.setup_s, 1.0, "s"),
+            e(mp.rate, 1e-6, "MB/s"),
+            e(mp.sender, 1e6, "us/page"),
+            e(mp.receiver, 1e6, "us/page"),
+            e(mp.setup_cpu, 100.0, "%"),
+            e(mp.cleanup_vm_s, 1.0, "s"),
+            e(mp.cleanup_dom0_s, 1.0, "s"),
+            e(mp.cleanup_dom0_cpu, 100.0, "%"),
+            e(mp.extra_power_w, 1.0, "W"),
+        ));
+    }
+    for n in &c.notes {
+        s.push_str(&format!("\nnote: {n}"));
+    }
+    s
+}
+
+/// `capsim capture --simulate SCENARIO --host NAME --out RUN_DIR`: a synthetic run.
+pub fn synthesize_command(
+    scenario: &Path,
+    o: &synthetic::Options,
+    out: &Path,
+) -> Result<String, String> {
+    let lib = crate::scenario::library::Library::new(Vec::new());
+    let sc = crate::scenario::validate::load_file(scenario, &lib).map_err(|e| e.to_string())?;
+    let s = synthetic::synthesize(&sc, &scenario.display().to_string(), o)?;
+    let c = synthetic::write_run(out, &s)?;
+    Ok(format!(
+        "capture: {} (SYNTHETIC, simulated from {}; {} power, {} cpu, {} events)",
+        out.display(),
+        scenario.display(),
+        c.rows[0],
+        c.rows[1],
+        c.rows[3]
+    ))
+}
 
 /// `capsim calibrate --specpower CSV --server NAME [--line N] --kind K -o MODEL.toml`:
 /// writes the model (checked by loading it back as a server model first) and returns

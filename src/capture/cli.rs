@@ -21,6 +21,33 @@ pub struct CaptureArgs {
     #[arg(short, long, value_name = "RUN_DIR")]
     pub out: PathBuf,
 
+    /// Make a SYNTHETIC run instead of recording: simulate this scenario and write the
+    /// metered host's power (100 ms means + noise), per-domain CPU and migration events
+    /// through the capture writer; the manifest says the run is synthetic. Instrument
+    /// options are not used, except --meter-rate: the meter's update interval and the
+    /// CPU poll interval (default 100ms).
+    #[arg(long, value_name = "SCENARIO.toml", help_heading = "Synthetic runs")]
+    pub simulate: Option<PathBuf>,
+    /// With --simulate: the metered server.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "source",
+        help_heading = "Synthetic runs"
+    )]
+    pub host: String,
+    /// With --simulate: meter noise, standard deviation in W.
+    #[arg(
+        long,
+        value_name = "W",
+        default_value_t = 1.0,
+        help_heading = "Synthetic runs"
+    )]
+    pub noise: f64,
+    /// With --simulate: seed of the noise.
+    #[arg(long, default_value_t = 1, help_heading = "Synthetic runs")]
+    pub seed: u64,
+
     /// Yokogawa WT210 in 488.2 mode on this serial device (e.g. /dev/ttyUSB0).
     #[arg(long, value_name = "DEVICE", help_heading = "Power meters")]
     pub wt210: Option<String>,

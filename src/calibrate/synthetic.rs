@@ -1,0 +1,564 @@
+//! Synthetic capture runs: capsim simulates a testbed with known parameters and the
+//! result is written as a capture run directory through the capture tool's own writer,
+//! so calibration can be checked end to end (the round trip) and users can see the layout.
+//!
+//! What is written, from the simulator's exact averages over each `interval` (100 ms):
+//! - `power.csv`: the metered host's mean power over each interval (a WT210-like 100 ms
+//!   mean, stamped at the interval's end) plus Gaussian noise (σ = `noise_w`, seeded);
+//! - `cpu.csv`: cumulative `cpu_ns` per domain, as `xl list` reports it: `Domain-0`
+//!   (domid 0), each VM (domid = its index + 1), renamed `<vm>--migratedaway` between
+//!   switch-over and the source copy's end (the lingering copy's CPU counts there); the
+//!   destination's rows have `source` = `xl@<destination>`, with the incoming domain
+//!   `<vm>--incoming` (domid 100 + index) from the transfer's start, `<vm>` after switch-over;
+//! - `events.jsonl`: the kinds a real `--run "xl migrate …" --xl` capture writes:
+//!   `run.start`/`run.end` of the command (at the migration's start and when the source
+//!   copy is gone), `migration.incoming_seen` (transfer start), `migration.migratedaway_seen`
+//!   (transfer end), `migration.switch` + `migration.end` side target (switch-over),
+//!   `migration.migratedaway_gone` + `migration.end` side source (source copy gone, with
+//!   `bytes_sent` and `pages_sent`, which a real Xen capture lacks). Stamps are the
+//!   simulated instants (a real `--xl` poll stamps them up to one poll later). The end of
+//!   dom0's clean-up has no event, as in a real capture.
+//! - `manifest.json`: `"synthetic"` with the scenario, host, seed, noise and the true
+//!   parameters, and `"host"` with cores, memory, NIC and clock for the model file.
+
+use crate::capture::record::{CpuRow, EventRow, Flags, PowerRow, Record, Stamp};
+use crate::capture::writer::{Counts, Writer, FILES};
+use crate::scenario::config::{ActionKind, Scenario};
+use rand::SeedableRng;
+use rand_distr::{Distribution, Normal};
+use std::path::Path;
+
+/// Wall-clock origin of synthetic runs: 2026-01-01T00:00:00Z, so files are reproducible.
+const WALL_ORIGIN_NS: i128 = 1_767_225_600_000_000_000;
+
+/// How to turn a simulation into a capture run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// The metered server's name.
+    pub host: String,
+    /// Sample interval of power and CPU rows, s (the meter's update interval).
+    pub interval_s: f64,
+    /// Standard deviation of the meter noise, W.
+    pub noise_w: f64,
+    /// Seed of the noise.
+    pub seed: u64,
+    /// Added to every power stamp, s (a clock offset between meter and CPU, for tests).
+    pub power_shift_s: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            host: "source".into(),
+            interval_s: 0.1,
+            noise_w: 1.0,
+            seed: 1,
+            power_shift_s: 0.0,
+        }
+    }
+}
+
+/// The simulation's true parameters, for checking a calibration.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Truth {
+    /// Idle power, W.
+    pub idle_w: f64,
+    /// Power per busy core at the host's p-state, W.
+    pub core_w: f64,
+    /// NIC power, W per Gbit/s.
+    pub nic_w_per_gbps: f64,
+    /// Per migration (the first one from the host): sender CPU per page, s.
+    pub sender_cpu_per_page_s: Option<f64>,
+    /// Receiver CPU per page, s.
+    pub receiver_cpu_per_page_s: Option<f64>,
+    /// dom0 CPU during setup, cores.
+    pub setup_cpu: Option<f64>,
+    /// dom0 CPU during clean-up, cores.
+    pub cleanup_dom0_cpu: Option<f64>,
+    /// Setup time, s.
+    pub setup_s: Option<f64>,
+    /// Source copy linger, s.
+    pub cleanup_vm_s: Option<f64>,
+    /// dom0 clean-up, s.
+    pub cleanup_dom0_s: Option<f64>,
+    /// Payload goodput of the link (NIC × efficiency), B/s.
+    pub link_goodput_bps_bytes: Option<f64>,
+}
+
+/// A synthetic run in memory.
+pub struct Synthetic {
+    /// Records in time order.
+    pub records: Vec<(Stamp, Record)>,
+    /// manifest.json (rows per file are added when written).
+    pub manifest: serde_json::Value,
+    /// The true parameters.
+    pub truth: Truth,
+}
+
+fn stamp(t_s: f64) -> Stamp {
+    let mono_ns = (t_s * 1e9).round().max(0.0) as u64;
+    Stamp {
+        mono_ns,
+        wall_ns: WALL_ORIGIN_NS + mono_ns as i128,
+    }
+}
+
+fn event(kind: &str, source: &str, vm: Option<&str>, fields: serde_json::Value) -> Record {
+    Record::Event(EventRow {
+        kind: kind.into(),
+        source: source.into(),
+        vm: vm.map(str::to_string),
+        fields: fields.as_object().cloned().unwrap_or_default(),
+        raw: None,
+    })
+}
+
+/// A migration as the simulator logged it.
+#[derive(Clone, Debug, Default)]
+struct SimMig {
+    vm: usize,
+    to: usize,
+    start: f64,
+    transfer_start: Option<f64>,
+    transfer_end: Option<f64>,
+    switch: Option<f64>,
+    gone: Option<f64>,
+    bytes: Option<u64>,
+    pages: Option<u64>,
+}
+
+fn detail_u64(d: &str, key: &str) -> Option<u64> {
+    d.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Simulates `sc` and turns the metered host (and the destinations of its migrations)
+/// into capture records.
+pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Synthetic, String> {
+    let h = sc
+        .servers
+        .iter()
+        .position(|s| s.name == o.host)
+        .ok_or_else(|| {
+            format!(
+                "{scenario_name}: no server `{}`; valid: {}",
+                o.host,
+                sc.servers
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    if !(o.interval_s > 0.0 && o.noise_w >= 0.0) {
+        return Err("the interval must be > 0 and the noise ≥ 0".into());
+    }
+    let mut sc = sc.clone();
+    sc.output.interval_ns = (o.interval_s * 1e9).round() as u64;
+    sc.output.servers = true;
+    sc.output.vms = true;
+    let res =
+        crate::sim::run(&sc).map_err(|e| format!("{scenario_name}: simulation failed: {e:?}"))?;
+    let name_of = |i: usize| sc.vms[i].name.as_str();
+    let vm_index = |n: &str| sc.vms.iter().position(|v| v.name == n);
+    // Migrations out of the metered host, from the simulator's event log.
+    let mut migs: Vec<SimMig> = Vec::new();
+    for e in &res.events {
+        let t = e.time_ns as f64 / 1e9;
+        let Some(v) = vm_index(&e.entity) else {
+            continue;
+        };
+        if e.kind == "migration_start" {
+            let from = e
+                .detail
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("from="));
+            let to = e
+                .detail
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("to="));
+            let to = to.and_then(|n| sc.servers.iter().position(|s| s.name == n));
+            if from == Some(o.host.as_str()) {
+                if let Some(to) = to {
+                    migs.push(SimMig {
+                        vm: v,
+                        to,
+                        start: t,
+                        ..Default::default()
+                    });
+                }
+            }
+            continue;
+        }
+        let Some(m) = migs
+            .iter_mut()
+            .rev()
+            .find(|m| m.vm == v && m.gone.is_none())
+        else {
+            continue;
+        };
+        match e.kind {
+            "transfer_start" => m.transfer_start = Some(t),
+            "transfer_end" => {
+                m.transfer_end = Some(t);
+                m.bytes = detail_u64(&e.detail, "bytes_sent");
+                m.pages = detail_u64(&e.detail, "pages_sent");
+            }
+            "switch_over" => m.switch = Some(t),
+            "source_vm_gone" => m.gone = Some(t),
+            _ => {}
+        }
+    }
+    let col = |n: String| res.timeseries.columns.iter().position(|c| *c == n);
+    let ncol = res.timeseries.columns.len();
+    let rows: Vec<&[f64]> = res.timeseries.values.chunks_exact(ncol).collect();
+    let host_name = |s: usize| sc.servers[s].name.clone();
+    let p_col = col(format!("{}.power_w", host_name(h))).ok_or("internal: no power column")?;
+    // The hosts recorded: the metered one and every destination of its migrations.
+    let mut hosts = vec![h];
+    for m in &migs {
+        if !hosts.contains(&m.to) {
+            hosts.push(m.to);
+        }
+    }
+    // Where each VM runs during an interval ending at t: after a switch-over inside the
+    // interval the VM is on the destination (it was suspended for the rest of it).
+    let host_at = |v: usize, t: f64| -> usize {
+        let mut hst = sc.vms[v].host;
+        for m in migs.iter().filter(|m| m.vm == v) {
+            if m.switch.is_some_and(|s| s < t) {
+                hst = m.to;
+            }
+        }
+        hst
+    };
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(o.seed);
+    let noise = Normal::new(0.0, o.noise_w.max(1e-300)).map_err(|e| e.to_string())?;
+    let mut recs: Vec<(Stamp, Record)> = Vec::new();
+    recs.push((
+        stamp(0.0),
+        event(
+            "capture.start",
+            "capture",
+            None,
+            serde_json::json!({"sources": ["synthetic-meter", "xl"]}),
+        ),
+    ));
+    // Cumulative CPU per (host, domain key), core-seconds.
+    let nv = sc.vms.len();
+    let mut dom0_cum = vec![0.0; sc.servers.len()];
+    let mut vm_cum = vec![vec![0.0; nv]; sc.servers.len()];
+    let mut prev_t = 0.0;
+    let cpu_src = |s: usize| {
+        if s == h {
+            "xl".to_string()
+        } else {
+            format!("xl@{}", host_name(s))
+        }
+    };
+    for row in &rows {
+        let t = row[0];
+        let dt = t - prev_t;
+        prev_t = t;
+        let p = row[p_col]
+            + if o.noise_w > 0.0 {
+                noise.sample(&mut rng)
+            } else {
+                0.0
+            };
+        let ts = t + o.power_shift_s;
+        if ts > 0.0 {
+            recs.push((
+                stamp(ts),
+                Record::Power(PowerRow {
+                    source: "synthetic-meter".into(),
+                    power_w: Some(p),
+                    voltage_v: None,
+                    current_a: None,
+                    energy_raw_j: None,
+                    flags: Flags::none(),
+                }),
+            ));
+        }
+        for &s in &hosts {
+            let d0 = col(format!("{}.dom0.cpu_cores", host_name(s))).map_or(0.0, |c| row[c]);
+            dom0_cum[s] += d0 * dt;
+            let ghost =
+                col(format!("{}.vm_copies.cpu_cores", host_name(s))).map_or(0.0, |c| row[c]);
+            for (v, cum) in vm_cum[s].iter_mut().enumerate() {
+                let c = col(format!("{}.cpu_cores", name_of(v))).map_or(0.0, |c| row[c]);
+                if host_at(v, t) == s {
+                    *cum += c * dt;
+                }
+            }
+            // The lingering source copy's CPU counts in the renamed domain.
+            if let Some(m) = migs.iter().find(|m| {
+                sc.vms[m.vm].host == s
+                    && m.switch.is_some_and(|w| w < t)
+                    && m.gone.is_none_or(|g| g > t - dt)
+            }) {
+                vm_cum[s][m.vm] += ghost * dt;
+            }
+            let mut cpu_row = |domain: String, domid: u32, cum: f64| {
+                recs.push((
+                    stamp(t),
+                    Record::Cpu(CpuRow {
+                        source: cpu_src(s),
+                        domain,
+                        domid: Some(domid),
+                        cpu_ns: Some((cum * 1e9).round() as u64),
+                        idle_ns: None,
+                        vcpus: None,
+                        state: String::new(),
+                        flags: Flags::none(),
+                    }),
+                ))
+            };
+            cpu_row("Domain-0".into(), 0, dom0_cum[s]);
+            for (v, &cum) in vm_cum[s].iter().enumerate() {
+                let mig_out = migs.iter().find(|m| m.vm == v && sc.vms[v].host == s);
+                let mig_in = migs.iter().find(|m| m.vm == v && m.to == s);
+                if sc.vms[v].host == s {
+                    match mig_out {
+                        Some(m) if m.gone.is_some_and(|g| g < t) => {}
+                        Some(m) if m.switch.is_some_and(|w| w < t) => {
+                            cpu_row(format!("{}--migratedaway", name_of(v)), v as u32 + 1, cum)
+                        }
+                        _ => cpu_row(name_of(v).to_string(), v as u32 + 1, cum),
+                    }
+                } else if let Some(m) = mig_in {
+                    if m.transfer_start.is_some_and(|a| a < t) {
+                        let n = if m.switch.is_some_and(|w| w < t) {
+                            name_of(v).to_string()
+                        } else {
+                            format!("{}--incoming", name_of(v))
+                        };
+                        cpu_row(n, 100 + v as u32, cum);
+                    }
+                }
+            }
+        }
+    }
+    for m in &migs {
+        let vm = Some(name_of(m.vm));
+        let cmd = format!("xl migrate --live {} {}", name_of(m.vm), host_name(m.to));
+        recs.push((
+            stamp(m.start),
+            event(
+                "run.start",
+                "run",
+                None,
+                serde_json::json!({"command": cmd}),
+            ),
+        ));
+        if let Some(t) = m.transfer_start {
+            recs.push((
+                stamp(t),
+                event(
+                    "migration.incoming_seen",
+                    "xl",
+                    vm,
+                    serde_json::json!({"domid": 100 + m.vm}),
+                ),
+            ));
+        }
+        if let Some(t) = m.transfer_end {
+            recs.push((
+                stamp(t),
+                event(
+                    "migration.migratedaway_seen",
+                    "xl",
+                    vm,
+                    serde_json::json!({"domid": m.vm + 1, "side": "source"}),
+                ),
+            ));
+        }
+        if let Some(t) = m.switch {
+            recs.push((
+                stamp(t),
+                event(
+                    "migration.switch",
+                    "xl",
+                    vm,
+                    serde_json::json!({"domid": 100 + m.vm, "side": "target"}),
+                ),
+            ));
+            recs.push((
+                stamp(t),
+                event(
+                    "migration.end",
+                    "xl",
+                    vm,
+                    serde_json::json!({"domid": 100 + m.vm, "side": "target"}),
+                ),
+            ));
+        }
+        if let Some(t) = m.gone {
+            recs.push((
+                stamp(t),
+                event(
+                    "migration.migratedaway_gone",
+                    "xl",
+                    vm,
+                    serde_json::json!({"domid": m.vm + 1}),
+                ),
+            ));
+            recs.push((
+                stamp(t),
+                event("migration.end", "xl", vm, serde_json::json!({"domid": m.vm + 1, "side": "source", "bytes_sent": m.bytes, "pages_sent": m.pages})),
+            ));
+            recs.push((
+                stamp(t),
+                event(
+                    "run.end",
+                    "run",
+                    None,
+                    serde_json::json!({"command": cmd, "exit_code": 0, "duration_s": t - m.start}),
+                ),
+            ));
+        }
+    }
+    let end = sc.duration_ns as f64 / 1e9;
+    recs.push((
+        stamp(end),
+        event(
+            "capture.end",
+            "capture",
+            None,
+            serde_json::json!({"exit_reason": "synthetic"}),
+        ),
+    ));
+    recs.sort_by_key(|(s, _)| s.mono_ns);
+    let truth = truth_of(&sc, h, &migs);
+    let model = &sc.servers[h].model;
+    let p0 = model.power.pstates.get(sc.servers[h].pstate);
+    let manifest = serde_json::json!({
+        "format": "capsim-capture/1",
+        "status": "complete",
+        "tool": {"name": "capsim", "version": env!("CARGO_PKG_VERSION")},
+        "synthetic": {
+            "doc": "SYNTHETIC: simulated by capsim, not measured on a testbed",
+            "scenario": scenario_name,
+            "host": o.host,
+            "noise_w": o.noise_w,
+            "seed": o.seed,
+            "power_shift_s": o.power_shift_s,
+            "truth": truth_json(&truth),
+        },
+        "host": {
+            "description": format!("SYNTHETIC run of model `{}`: {}", model.name, model.description),
+            "cores": model.power.cores,
+            "memory": if model.memory_bytes % (1 << 30) == 0 {
+                format!("{}GiB", model.memory_bytes >> 30)
+            } else {
+                format!("{}B", model.memory_bytes)
+            },
+            "nic": format!("{}Gbps", model.nic_bps / 1e9),
+            "frequency": format!("{}GHz", p0.map_or(1e9, |p| p.frequency_hz) / 1e9),
+        },
+        "hostname": format!("synthetic-{}", o.host),
+        "start_utc": stamp(0.0).utc(),
+        "end_utc": stamp(end).utc(),
+        "duration_s": end,
+        "exit_reason": "synthetic",
+        "clock": {"semantics": "end-of-interval", "t_mono_ns": "ns since the simulation's start"},
+        "sources": [
+            {"id": "synthetic-meter", "kind": "power meter", "model": "simulated 100 ms means + Gaussian noise", "update_interval_s": o.interval_s},
+            {"id": "xl", "kind": "cpu", "interval_s": o.interval_s},
+        ],
+    });
+    Ok(Synthetic {
+        records: recs,
+        manifest,
+        truth,
+    })
+}
+
+fn truth_of(sc: &Scenario, h: usize, migs: &[SimMig]) -> Truth {
+    let s = &sc.servers[h];
+    let pw = &s.model.power;
+    let mut t = Truth {
+        idle_w: s.model.power.idle_w(),
+        core_w: pw
+            .pstates
+            .get(s.pstate)
+            .and_then(|p| p.core_w)
+            .unwrap_or(f64::NAN),
+        nic_w_per_gbps: pw.nic_w_per_gbps,
+        ..Default::default()
+    };
+    let Some(m) = migs.first() else { return t };
+    let params = sc.actions.iter().find_map(|a| match &a.kind {
+        ActionKind::Migrate { vm, params, .. } if *vm == m.vm => Some(params.clone()),
+        _ => None,
+    });
+    if let Some(p) = params {
+        t.sender_cpu_per_page_s = Some(p.sender_cpu_per_page_s);
+        t.receiver_cpu_per_page_s = Some(p.receiver_cpu_per_page_s);
+        t.setup_cpu = Some(p.setup_cpu);
+        t.cleanup_dom0_cpu = Some(p.cleanup_dom0_cpu);
+        t.setup_s = Some(p.setup_ns as f64 / 1e9);
+        t.cleanup_vm_s = Some(p.cleanup_vm_ns as f64 / 1e9);
+        t.cleanup_dom0_s = Some(p.cleanup_dom0_ns as f64 / 1e9);
+        let link = s.model.nic_bps.min(sc.servers[m.to].model.nic_bps);
+        t.link_goodput_bps_bytes = Some(link * p.efficiency / 8.0);
+    }
+    t
+}
+
+fn truth_json(t: &Truth) -> serde_json::Value {
+    serde_json::json!({
+        "idle_w": t.idle_w,
+        "core_w": t.core_w,
+        "nic_w_per_gbps": t.nic_w_per_gbps,
+        "sender_cpu_per_page_s": t.sender_cpu_per_page_s,
+        "receiver_cpu_per_page_s": t.receiver_cpu_per_page_s,
+        "setup_cpu_cores": t.setup_cpu,
+        "cleanup_dom0_cpu_cores": t.cleanup_dom0_cpu,
+        "setup_s": t.setup_s,
+        "cleanup_vm_s": t.cleanup_vm_s,
+        "cleanup_dom0_s": t.cleanup_dom0_s,
+        "link_goodput_bytes_per_s": t.link_goodput_bps_bytes,
+    })
+}
+
+/// Writes a synthetic run into `dir` (created; it must not hold a capture already)
+/// through the capture tool's [`Writer`], then the manifest (atomically) with the rows
+/// per file.
+pub fn write_run(dir: &Path, s: &Synthetic) -> Result<Counts, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let mpath = dir.join("manifest.json");
+    if mpath.exists() {
+        return Err(format!(
+            "{}: already holds a capture (manifest.json); choose a new directory",
+            dir.display()
+        ));
+    }
+    let mut w = Writer::create(dir)?;
+    for (at, r) in &s.records {
+        w.write(*at, r);
+    }
+    let counts = w.finish();
+    if let Some(e) = &counts.error {
+        return Err(e.clone());
+    }
+    let mut m = s.manifest.clone();
+    m["files"] = FILES
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            serde_json::json!({
+                "name": f.name,
+                "columns": f.columns.iter().map(|(n, u, d)| serde_json::json!({"name": n, "unit": u, "doc": d})).collect::<Vec<_>>(),
+                "rows": counts.rows[i],
+                "flagged_rows": counts.flagged[i],
+            })
+        })
+        .collect();
+    crate::capture::session::write_atomic(
+        &mpath,
+        &serde_json::to_string_pretty(&m).unwrap_or_default(),
+    )?;
+    Ok(counts)
+}
