@@ -337,13 +337,14 @@ fn main() -> ExitCode {
             match capsim::capture::cli::capture_command(&args, argv) {
                 Ok(o) => {
                     println!(
-                        "capture: {} ({}; {} power, {} cpu, {} migration rows, {} events)",
+                        "capture: {} ({}; {} power, {} cpu, {} migration, {} net rows, {} events)",
                         o.dir.display(),
                         o.exit_reason,
-                        o.counts.rows[0],
-                        o.counts.rows[1],
-                        o.counts.rows[2],
-                        o.counts.rows[3]
+                        o.counts.rows_in("power.csv"),
+                        o.counts.rows_in("cpu.csv"),
+                        o.counts.rows_in("migration.csv"),
+                        o.counts.rows_in("net.csv"),
+                        o.counts.rows_in("events.jsonl")
                     );
                     ExitCode::SUCCESS
                 }

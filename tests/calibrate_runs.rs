@@ -55,7 +55,7 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
         let d = tmp(&format!("rt{seed}"));
         let counts = write_run(&d, &s).unwrap();
         // 130 s at 100 ms: 1300 power rows.
-        assert_eq!(counts.rows[0], 1300);
+        assert_eq!(counts.rows_in("power.csv"), 1300);
         truth = Some(s.truth);
         dirs.push(d);
     }
@@ -433,4 +433,60 @@ fn coarse_one_second_polls_still_recover_the_migration_costs() {
     ] {
         assert!(pct(got, want).abs() < 5.0, "{n}: {got} vs {want}");
     }
+}
+
+#[test]
+fn a_xen_run_without_byte_counts_gets_its_rate_from_net_csv() {
+    // A real `xl migrate` capture has no byte count in its events: take a synthetic run,
+    // strip `bytes_sent`, and give it the dom0 NIC counter `--netdev` records instead.
+    let sc = load(&scenario_text());
+    let with_bytes = tmp("net-ref");
+    write_run(&with_bytes, &synth(&sc, 1, 0.0)).unwrap();
+    let reference = calibrate(std::slice::from_ref(&with_bytes)).unwrap();
+    let mig = &reference.migrations[0];
+    let (a, b) = (
+        mig.phases.transfer_start.unwrap(),
+        mig.phases.transfer_end.unwrap(),
+    );
+    let bytes = mig.phases.bytes.unwrap();
+
+    let d = tmp("net");
+    write_run(&d, &synth(&sc, 1, 0.0)).unwrap();
+    let ev = std::fs::read_to_string(d.join("events.jsonl")).unwrap();
+    let stripped: String = ev
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(f) = v["fields"].as_object_mut() {
+                f.remove("bytes_sent");
+                f.remove("pages_sent");
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    assert!(!stripped.contains("bytes_sent"));
+    std::fs::write(d.join("events.jsonl"), stripped).unwrap();
+    // eth0 every 100 ms: 5e6 B of other traffic before, the payload spread evenly over
+    // the transfer, then flat. The samples bracketing [a, b] see exactly `bytes` more.
+    let mut net = String::from("t_mono_ns,t_utc,source,interface,rx_b,tx_b,flags\n");
+    for k in 0..=1300u64 {
+        let t = k as f64 * 0.1;
+        let sent = 5e6 + bytes * ((t - a) / (b - a)).clamp(0.0, 1.0);
+        net.push_str(&format!(
+            "{},2026-01-01T00:00:00Z,netdev,eth0,0,{},\n",
+            k * 100_000_000,
+            sent.round() as u64
+        ));
+    }
+    std::fs::write(d.join("net.csv"), net).unwrap();
+    let c = calibrate(std::slice::from_ref(&d)).unwrap();
+    let got = c.migrations[0].phases.bytes.unwrap();
+    // Rounding to whole bytes at both ends: within 1 B.
+    assert!((got - bytes).abs() <= 1.0, "{got} vs {bytes}");
+    let (r0, r1) = (
+        reference.migration_params().rate.unwrap().v,
+        c.migration_params().rate.unwrap().v,
+    );
+    assert!(pct(r1, r0).abs() < 0.01, "{r1} vs {r0}");
+    assert!(c.power.nic, "the NIC term is fitted again");
 }

@@ -527,7 +527,8 @@ fn signal_closes_manifest(sig: libc::c_int, name: &str) {
     // The counts in the manifest are the rows on disk: everything was flushed.
     let rows = csv(&dir.join("power.csv")).len() as u64;
     assert_eq!(m["files"][0]["rows"], rows);
-    assert_eq!(m["files"][3]["rows"], events(&dir).len() as u64);
+    assert_eq!(m["files"][4]["name"], "events.jsonl");
+    assert_eq!(m["files"][4]["rows"], events(&dir).len() as u64);
     assert_eq!(events(&dir).last().unwrap()["kind"], "capture.end");
 }
 
@@ -713,4 +714,53 @@ fn fake_xl_and_xentop_on_path_with_a_wrapped_migration() {
     assert!(pos("run.start") < pos("run.end"));
     assert_eq!(kinds.iter().filter(|k| *k == "run.stderr").count(), 2);
     assert_eq!(manifest(&run)["status"], "complete");
+}
+
+#[test]
+fn network_counters_land_in_net_csv() {
+    // /proc/net/dev as a fake file: eth0 has sent 987654321 B and received 123456789 B.
+    let dir = tmpdir("netdev");
+    let dev = dir.join("dev");
+    std::fs::write(
+        &dev,
+        "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0\n  \
+eth0: 123456789 1000    0    0    0     0          0         0 987654321    2000    0    0    0     0       0          0\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let st = capsim()
+        .args(["capture", "--netdev"])
+        .arg(&dev)
+        .args(["--net-iface", "eth0", "--net-iface", "eth9"])
+        .args(["--cpu-interval", "100ms", "--duration", "500ms", "--out"])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rows = csv(&run.join("net.csv"));
+    assert!(rows.len() >= 3, "{} rows", rows.len());
+    for r in &rows {
+        assert_eq!(r["interface"], "eth0", "lo and absent eth9 are not rows");
+        assert_eq!(r["rx_b"], "123456789");
+        assert_eq!(r["tx_b"], "987654321");
+        assert_eq!(r["flags"], "");
+    }
+    // The absent interface is said once.
+    let missing: Vec<Value> = events(&run)
+        .into_iter()
+        .filter(|e| e["kind"] == "source.missing_interface")
+        .collect();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0]["fields"]["interface"], "eth9");
+    let m = manifest(&run);
+    let files: Vec<&str> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(files.contains(&"net.csv"), "{files:?}");
 }

@@ -127,9 +127,9 @@ pub fn synthesize_command(
         "capture: {} (SYNTHETIC, simulated from {}; {} power, {} cpu, {} events)",
         out.display(),
         scenario.display(),
-        c.rows[0],
-        c.rows[1],
-        c.rows[3]
+        c.rows_in("power.csv"),
+        c.rows_in("cpu.csv"),
+        c.rows_in("events.jsonl")
     ))
 }
 

@@ -11,10 +11,13 @@
 //! | source copy gone | `migration.end` with `side` = `source`, or `migration.migratedaway_gone` |
 //!
 //! The end of dom0's clean-up has no event: it is found in dom0's CPU (see
-//! `migration_fit`). Bytes moved come from a `bytes_sent` member of any of these events
-//! or from the largest `transferred_b` in `migration.csv` for the VM.
+//! `migration_fit`). Bytes moved come from a `bytes_sent` member of any of these events,
+//! else from the largest `transferred_b` in `migration.csv` for the VM, else from the
+//! metered host's `net.csv`: the largest rise of an interface's `tx_b` from the last
+//! sample at or before the transfer start to the first at or after its end (wire bytes:
+//! protocol headers included, about 3 % more than the payload).
 
-use super::run::{Event, MigrationSample};
+use super::run::{Event, MigrationSample, NetSample};
 
 /// One migration's phase times, s since capture start.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -51,7 +54,11 @@ fn field_str<'a>(e: &'a Event, k: &str) -> Option<&'a str> {
 
 /// The migrations in `events`, in start order. Phase events attach to the latest open
 /// migration of the same VM (or the latest open one when either side names no VM).
-pub fn migrations(events: &[Event], progress: &[MigrationSample]) -> Vec<Migration> {
+pub fn migrations(
+    events: &[Event],
+    progress: &[MigrationSample],
+    net: &[NetSample],
+) -> Vec<Migration> {
     let mut out: Vec<Migration> = Vec::new();
     for e in events {
         let starts = e.kind == "migration.start"
@@ -123,8 +130,36 @@ pub fn migrations(events: &[Event], progress: &[MigrationSample]) -> Vec<Migrati
                 .max()
                 .map(|b| b as f64);
         }
+        if m.bytes.is_none() {
+            if let (Some(a), Some(b)) = (m.transfer_start, m.transfer_end) {
+                m.bytes = wire_bytes(net, a, b);
+            }
+        }
     }
     out
+}
+
+/// The largest rise of one interface's sent-byte counter across [a, b], s: from its last
+/// sample at or before `a` to its first at or after `b`; None without such a pair.
+fn wire_bytes(net: &[NetSample], a: f64, b: f64) -> Option<f64> {
+    let mut names: Vec<&str> = net.iter().map(|n| n.interface.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let it = || net.iter().filter(move |n| n.interface == name);
+            let before = it()
+                .filter(|n| n.t_s <= a)
+                .max_by(|x, y| x.t_s.total_cmp(&y.t_s))?;
+            let after = it()
+                .filter(|n| n.t_s >= b)
+                .min_by(|x, y| x.t_s.total_cmp(&y.t_s))?;
+            // A counter that went down was reset or wrapped: no usable difference.
+            after.tx_b.checked_sub(before.tx_b)
+        })
+        .max()
+        .map(|d| d as f64)
 }
 
 /// `xl migrate [options] VM HOST` → VM (the second-to-last word).
@@ -194,7 +229,7 @@ mod tests {
                 serde_json::json!({"side": "source", "bytes_sent": 6.6e8}),
             ),
         ];
-        let m = migrations(&e, &[]);
+        let m = migrations(&e, &[], &[]);
         assert_eq!(m.len(), 1);
         let m = &m[0];
         assert_eq!(m.vm.as_deref(), Some("vm1"));
@@ -210,7 +245,50 @@ mod tests {
         );
         // 6.6e8 B × 8 / 5.5 s = 960 Mbit/s.
         assert!((m.rate_bps().unwrap() - 9.6e8).abs() < 1.0);
-        assert!(migrations(&e[1..], &[]).is_empty());
+        assert!(migrations(&e[1..], &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn bytes_from_net_counters_when_events_carry_none() {
+        // The xl phases without `bytes_sent`; dom0's eth0 sent 1e9 B at 11.4 s and
+        // 1.66e9 B at 17.1 s (the samples around the 11.5–17.0 s transfer), so the wire
+        // bytes are 6.6e8 and the rate 6.6e8 × 8 / 5.5 s = 960 Mbit/s. `lo` moved less;
+        // eth1's counter went down (reset) and is ignored.
+        let e = vec![
+            ev(10.0, "migration.start", Some("vm1"), serde_json::json!({})),
+            ev(
+                11.5,
+                "migration.incoming_seen",
+                Some("vm1"),
+                serde_json::json!({}),
+            ),
+            ev(
+                17.0,
+                "migration.migratedaway_seen",
+                Some("vm1"),
+                serde_json::json!({}),
+            ),
+        ];
+        let n = |t: f64, i: &str, tx: u64| NetSample {
+            t_s: t,
+            interface: i.into(),
+            tx_b: tx,
+        };
+        let net = [
+            n(11.3, "eth0", 999_000_000),
+            n(11.4, "eth0", 1_000_000_000),
+            n(11.4, "lo", 0),
+            n(11.4, "eth1", 9_000_000_000),
+            n(17.1, "eth0", 1_660_000_000),
+            n(17.1, "lo", 1_000),
+            n(17.1, "eth1", 5),
+            n(17.2, "eth0", 1_700_000_000),
+        ];
+        let m = migrations(&e, &[], &net);
+        assert_eq!(m[0].bytes, Some(6.6e8));
+        assert!((m[0].rate_bps().unwrap() - 9.6e8).abs() < 1.0);
+        // Without a sample after the transfer's end there is no byte count.
+        assert_eq!(migrations(&e, &[], &net[..4])[0].bytes, None);
     }
 
     #[test]
@@ -248,7 +326,7 @@ mod tests {
             transferred_b: Some(b),
             rate_bps: None,
         };
-        let m = migrations(&e, &[p(6.0, 1_000), p(9.4, 500_000_000)]);
+        let m = migrations(&e, &[p(6.0, 1_000), p(9.4, 500_000_000)], &[]);
         assert_eq!(m.len(), 1);
         assert_eq!(
             (m[0].transfer_start, m[0].transfer_end),
@@ -266,7 +344,7 @@ mod tests {
             ),
             ev(2.0, "migration.failed", Some("vm7"), serde_json::json!({})),
         ];
-        let m = migrations(&f, &[]);
+        let m = migrations(&f, &[], &[]);
         assert_eq!(m[0].vm.as_deref(), Some("vm7"));
         assert!(m[0].failed);
     }

@@ -72,7 +72,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
             dir.join("power.csv").display()
         )
     })?;
-    let migs = migrations(&run.events, &run.migration);
+    let migs = migrations(&run.events, &run.migration, &run.net);
     let mut notes = Vec::new();
     let input = RunInput {
         power: &run.power,

@@ -69,6 +69,17 @@ pub struct MigrationSample {
     pub rate_bps: Option<f64>,
 }
 
+/// One usable `net.csv` row of the metered host (sources without `@HOST`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSample {
+    /// s since capture start.
+    pub t_s: f64,
+    /// Interface name.
+    pub interface: String,
+    /// Cumulative bytes sent, B.
+    pub tx_b: u64,
+}
+
 /// Rows left out, per file, with the reason counts and the first few line numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Excluded {
@@ -118,6 +129,8 @@ pub struct Run {
     pub events: Vec<Event>,
     /// Usable migration-progress rows.
     pub migration: Vec<MigrationSample>,
+    /// Usable network-counter rows (empty when the run has no net.csv).
+    pub net: Vec<NetSample>,
     /// What was left out and why.
     pub excluded: Excluded,
 }
@@ -188,7 +201,14 @@ pub fn read(dir: &Path) -> Result<Run, String> {
     } else {
         Vec::new()
     };
+    let np = dir.join("net.csv");
+    let net = if np.exists() {
+        read_net(&np, &mut excluded)?
+    } else {
+        Vec::new()
+    };
     Ok(Run {
+        net,
         dir: dir.to_path_buf(),
         manifest,
         power_source,
@@ -392,6 +412,36 @@ fn read_migration(path: &Path, ex: &mut Excluded) -> Result<Vec<MigrationSample>
             vm: t.cell(r, "vm").to_string(),
             transferred_b: t.num::<u64>(r, line, "transferred_b", "a whole number of bytes")?,
             rate_bps: t.num::<f64>(r, line, "rate_bps", "a rate in bit/s")?,
+        });
+    }
+    Ok(out)
+}
+
+fn read_net(path: &Path, ex: &mut Excluded) -> Result<Vec<NetSample>, String> {
+    let t = Table::open(
+        path,
+        "net.csv",
+        &["t_mono_ns", "source", "interface", "tx_b", "flags"],
+    )?;
+    let mut out = Vec::new();
+    for (line, r) in &t.records {
+        let line = *line;
+        let t_s = t.t_s(r, line)?;
+        if t.cell(r, "source").contains('@') {
+            continue; // another host's counters
+        }
+        if let Some(f) = t.excluding_flag(r) {
+            ex.add(t.file, &format!("flagged {f}"), line);
+            continue;
+        }
+        let Some(tx_b) = t.num::<u64>(r, line, "tx_b", "a whole number of bytes")? else {
+            ex.add(t.file, "without tx_b", line);
+            continue;
+        };
+        out.push(NetSample {
+            t_s,
+            interface: t.cell(r, "interface").to_string(),
+            tx_b,
         });
     }
     Ok(out)

@@ -143,7 +143,7 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
                 w
             ));
         }
-        let m = migrations(&r.events, &r.migration);
+        let m = migrations(&r.events, &r.migration, &r.net);
         trans.push(transfers(r, &m, &mut notes));
         migs.push(m);
         cpu.push(c);

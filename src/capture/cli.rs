@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Options of `capsim capture`.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct CaptureArgs {
-    /// Run directory to create (power.csv, cpu.csv, migration.csv, events.jsonl, manifest.json).
+    /// Run directory to create (power.csv, cpu.csv, migration.csv, net.csv, events.jsonl, manifest.json).
     #[arg(short, long, value_name = "RUN_DIR")]
     pub out: PathBuf,
 

@@ -196,6 +196,21 @@ pub struct MigrationRow {
     pub flags: Flags,
 }
 
+/// One network-interface sample: a row of `net.csv`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetRow {
+    /// The source's id (`netdev`).
+    pub source: String,
+    /// Interface name as the kernel lists it (`eth0`, `xenbr0`, …).
+    pub interface: String,
+    /// Cumulative bytes received, B (raw counter, may wrap on 32-bit kernels).
+    pub rx_b: Option<u64>,
+    /// Cumulative bytes sent, B (raw counter).
+    pub tx_b: Option<u64>,
+    /// Data-quality flags.
+    pub flags: Flags,
+}
+
 /// One line of `events.jsonl`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
@@ -222,6 +237,8 @@ pub enum Record {
     Cpu(CpuRow),
     /// A `migration.csv` row.
     Migration(MigrationRow),
+    /// A `net.csv` row.
+    Net(NetRow),
     /// An `events.jsonl` line.
     Event(EventRow),
 }

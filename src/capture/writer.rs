@@ -1,11 +1,11 @@
-//! The run-directory writer: one thread owns `power.csv`, `cpu.csv`, `migration.csv` and
-//! `events.jsonl`, receives stamped records from every source and appends them.
+//! The run-directory writer: one thread owns `power.csv`, `cpu.csv`, `migration.csv`,
+//! `net.csv` and `events.jsonl`, receives stamped records from every source and appends them.
 //!
 //! Each line goes out in a single `write` call on an unbuffered file, so a killed capture
 //! leaves whole lines only; the files are `fdatasync`ed at least once a second while
 //! anything is unsynced, so a power cut loses at most about the last second.
 
-use super::record::{CpuRow, EventRow, MigrationRow, PowerRow, Record, Stamp};
+use super::record::{CpuRow, EventRow, MigrationRow, NetRow, PowerRow, Record, Stamp};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -126,6 +126,24 @@ pub const MIGRATION: FileDoc = FileDoc {
     ],
 };
 
+/// `net.csv`.
+pub const NET: FileDoc = FileDoc {
+    name: "net.csv",
+    columns: &[
+        STAMP_COLS[0],
+        STAMP_COLS[1],
+        ("source", "", "source id (netdev)"),
+        ("interface", "", "network interface (eth0, xenbr0, …)"),
+        ("rx_b", "B", "cumulative bytes received (raw counter)"),
+        ("tx_b", "B", "cumulative bytes sent (raw counter)"),
+        (
+            "flags",
+            "",
+            "|-separated data-quality flags; empty when clean",
+        ),
+    ],
+};
+
 /// `events.jsonl`.
 pub const EVENTS: FileDoc = FileDoc {
     name: "events.jsonl",
@@ -144,33 +162,46 @@ pub const EVENTS: FileDoc = FileDoc {
     ],
 };
 
+/// Number of files the writer produces.
+pub const NFILES: usize = 5;
+
 /// Every file the writer produces, in manifest order.
-pub const FILES: [&FileDoc; 4] = [&POWER, &CPU, &MIGRATION, &EVENTS];
+pub const FILES: [&FileDoc; NFILES] = [&POWER, &CPU, &MIGRATION, &NET, &EVENTS];
 
 /// Rows written per file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Rows (lines after the header) per file, in [`FILES`] order.
-    pub rows: [u64; 4],
+    pub rows: [u64; NFILES],
     /// Rows with a non-empty `flags` cell per file (events: always 0).
-    pub flagged: [u64; 4],
+    pub flagged: [u64; NFILES],
     /// Write or sync errors (the first is kept in `error`).
     pub errors: u64,
     /// The first I/O error met, if any.
     pub error: Option<String>,
 }
 
+impl Counts {
+    /// Rows written to the file named `name` (`power.csv`, …); 0 for an unknown name.
+    pub fn rows_in(&self, name: &str) -> u64 {
+        FILES
+            .iter()
+            .position(|f| f.name == name)
+            .map_or(0, |i| self.rows[i])
+    }
+}
+
 /// The open files of a run directory.
 pub struct Writer {
-    files: [File; 4],
-    paths: [PathBuf; 4],
+    files: [File; NFILES],
+    paths: [PathBuf; NFILES],
     dirty: bool,
     last_sync: Instant,
     counts: Counts,
 }
 
 impl Writer {
-    /// Creates the four files in `dir` (which must exist) with their header lines.
+    /// Creates the files in `dir` (which must exist) with their header lines.
     pub fn create(dir: &Path) -> Result<Writer, String> {
         let mut files = Vec::new();
         let mut paths = Vec::new();
@@ -190,8 +221,8 @@ impl Writer {
             files.push(f);
             paths.push(p);
         }
-        let files: [File; 4] = files.try_into().map_err(|_| "internal: file count")?;
-        let paths: [PathBuf; 4] = paths.try_into().map_err(|_| "internal: file count")?;
+        let files: [File; NFILES] = files.try_into().map_err(|_| "internal: file count")?;
+        let paths: [PathBuf; NFILES] = paths.try_into().map_err(|_| "internal: file count")?;
         let mut w = Writer {
             files,
             paths,
@@ -209,7 +240,8 @@ impl Writer {
             Record::Power(p) => (0, power_line(at, p), !p.flags.cell().is_empty()),
             Record::Cpu(c) => (1, cpu_line(at, c), !c.flags.cell().is_empty()),
             Record::Migration(m) => (2, migration_line(at, m), !m.flags.cell().is_empty()),
-            Record::Event(e) => (3, event_line(at, e), false),
+            Record::Net(n) => (3, net_line(at, n), !n.flags.cell().is_empty()),
+            Record::Event(e) => (4, event_line(at, e), false),
         };
         // One write call per line: `write_all` on a regular file completes in one
         // syscall unless the disk is full, so a kill -9 never leaves half a line.
@@ -233,7 +265,7 @@ impl Writer {
         if !self.dirty {
             return;
         }
-        for i in 0..4 {
+        for i in 0..NFILES {
             if let Err(e) = self.files[i].sync_data() {
                 self.error(format!("{}: sync failed: {e}", self.paths[i].display()));
             }
@@ -356,6 +388,19 @@ fn migration_line(at: Stamp, m: &MigrationRow) -> String {
         num(m.expected_downtime_s),
         num(m.downtime_s),
         m.flags.cell()
+    )
+}
+
+fn net_line(at: Stamp, n: &NetRow) -> String {
+    format!(
+        "{},{},{},{},{},{},{}\n",
+        at.mono_ns,
+        at.utc(),
+        cell(&n.source),
+        cell(&n.interface),
+        int(n.rx_b),
+        int(n.tx_b),
+        n.flags.cell()
     )
 }
 

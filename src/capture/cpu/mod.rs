@@ -6,6 +6,7 @@
 //! | `xl` | `xl list`, run every interval | one [`CpuRow`] per domain per poll, plus migration events |
 //! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`] per VM per poll |
 //! | `procstat` | `/proc/stat` | a `host` [`CpuRow`] (and `cpuN` rows on request) |
+//! | `netdev` | `/proc/net/dev` | a [`NetRow`](crate::capture::record::NetRow) per interface: cumulative rx/tx bytes |
 //! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see [`crate::capture::qmp`]) |
 //!
 //! Counters are stored raw (`cpu_ns` is cumulative); rates are derived offline. Rows are
@@ -33,6 +34,7 @@
 //! `qmp.error` for an error reply.
 
 pub mod cgroup;
+pub mod netdev;
 pub mod procstat;
 pub mod run;
 pub mod xentop;
@@ -96,6 +98,14 @@ pub struct CpuOptions {
     /// cgroup and /proc/stat polling interval, a duration with a unit ("100ms").
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     pub cpu_interval: Seconds,
+    /// Record network byte counters from PATH (default /proc/net/dev) into net.csv: the
+    /// bytes a migration put on the wire, which `xl migrate` does not report.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/proc/net/dev")]
+    pub netdev: Option<PathBuf>,
+    /// An interface to record (repeatable; default every interface but `lo`); implies
+    /// `--netdev`. Polled every `--cpu-interval`.
+    #[arg(long, value_name = "IFACE")]
+    pub net_iface: Vec<String>,
     /// Poll QEMU `query-migrate` for VM NAME on the QMP unix socket SOCKET (repeatable).
     #[arg(long, value_name = "NAME=SOCKET")]
     pub qmp: Vec<String>,
@@ -124,6 +134,8 @@ impl Default for CpuOptions {
             cgroup_vm: Vec::new(),
             procstat: None,
             procstat_per_cpu: false,
+            netdev: None,
+            net_iface: Vec::new(),
             user_hz: None,
             cpu_interval: Seconds(0.1),
             qmp: Vec::new(),
@@ -185,6 +197,24 @@ pub fn sources_from(opts: &CpuOptions) -> Result<Vec<Box<dyn Source>>, String> {
             vms.push((name, path));
         }
         out.push(Box::new(cgroup::CgroupSource::new(root, vms, cpu_iv)));
+    }
+    if opts.netdev.is_some() || !opts.net_iface.is_empty() {
+        if opts
+            .net_iface
+            .iter()
+            .any(|i| i.trim().is_empty() || i.contains(':'))
+        {
+            return Err("--net-iface needs an interface name, e.g. --net-iface eth0".into());
+        }
+        let path = opts
+            .netdev
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/proc/net/dev"));
+        out.push(Box::new(netdev::NetDevSource::new(
+            path,
+            opts.net_iface.clone(),
+            cpu_iv,
+        )));
     }
     if let Some(path) = &opts.procstat {
         let hz = match opts.user_hz {
