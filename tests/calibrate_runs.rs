@@ -490,3 +490,42 @@ fn a_xen_run_without_byte_counts_gets_its_rate_from_net_csv() {
     assert!(pct(r1, r0).abs() < 0.01, "{r1} vs {r0}");
     assert!(c.power.nic, "the NIC term is fitted again");
 }
+
+#[test]
+fn runs_whose_clocks_vary_are_refused_and_a_fixed_clock_is_noted() {
+    // freq.csv (from `capture --cpufreq`) at one clock: calibrated, and the note says which;
+    // a second run at another clock: one p-state cannot describe both, so it is refused.
+    let sc = load(&scenario_text());
+    let freq = |mhz: u64| {
+        let mut t = String::from("t_mono_ns,t_utc,source,cpu,freq_hz,flags\n");
+        for k in 0..100u64 {
+            t.push_str(&format!(
+                "{},2026-01-01T00:00:00Z,cpufreq,cpu0,{},\n",
+                k * 1_000_000_000,
+                mhz * 1_000_000
+            ));
+        }
+        t
+    };
+    let a = tmp("freq-a");
+    write_run(&a, &synth(&sc, 1, 0.0)).unwrap();
+    std::fs::write(a.join("freq.csv"), freq(2667)).unwrap();
+    let c = calibrate(std::slice::from_ref(&a)).unwrap();
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("every run ran at 2667 MHz")),
+        "{:?}",
+        c.notes
+    );
+    let b = tmp("freq-b");
+    write_run(&b, &synth(&sc, 2, 0.0)).unwrap();
+    std::fs::write(b.join("freq.csv"), freq(1600)).unwrap();
+    let Err(e) = calibrate(&[a, b]) else {
+        panic!("runs at 2667 and 1600 MHz were calibrated together")
+    };
+    assert!(
+        e.contains("p-states vary") && e.contains("[1600] MHz"),
+        "{e}"
+    );
+}

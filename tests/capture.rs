@@ -527,8 +527,8 @@ fn signal_closes_manifest(sig: libc::c_int, name: &str) {
     // The counts in the manifest are the rows on disk: everything was flushed.
     let rows = csv(&dir.join("power.csv")).len() as u64;
     assert_eq!(m["files"][0]["rows"], rows);
-    assert_eq!(m["files"][4]["name"], "events.jsonl");
-    assert_eq!(m["files"][4]["rows"], events(&dir).len() as u64);
+    assert_eq!(m["files"][5]["name"], "events.jsonl");
+    assert_eq!(m["files"][5]["rows"], events(&dir).len() as u64);
     assert_eq!(events(&dir).last().unwrap()["kind"], "capture.end");
 }
 
@@ -763,4 +763,45 @@ eth0: 123456789 1000    0    0    0     0          0         0 987654321    2000
         .filter_map(|f| f["name"].as_str())
         .collect();
     assert!(files.contains(&"net.csv"), "{files:?}");
+}
+
+#[test]
+fn cpu_clocks_land_in_freq_csv() {
+    // A fake /sys/devices/system/cpu with two CPUs at 2.667 GHz; cpu1's file is then
+    // rewritten to 1.6 GHz (a p-state change) while the capture runs.
+    let dir = tmpdir("cpufreq");
+    let root = dir.join("cpu");
+    for n in 0..2 {
+        let d = root.join(format!("cpu{n}/cpufreq"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("scaling_cur_freq"), "2667000\n").unwrap();
+    }
+    let run = dir.join("run");
+    let mut child = capsim()
+        .args(["capture", "--cpufreq"])
+        .arg(&root)
+        .args(["--cpu-interval", "100ms", "--duration", "1200ms", "--out"])
+        .arg(&run)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(root.join("cpu1/cpufreq/scaling_cur_freq"), "1600000\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let rows = csv(&run.join("freq.csv"));
+    let of = |cpu: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["cpu"] == cpu)
+            .map(|r| r["freq_hz"].clone())
+            .collect()
+    };
+    let (c0, c1) = (of("cpu0"), of("cpu1"));
+    assert!(
+        c0.len() >= 8 && c0.iter().all(|f| f == "2667000000"),
+        "{c0:?}"
+    );
+    // cpu1 starts at 2.667 GHz and ends at 1.6 GHz, never anything else.
+    assert_eq!(c1.first().map(String::as_str), Some("2667000000"));
+    assert_eq!(c1.last().map(String::as_str), Some("1600000000"));
+    assert!(c1.iter().all(|f| f == "2667000000" || f == "1600000000"));
 }

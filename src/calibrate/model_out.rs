@@ -175,7 +175,9 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             let _ = writeln!(t, "{l}");
         }
     }
-    t.push_str("\n[[pstates]]          # one state: the runs record no p-states\n");
+    t.push_str(
+        "\n[[pstates]]          # one state: calibrate fits one p-state (see the p-states note)\n",
+    );
     let _ = writeln!(t, "frequency = {}", toml::Value::String(freq));
     let _ = writeln!(
         t,

@@ -131,6 +131,8 @@ pub struct Run {
     pub migration: Vec<MigrationSample>,
     /// Usable network-counter rows (empty when the run has no net.csv).
     pub net: Vec<NetSample>,
+    /// Distinct core clocks in freq.csv, MHz, ascending (empty without freq.csv).
+    pub clocks_mhz: Vec<u64>,
     /// What was left out and why.
     pub excluded: Excluded,
 }
@@ -207,8 +209,15 @@ pub fn read(dir: &Path) -> Result<Run, String> {
     } else {
         Vec::new()
     };
+    let fp = dir.join("freq.csv");
+    let clocks_mhz = if fp.exists() {
+        read_clocks(&fp, &mut excluded)?
+    } else {
+        Vec::new()
+    };
     Ok(Run {
         net,
+        clocks_mhz,
         dir: dir.to_path_buf(),
         manifest,
         power_source,
@@ -414,6 +423,33 @@ fn read_migration(path: &Path, ex: &mut Excluded) -> Result<Vec<MigrationSample>
             rate_bps: t.num::<f64>(r, line, "rate_bps", "a rate in bit/s")?,
         });
     }
+    Ok(out)
+}
+
+/// The distinct clocks of the metered host's CPUs in freq.csv, MHz (rounded), ascending.
+fn read_clocks(path: &Path, ex: &mut Excluded) -> Result<Vec<u64>, String> {
+    let t = Table::open(
+        path,
+        "freq.csv",
+        &["t_mono_ns", "source", "freq_hz", "flags"],
+    )?;
+    let mut out = Vec::new();
+    for (line, r) in &t.records {
+        let line = *line;
+        t.t_s(r, line)?;
+        if t.cell(r, "source").contains('@') {
+            continue;
+        }
+        if let Some(f) = t.excluding_flag(r) {
+            ex.add(t.file, &format!("flagged {f}"), line);
+            continue;
+        }
+        if let Some(hz) = t.num::<f64>(r, line, "freq_hz", "a clock in Hz")? {
+            out.push((hz / 1e6).round() as u64);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
     Ok(out)
 }
 

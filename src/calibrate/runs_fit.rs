@@ -117,6 +117,23 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
     let mut windows = Vec::new();
     let mut migs = Vec::new();
     let mut trans = Vec::new();
+    // One p-state is fitted: runs whose clocks moved would fit a blend of states.
+    let mut clocks: Vec<u64> = runs.iter().flat_map(|r| r.clocks_mhz.clone()).collect();
+    clocks.sort_unstable();
+    clocks.dedup();
+    if clocks.len() > 1 {
+        let which: Vec<String> = runs
+            .iter()
+            .filter(|r| !r.clocks_mhz.is_empty())
+            .map(|r| format!("{} at {:?} MHz", r.name(), r.clocks_mhz))
+            .collect();
+        return Err(format!(
+            "p-states vary across the runs' freq.csv ({}); capsim calibrate fits one p-state, so \
+             record runs at a fixed clock (e.g. `cpupower frequency-set -g performance`) and \
+             calibrate each clock separately",
+            which.join("; ")
+        ));
+    }
     for r in &runs {
         let c = cpu_series(&r.cpu, "").ok_or_else(|| {
             format!(
@@ -161,9 +178,15 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
         .collect();
     let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
     let power = fit(&inputs, &names)?;
-    notes.push(
-        "p-states: the runs record none, so one p-state is fitted (the one the host ran at)".into(),
-    );
+    notes.push(match runs.iter().find_map(|r| r.clocks_mhz.first()) {
+        Some(mhz) => {
+            format!("p-states: every run ran at {mhz} MHz (freq.csv); one p-state is fitted")
+        }
+        None => {
+            "p-states: the runs record none, so one p-state is fitted (the one the host ran at)"
+                .into()
+        }
+    });
     let mut ests = Vec::new();
     for (k, ms) in migs.iter().enumerate() {
         let dst = cpu_dest(&runs[k]);

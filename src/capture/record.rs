@@ -211,6 +211,20 @@ pub struct NetRow {
     pub flags: Flags,
 }
 
+/// One CPU clock sample: a row of `freq.csv` (the p-state a calibration needs to fit
+/// per-core power per p-state).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FreqRow {
+    /// The source's id (`cpufreq`).
+    pub source: String,
+    /// The CPU (`cpu0`, `cpu1`, …).
+    pub cpu: String,
+    /// Current clock, Hz (cpufreq `scaling_cur_freq` × 1000).
+    pub freq_hz: Option<f64>,
+    /// Data-quality flags.
+    pub flags: Flags,
+}
+
 /// One line of `events.jsonl`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventRow {
@@ -239,6 +253,8 @@ pub enum Record {
     Migration(MigrationRow),
     /// A `net.csv` row.
     Net(NetRow),
+    /// A `freq.csv` row.
+    Freq(FreqRow),
     /// An `events.jsonl` line.
     Event(EventRow),
 }

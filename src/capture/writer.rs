@@ -1,11 +1,11 @@
 //! The run-directory writer: one thread owns `power.csv`, `cpu.csv`, `migration.csv`,
-//! `net.csv` and `events.jsonl`, receives stamped records from every source and appends them.
+//! `net.csv`, `freq.csv` and `events.jsonl`, receives stamped records from every source and appends them.
 //!
 //! Each line goes out in a single `write` call on an unbuffered file, so a killed capture
 //! leaves whole lines only; the files are `fdatasync`ed at least once a second while
 //! anything is unsynced, so a power cut loses at most about the last second.
 
-use super::record::{CpuRow, EventRow, MigrationRow, NetRow, PowerRow, Record, Stamp};
+use super::record::{CpuRow, EventRow, FreqRow, MigrationRow, NetRow, PowerRow, Record, Stamp};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,27 @@ pub const NET: FileDoc = FileDoc {
     ],
 };
 
+/// `freq.csv`.
+pub const FREQ: FileDoc = FileDoc {
+    name: "freq.csv",
+    columns: &[
+        STAMP_COLS[0],
+        STAMP_COLS[1],
+        ("source", "", "source id (cpufreq)"),
+        ("cpu", "", "CPU (cpu0, cpu1, …)"),
+        (
+            "freq_hz",
+            "Hz",
+            "current core clock (cpufreq scaling_cur_freq)",
+        ),
+        (
+            "flags",
+            "",
+            "|-separated data-quality flags; empty when clean",
+        ),
+    ],
+};
+
 /// `events.jsonl`.
 pub const EVENTS: FileDoc = FileDoc {
     name: "events.jsonl",
@@ -163,10 +184,10 @@ pub const EVENTS: FileDoc = FileDoc {
 };
 
 /// Number of files the writer produces.
-pub const NFILES: usize = 5;
+pub const NFILES: usize = 6;
 
 /// Every file the writer produces, in manifest order.
-pub const FILES: [&FileDoc; NFILES] = [&POWER, &CPU, &MIGRATION, &NET, &EVENTS];
+pub const FILES: [&FileDoc; NFILES] = [&POWER, &CPU, &MIGRATION, &NET, &FREQ, &EVENTS];
 
 /// Rows written per file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -241,7 +262,8 @@ impl Writer {
             Record::Cpu(c) => (1, cpu_line(at, c), !c.flags.cell().is_empty()),
             Record::Migration(m) => (2, migration_line(at, m), !m.flags.cell().is_empty()),
             Record::Net(n) => (3, net_line(at, n), !n.flags.cell().is_empty()),
-            Record::Event(e) => (4, event_line(at, e), false),
+            Record::Freq(f) => (4, freq_line(at, f), !f.flags.cell().is_empty()),
+            Record::Event(e) => (5, event_line(at, e), false),
         };
         // One write call per line: `write_all` on a regular file completes in one
         // syscall unless the disk is full, so a kill -9 never leaves half a line.
@@ -401,6 +423,18 @@ fn net_line(at: Stamp, n: &NetRow) -> String {
         int(n.rx_b),
         int(n.tx_b),
         n.flags.cell()
+    )
+}
+
+fn freq_line(at: Stamp, f: &FreqRow) -> String {
+    format!(
+        "{},{},{},{},{},{}\n",
+        at.mono_ns,
+        at.utc(),
+        cell(&f.source),
+        cell(&f.cpu),
+        num(f.freq_hz),
+        f.flags.cell()
     )
 }
 

@@ -6,6 +6,7 @@
 //! | `xl` | `xl list`, run every interval | one [`CpuRow`] per domain per poll, plus migration events |
 //! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`] per VM per poll |
 //! | `procstat` | `/proc/stat` | a `host` [`CpuRow`] (and `cpuN` rows on request) |
+//! | `cpufreq` | `/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq` | a [`FreqRow`](crate::capture::record::FreqRow) per CPU: the core clock |
 //! | `netdev` | `/proc/net/dev` | a [`NetRow`](crate::capture::record::NetRow) per interface: cumulative rx/tx bytes |
 //! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see [`crate::capture::qmp`]) |
 //!
@@ -34,6 +35,7 @@
 //! `qmp.error` for an error reply.
 
 pub mod cgroup;
+pub mod cpufreq;
 pub mod netdev;
 pub mod procstat;
 pub mod run;
@@ -98,6 +100,10 @@ pub struct CpuOptions {
     /// cgroup and /proc/stat polling interval, a duration with a unit ("100ms").
     #[arg(long, value_name = "DURATION", default_value = "100ms")]
     pub cpu_interval: Seconds,
+    /// Record every CPU's clock (the p-state) from cpufreq under ROOT (default
+    /// /sys/devices/system/cpu) into freq.csv, every `--cpu-interval`.
+    #[arg(long, value_name = "ROOT", num_args = 0..=1, default_missing_value = "/sys/devices/system/cpu")]
+    pub cpufreq: Option<PathBuf>,
     /// Record network byte counters from PATH (default /proc/net/dev) into net.csv: the
     /// bytes a migration put on the wire, which `xl migrate` does not report.
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/proc/net/dev")]
@@ -134,6 +140,7 @@ impl Default for CpuOptions {
             cgroup_vm: Vec::new(),
             procstat: None,
             procstat_per_cpu: false,
+            cpufreq: None,
             netdev: None,
             net_iface: Vec::new(),
             user_hz: None,
@@ -197,6 +204,9 @@ pub fn sources_from(opts: &CpuOptions) -> Result<Vec<Box<dyn Source>>, String> {
             vms.push((name, path));
         }
         out.push(Box::new(cgroup::CgroupSource::new(root, vms, cpu_iv)));
+    }
+    if let Some(root) = &opts.cpufreq {
+        out.push(Box::new(cpufreq::CpuFreqSource::new(root.clone(), cpu_iv)));
     }
     if opts.netdev.is_some() || !opts.net_iface.is_empty() {
         if opts
