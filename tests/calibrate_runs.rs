@@ -492,25 +492,74 @@ fn a_xen_run_without_byte_counts_gets_its_rate_from_net_csv() {
 }
 
 #[test]
-fn runs_whose_clocks_vary_are_refused_and_a_fixed_clock_is_noted() {
-    // freq.csv (from `capture --cpufreq`) at one clock: calibrated, and the note says which;
-    // a second run at another clock: one p-state cannot describe both, so it is refused.
+fn per_core_power_is_fitted_per_p_state_from_freq_csv() {
+    // The testbed run with the source host at P4 (16 × 133.33 MHz = 2133 MHz) from 37.5 s
+    // to 67.5 s: the 2-, 3- and 4-core steps are partly at P4, the rest at P0 (2667 MHz).
+    // The generator writes the clocks to freq.csv as `capture --cpufreq` would. True
+    // per-core power (models/servers/i7-920-xen34.toml): 17 W at P0, 12.9 W at P4.
+    let text = scenario_text()
+        + "\n[[actions]]\nat = \"37.5s\"\nkind = \"set_pstate\"\nserver = \"source\"\npstate = 4\n\
+           \n[[actions]]\nat = \"67.5s\"\nkind = \"set_pstate\"\nserver = \"source\"\npstate = 0\n";
+    let sc = load(&text);
+    let d = tmp("pstates");
+    write_run(&d, &synth(&sc, 1, 0.0)).unwrap();
+    let freq = std::fs::read_to_string(d.join("freq.csv")).unwrap();
+    assert!(
+        freq.contains(",2133300000"),
+        "P4 rows (2.1333 GHz in the model file)"
+    );
+    let c = calibrate(std::slice::from_ref(&d)).unwrap();
+    assert_eq!(c.power.clocks_mhz, [2667, 2133]);
+    assert!(
+        pct(c.power.idle_w(), 100.0).abs() < 1.0,
+        "{}",
+        c.power.idle_w()
+    );
+    assert!(
+        pct(c.power.core_w_at(0), 17.0).abs() < 5.0,
+        "{}",
+        c.power.core_w_at(0)
+    );
+    assert!(
+        pct(c.power.core_w_at(1), 12.9).abs() < 5.0,
+        "{}",
+        c.power.core_w_at(1)
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("2 clocks in freq.csv (2667, 2133 MHz)")),
+        "{:?}",
+        c.notes
+    );
+    // The model has both states, fastest first, and replays the run to the noise (1 W).
+    let host = HostInfo::default().or_manifest(&c.runs[0].manifest);
+    let t = capsim::calibrate::model_out::model_text(&c, &host, "2026-01-01").unwrap();
+    let m = capsim::scenario::validate::server_model_from_text("ps", "ps.toml", &t).unwrap();
+    assert_eq!(m.power.pstates.len(), 2);
+    assert_eq!(m.power.pstates[1].frequency_hz, 2.133e9);
+    let out = tmp("pstates-model").with_extension("toml");
+    std::fs::write(&out, &t).unwrap();
+    let r = capsim::calibrate::replay::replay(&d, &out).unwrap();
+    assert!(r.rmse_w < 1.2, "replay RMSE {} W", r.rmse_w);
+}
+
+#[test]
+fn runs_with_and_without_clocks_are_not_mixed() {
     let sc = load(&scenario_text());
-    let freq = |mhz: u64| {
-        let mut t = String::from("t_mono_ns,t_utc,source,cpu,freq_hz,flags\n");
-        for k in 0..100u64 {
-            t.push_str(&format!(
-                "{},2026-01-01T00:00:00Z,cpufreq,cpu0,{},\n",
-                k * 1_000_000_000,
-                mhz * 1_000_000
-            ));
-        }
-        t
-    };
     let a = tmp("freq-a");
     write_run(&a, &synth(&sc, 1, 0.0)).unwrap();
-    std::fs::write(a.join("freq.csv"), freq(2667)).unwrap();
+    let mut f = String::from("t_mono_ns,t_utc,source,cpu,freq_hz,flags\n");
+    for k in 0..140u64 {
+        f.push_str(&format!(
+            "{},2026-01-01T00:00:00Z,cpufreq,cpu0,2667000000,\n",
+            k * 1_000_000_000
+        ));
+    }
+    std::fs::write(a.join("freq.csv"), f).unwrap();
+    // One run at a single recorded clock: one state at that clock, noted.
     let c = calibrate(std::slice::from_ref(&a)).unwrap();
+    assert_eq!(c.power.clocks_mhz, [2667]);
     assert!(
         c.notes
             .iter()
@@ -520,12 +569,11 @@ fn runs_whose_clocks_vary_are_refused_and_a_fixed_clock_is_noted() {
     );
     let b = tmp("freq-b");
     write_run(&b, &synth(&sc, 2, 0.0)).unwrap();
-    std::fs::write(b.join("freq.csv"), freq(1600)).unwrap();
     let Err(e) = calibrate(&[a, b]) else {
-        panic!("runs at 2667 and 1600 MHz were calibrated together")
+        panic!("a run with clocks and one without were calibrated together")
     };
     assert!(
-        e.contains("p-states vary") && e.contains("[1600] MHz"),
+        e.contains("no freq.csv clocks, while other runs record them"),
         "{e}"
     );
 }

@@ -262,7 +262,7 @@ pub fn estimate(
         }
         let resid: Vec<f64> = during
             .iter()
-            .map(|r| r.power_w - pf.predict(r.busy, 0.0))
+            .map(|r| r.power_w - pf.predict(r.busy, r.state, 0.0))
             .collect();
         out.non_cpu_power_w = mean_se(&resid);
     }

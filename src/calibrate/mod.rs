@@ -8,6 +8,7 @@
 //! [`synthetic`] makes capture runs from simulations (the round trip).
 
 pub mod align;
+pub mod clock;
 pub mod fit;
 pub mod migration_fit;
 pub mod model_out;
@@ -61,18 +62,27 @@ fn summary(c: &runs_fit::Calibration) -> String {
     let p = &c.power;
     let f = &p.fit;
     let mut s = format!(
-        "power fit over {} intervals: idle {:.2} ± {:.2} W, {:.3} ± {:.3} W per busy core",
+        "power fit over {} intervals: idle {:.2} ± {:.2} W",
         f.n,
         p.idle_w(),
-        f.se[0],
-        p.core_w(),
-        f.se[1]
+        f.se[0]
     );
-    if p.nic {
+    for k in 0..p.states() {
+        let at = p
+            .clocks_mhz
+            .get(k)
+            .map_or(String::new(), |m| format!(" at {m} MHz"));
+        s.push_str(&format!(
+            ", {:.3} ± {:.3} W per busy core{at}",
+            p.core_w_at(k),
+            f.se[1 + k]
+        ));
+    }
+    if let Some(c) = p.nic_column() {
         s.push_str(&format!(
             ", {:.3} ± {:.3} W per Gbit/s",
             p.nic_w_per_gbps(),
-            f.se[2]
+            f.se[c]
         ));
     }
     s.push_str(&format!("; R² {:.4}, RMSE {:.2} W", f.r2, f.rmse));

@@ -123,7 +123,11 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             "#   {n}: {:.4} ± {:.4} W{} (95 % interval ± {:.4})",
             f.coef[k],
             f.se[k],
-            if k == 2 { " per Gbit/s" } else { "" },
+            if Some(k) == p.nic_column() {
+                " per Gbit/s"
+            } else {
+                ""
+            },
             f.ci95(k)
         );
     }
@@ -152,7 +156,7 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             t,
             "nic_per_gbps = \"{:.3}W\"  # ± {:.3} W",
             p.nic_w_per_gbps(),
-            f.se[2]
+            p.nic_column().map_or(f64::NAN, |c| f.se[c])
         );
     } else {
         t.push_str("# nic_per_gbps: not fitted (no migration with a known rate)\n");
@@ -175,16 +179,32 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             let _ = writeln!(t, "{l}");
         }
     }
-    t.push_str(
-        "\n[[pstates]]          # one state: calibrate fits one p-state (see the p-states note)\n",
-    );
-    let _ = writeln!(t, "frequency = {}", toml::Value::String(freq));
-    let _ = writeln!(
-        t,
-        "core_power = \"{:.3}W\"  # ± {:.3} W",
-        p.core_w(),
-        f.se[1]
-    );
+    if p.clocks_mhz.len() <= 1 {
+        t.push_str("\n[[pstates]]          # one state (see the p-states note)\n");
+        let f_text = match p.clocks_mhz.first() {
+            Some(mhz) => format!("{mhz}MHz"),
+            None => freq,
+        };
+        let _ = writeln!(t, "frequency = {}", toml::Value::String(f_text));
+        let _ = writeln!(
+            t,
+            "core_power = \"{:.3}W\"  # ± {:.3} W",
+            p.core_w(),
+            f.se[1]
+        );
+    } else {
+        // One state per clock recorded, fastest first (capsim's P0 first order).
+        for (k, mhz) in p.clocks_mhz.iter().enumerate() {
+            let _ = writeln!(t, "\n[[pstates]]          # P{k}, from freq.csv");
+            let _ = writeln!(t, "frequency = \"{mhz}MHz\"");
+            let _ = writeln!(
+                t,
+                "core_power = \"{:.3}W\"  # ± {:.3} W",
+                p.core_w_at(k),
+                f.se[1 + k]
+            );
+        }
+    }
     crate::scenario::validate::server_model_from_text("calibrated", "calibrated model", &t)
         .map_err(|e| format!("the calibrated model does not load ({e}); check --cores, --memory, --nic and --frequency"))?;
     Ok(t)

@@ -1,6 +1,8 @@
-//! The `cores` power fit: P = idle + c·busy_cores (+ k·Gbps while a migration sends
+//! The `cores` power fit: P = idle + c_f·busy_cores (+ k·Gbps while a migration sends
 //! pages), by least squares over the CPU intervals, after estimating each run's clock
-//! offset between the power meter and the CPU counters.
+//! offset between the power meter and the CPU counters. With `freq.csv` (`capture
+//! --cpufreq`) there is one c_f per core clock f seen (a p-state each), and intervals that
+//! span a clock change are left out; without it, one c.
 //!
 //! Offset: the power series is shifted over ±[`SEARCH_S`] in steps of the meter's window,
 //! then refined in steps of a tenth of it around the best; the shift with the smallest
@@ -8,6 +10,7 @@
 //! is diagnosed as misaligned clocks instead of being fitted silently.
 
 use super::align::{mean_power, overlap, CpuSeries};
+use super::clock::ClockLine;
 use super::fit::{ols, Fit};
 use super::run::PowerSample;
 
@@ -31,6 +34,8 @@ pub struct Row {
     pub power_w: f64,
     /// Busy cores, cores.
     pub busy: f64,
+    /// P-state: index into [`PowerFit::clocks_mhz`] (0 when clocks are not recorded).
+    pub state: usize,
     /// Migration payload rate over the interval, Gbit/s (0 outside transfers).
     pub gbps: f64,
 }
@@ -56,6 +61,21 @@ pub struct RunInput<'a> {
     pub cpu: &'a CpuSeries,
     /// Its migrations' transfer periods.
     pub transfers: Vec<Transfer>,
+    /// Its core clock over time (empty when the run has no freq.csv).
+    pub clock: &'a ClockLine,
+    /// The clocks of the fit, MHz, fastest first (empty: clocks not recorded).
+    pub levels: &'a [u64],
+}
+
+impl RunInput<'_> {
+    /// The p-state index over (a, b], or None when the interval spans a clock change.
+    fn state(&self, a: f64, b: f64) -> Option<usize> {
+        if self.levels.is_empty() {
+            return Some(0);
+        }
+        let mhz = self.clock.over(a, b)?;
+        self.levels.iter().position(|&l| l == mhz)
+    }
 }
 
 /// A run's clock-offset estimate.
@@ -76,10 +96,12 @@ pub struct Offset {
 /// The fitted power model.
 #[derive(Clone, Debug)]
 pub struct PowerFit {
-    /// The regression (columns: idle, per busy core, and per Gbps when fitted).
+    /// The regression (columns: idle, per busy core at each clock, and per Gbps when fitted).
     pub fit: Fit,
     /// Column names, as in `fit`.
-    pub names: Vec<&'static str>,
+    pub names: Vec<String>,
+    /// The clocks of the per-core columns, MHz, fastest first (empty: not recorded, one column).
+    pub clocks_mhz: Vec<u64>,
     /// Whether the NIC term was fitted.
     pub nic: bool,
     /// Observations at each run's best shift.
@@ -95,21 +117,29 @@ impl PowerFit {
     pub fn idle_w(&self) -> f64 {
         self.fit.coef[0]
     }
-    /// Power per busy core, W.
+    /// Number of per-core columns (p-states fitted).
+    pub fn states(&self) -> usize {
+        self.clocks_mhz.len().max(1)
+    }
+    /// Power per busy core at the fastest clock fitted, W.
     pub fn core_w(&self) -> f64 {
         self.fit.coef[1]
     }
+    /// Power per busy core at p-state `k` (index into `clocks_mhz`), W.
+    pub fn core_w_at(&self, k: usize) -> f64 {
+        self.fit.coef[1 + k]
+    }
+    /// Column of the NIC term in `fit`, when fitted.
+    pub fn nic_column(&self) -> Option<usize> {
+        self.nic.then(|| 1 + self.states())
+    }
     /// NIC power, W per Gbit/s (0 when not fitted).
     pub fn nic_w_per_gbps(&self) -> f64 {
-        if self.nic {
-            self.fit.coef[2]
-        } else {
-            0.0
-        }
+        self.nic_column().map_or(0.0, |c| self.fit.coef[c])
     }
-    /// The model's power for busy cores and Gbit/s, W.
-    pub fn predict(&self, busy: f64, gbps: f64) -> f64 {
-        self.idle_w() + self.core_w() * busy + self.nic_w_per_gbps() * gbps
+    /// The model's power for busy cores at p-state `state` and Gbit/s, W.
+    pub fn predict(&self, busy: f64, state: usize, gbps: f64) -> f64 {
+        self.idle_w() + self.core_w_at(state) * busy + self.nic_w_per_gbps() * gbps
     }
 }
 
@@ -119,6 +149,10 @@ fn rows_at(r: &RunInput, run: usize, shift: f64) -> (Vec<Row>, usize) {
     for i in &r.cpu.intervals {
         // Intervals without a busy figure are already counted in the CPU series' drops.
         let Some(busy) = i.busy else { continue };
+        let Some(state) = r.state(i.t0, i.t1) else {
+            unusable += 1;
+            continue;
+        };
         let Some(p) = mean_power(r.power, r.window_s, shift, i.t0, i.t1) else {
             unusable += 1;
             continue;
@@ -145,17 +179,25 @@ fn rows_at(r: &RunInput, run: usize, shift: f64) -> (Vec<Row>, usize) {
             t1: i.t1,
             power_w: p,
             busy,
+            state,
             gbps,
         });
     }
     (out, unusable)
 }
 
-fn regress(rows: &[Row], nic: bool) -> Result<Fit, String> {
+/// Least squares over `rows` with one per-core column per p-state in `states` (indices
+/// into `levels`; rows of other states must not occur).
+fn regress(rows: &[Row], nic: bool, states: &[usize], levels: &[u64]) -> Result<Fit, String> {
     let x: Vec<Vec<f64>> = rows
         .iter()
         .map(|r| {
-            let mut v = vec![1.0, r.busy];
+            let mut v = vec![1.0];
+            v.extend(
+                states
+                    .iter()
+                    .map(|&k| if r.state == k { r.busy } else { 0.0 }),
+            );
             if nic {
                 v.push(r.gbps);
             }
@@ -163,13 +205,34 @@ fn regress(rows: &[Row], nic: bool) -> Result<Fit, String> {
         })
         .collect();
     let y: Vec<f64> = rows.iter().map(|r| r.power_w).collect();
-    ols(&x, &y, &names(nic))
+    let n = names(nic, states, levels);
+    let refs: Vec<&str> = n.iter().map(String::as_str).collect();
+    ols(&x, &y, &refs)
 }
 
-fn names(nic: bool) -> Vec<&'static str> {
-    let mut n = vec!["idle", "per busy core"];
+/// The p-states that `rows` use with some load (a state seen only idle says nothing
+/// about its per-core power).
+fn loaded_states(rows: &[Row]) -> Vec<usize> {
+    let mut s: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.busy > 0.05)
+        .map(|r| r.state)
+        .collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+fn names(nic: bool, states: &[usize], levels: &[u64]) -> Vec<String> {
+    let mut n = vec!["idle".to_string()];
+    for &k in states {
+        n.push(match levels.get(k) {
+            Some(mhz) => format!("per busy core at {mhz} MHz"),
+            None => "per busy core".into(),
+        });
+    }
     if nic {
-        n.push("NIC per Gbps");
+        n.push("NIC per Gbps".into());
     }
     n
 }
@@ -183,6 +246,9 @@ pub fn sample_rows(r: &RunInput, shift: f64) -> Vec<Row> {
     for p in r.power {
         let (a, b) = (p.t_s - r.window_s + shift, p.t_s + shift);
         let Some(busy) = r.cpu.busy_mean(a, b).filter(|_| covered(r.cpu, a, b)) else {
+            continue;
+        };
+        let Some(state) = r.state(a, b) else {
             continue;
         };
         let mut gbps = 0.0;
@@ -203,6 +269,7 @@ pub fn sample_rows(r: &RunInput, shift: f64) -> Vec<Row> {
                 t1: b,
                 power_w: p.power_w,
                 busy,
+                state,
                 gbps,
             });
         }
@@ -238,7 +305,9 @@ fn best_shift(r: &RunInput, nic: bool) -> Result<Offset, String> {
         if rows.len() < MIN_ROWS {
             return None;
         }
-        regress(&rows, nic).ok().map(|f| (f.rmse, rows.len()))
+        regress(&rows, nic, &loaded_states(&rows), r.levels)
+            .ok()
+            .map(|f| (f.rmse, rows.len()))
     };
     let w = coarse_step(r.window_s);
     let n = (SEARCH_S / w).floor() as i64;
@@ -309,7 +378,8 @@ pub fn fit(runs: &[RunInput], run_names: &[String]) -> Result<PowerFit, String> 
             ));
         }
         let (rows, bad) = rows_at(r, k, off.shift_s);
-        let f = regress(&rows, run_nic).map_err(|e| format!("{name}: {e}"))?;
+        let f = regress(&rows, run_nic, &loaded_states(&rows), r.levels)
+            .map_err(|e| format!("{name}: {e}"))?;
         if f.r2.is_nan() || f.r2 < MIN_R2 {
             return Err(format!(
                 "{name}: poor fit (R² {:.3} < {MIN_R2}, RMSE {:.2} W at the best shift {:+.2} s): \
@@ -323,10 +393,22 @@ pub fn fit(runs: &[RunInput], run_names: &[String]) -> Result<PowerFit, String> 
         all.extend(rows);
     }
     check_idle(&all, &run_names.join(", "))?;
-    let fit = regress(&all, nic)?;
+    let levels: Vec<u64> = runs.first().map_or(Vec::new(), |r| r.levels.to_vec());
+    let states: Vec<usize> = (0..levels.len().max(1)).collect();
+    let loaded = loaded_states(&all);
+    if let Some(&k) = states.iter().find(|k| !loaded.contains(k)) {
+        return Err(format!(
+            "{}: no interval with load at {} MHz, so its per-core power cannot be fitted; \
+             load the host at every clock it runs at (or pin one clock)",
+            run_names.join(", "),
+            levels.get(k).copied().unwrap_or(0)
+        ));
+    }
+    let fit = regress(&all, nic, &states, &levels)?;
     Ok(PowerFit {
         fit,
-        names: names(nic),
+        names: names(nic, &states, &levels),
+        clocks_mhz: levels,
         nic,
         rows: all,
         offsets,

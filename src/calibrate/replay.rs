@@ -10,6 +10,7 @@
 //! `# calibrated-migration:` line; a model without one gets no migration prediction.
 
 use super::align::{cpu_series, meter_window};
+use super::clock::ClockLine;
 use super::model_out::migration_line;
 use super::phases::migrations;
 use super::power_fit::{coarse_step, sample_rows, RunInput, SEARCH_S};
@@ -74,11 +75,25 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
     })?;
     let migs = migrations(&run.events, &run.migration, &run.net);
     let mut notes = Vec::new();
+    let clock = ClockLine::new(&run.freq);
+    // With recorded clocks, each interval runs at the model's p-state of that clock.
+    let levels: Vec<u64> = if clock.is_empty() {
+        Vec::new()
+    } else {
+        model
+            .power
+            .pstates
+            .iter()
+            .map(|p| (p.frequency_hz / 1e6).round() as u64)
+            .collect()
+    };
     let input = RunInput {
         power: &run.power,
         window_s: w,
         cpu: &cpu,
         transfers: transfers(&run, &migs, &mut notes),
+        clock: &clock,
+        levels: &levels,
     };
     let pw = &model.power;
     let score = |d: f64| -> Option<(f64, f64, usize)> {
@@ -88,7 +103,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
         }
         let (mut ss, mut s) = (0.0, 0.0);
         for r in &rows {
-            let e = pw.power_w(r.busy, 0, r.gbps) - r.power_w;
+            let e = pw.power_w(r.busy, r.state, r.gbps) - r.power_w;
             ss += e * e;
             s += e;
         }
@@ -119,7 +134,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
     let (rmse, bias, count) = score(shift).ok_or("no usable shift")?;
     let points = sample_rows(&input, shift)
         .iter()
-        .map(|r| (r.t1, r.power_w, pw.power_w(r.busy, 0, r.gbps)))
+        .map(|r| (r.t1, r.power_w, pw.power_w(r.busy, r.state, r.gbps)))
         .collect();
     let line = migration_line(&text);
     let get = |k: &str| {

@@ -49,14 +49,14 @@ pub fn figure(c: &Calibration, k: usize) -> Figure {
         label: "fitted model".into(),
         points: rows
             .iter()
-            .map(|r| (mid(r), c.power.predict(r.busy, r.gbps)))
+            .map(|r| (mid(r), c.power.predict(r.busy, r.state, r.gbps)))
             .collect(),
     };
     let resid = Series {
         label: "measured − fitted".into(),
         points: rows
             .iter()
-            .map(|r| (mid(r), r.power_w - c.power.predict(r.busy, r.gbps)))
+            .map(|r| (mid(r), r.power_w - c.power.predict(r.busy, r.state, r.gbps)))
             .collect(),
     };
     Figure {
@@ -157,7 +157,13 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
     );
     t.push_str("<table><tr><th>parameter</th><th>estimate</th><th>standard error</th><th>95 % interval</th><th>unit</th></tr>\n");
     for (k, n) in c.power.names.iter().enumerate() {
-        let unit = ["W", "W per busy core", "W per Gbit/s"][k.min(2)];
+        let unit = if k == 0 {
+            "W"
+        } else if Some(k) == c.power.nic_column() {
+            "W per Gbit/s"
+        } else {
+            "W per busy core"
+        };
         row(
             &mut t,
             n,

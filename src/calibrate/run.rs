@@ -69,6 +69,17 @@ pub struct MigrationSample {
     pub rate_bps: Option<f64>,
 }
 
+/// One usable `freq.csv` row of the metered host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FreqSample {
+    /// s since capture start.
+    pub t_s: f64,
+    /// The CPU (`cpu0`, …).
+    pub cpu: String,
+    /// Its clock, MHz (rounded).
+    pub mhz: u64,
+}
+
 /// One usable `net.csv` row of the metered host (sources without `@HOST`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetSample {
@@ -133,6 +144,8 @@ pub struct Run {
     pub net: Vec<NetSample>,
     /// Distinct core clocks in freq.csv, MHz, ascending (empty without freq.csv).
     pub clocks_mhz: Vec<u64>,
+    /// Usable freq.csv rows of the metered host, in file order.
+    pub freq: Vec<FreqSample>,
     /// What was left out and why.
     pub excluded: Excluded,
 }
@@ -210,14 +223,18 @@ pub fn read(dir: &Path) -> Result<Run, String> {
         Vec::new()
     };
     let fp = dir.join("freq.csv");
-    let clocks_mhz = if fp.exists() {
-        read_clocks(&fp, &mut excluded)?
+    let freq = if fp.exists() {
+        read_freq(&fp, &mut excluded)?
     } else {
         Vec::new()
     };
+    let mut clocks_mhz: Vec<u64> = freq.iter().map(|f| f.mhz).collect();
+    clocks_mhz.sort_unstable();
+    clocks_mhz.dedup();
     Ok(Run {
         net,
         clocks_mhz,
+        freq,
         dir: dir.to_path_buf(),
         manifest,
         power_source,
@@ -426,17 +443,17 @@ fn read_migration(path: &Path, ex: &mut Excluded) -> Result<Vec<MigrationSample>
     Ok(out)
 }
 
-/// The distinct clocks of the metered host's CPUs in freq.csv, MHz (rounded), ascending.
-fn read_clocks(path: &Path, ex: &mut Excluded) -> Result<Vec<u64>, String> {
+/// The metered host's clock samples in freq.csv (sources without `@HOST`).
+fn read_freq(path: &Path, ex: &mut Excluded) -> Result<Vec<FreqSample>, String> {
     let t = Table::open(
         path,
         "freq.csv",
-        &["t_mono_ns", "source", "freq_hz", "flags"],
+        &["t_mono_ns", "source", "cpu", "freq_hz", "flags"],
     )?;
     let mut out = Vec::new();
     for (line, r) in &t.records {
         let line = *line;
-        t.t_s(r, line)?;
+        let t_s = t.t_s(r, line)?;
         if t.cell(r, "source").contains('@') {
             continue;
         }
@@ -444,12 +461,16 @@ fn read_clocks(path: &Path, ex: &mut Excluded) -> Result<Vec<u64>, String> {
             ex.add(t.file, &format!("flagged {f}"), line);
             continue;
         }
-        if let Some(hz) = t.num::<f64>(r, line, "freq_hz", "a clock in Hz")? {
-            out.push((hz / 1e6).round() as u64);
-        }
+        let Some(hz) = t.num::<f64>(r, line, "freq_hz", "a clock in Hz")? else {
+            ex.add(t.file, "without freq_hz", line);
+            continue;
+        };
+        out.push(FreqSample {
+            t_s,
+            cpu: t.cell(r, "cpu").to_string(),
+            mhz: (hz / 1e6).round() as u64,
+        });
     }
-    out.sort_unstable();
-    out.dedup();
     Ok(out)
 }
 

@@ -1,6 +1,7 @@
 //! Calibration from capture runs: read, align, fit power, estimate migration parameters.
 
 use super::align::{cpu_series, meter_window, CpuSeries};
+use super::clock::ClockLine;
 use super::migration_fit::{estimate, pooled, Est, MigrationEstimate};
 use super::phases::{migrations, Migration};
 use super::power_fit::{fit, PowerFit, RunInput, Transfer};
@@ -117,23 +118,21 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
     let mut windows = Vec::new();
     let mut migs = Vec::new();
     let mut trans = Vec::new();
-    // One p-state is fitted: runs whose clocks moved would fit a blend of states.
-    let mut clocks: Vec<u64> = runs.iter().flat_map(|r| r.clocks_mhz.clone()).collect();
-    clocks.sort_unstable();
-    clocks.dedup();
-    if clocks.len() > 1 {
-        let which: Vec<String> = runs
-            .iter()
-            .filter(|r| !r.clocks_mhz.is_empty())
-            .map(|r| format!("{} at {:?} MHz", r.name(), r.clocks_mhz))
-            .collect();
-        return Err(format!(
-            "p-states vary across the runs' freq.csv ({}); capsim calibrate fits one p-state, so \
-             record runs at a fixed clock (e.g. `cpupower frequency-set -g performance`) and \
-             calibrate each clock separately",
-            which.join("; ")
-        ));
+    // P-states: one per-core column per clock seen in freq.csv, fastest first. Runs
+    // with and without clocks cannot be mixed: the latter's intervals have no state.
+    let mut levels: Vec<u64> = runs.iter().flat_map(|r| r.clocks_mhz.clone()).collect();
+    levels.sort_unstable_by(|a, b| b.cmp(a));
+    levels.dedup();
+    if !levels.is_empty() {
+        if let Some(r) = runs.iter().find(|r| r.clocks_mhz.is_empty()) {
+            return Err(format!(
+                "{}: no freq.csv clocks, while other runs record them (`capture --cpufreq`); \
+                 calibrate runs with clocks and runs without them separately",
+                r.name()
+            ));
+        }
     }
+    let clocks: Vec<ClockLine> = runs.iter().map(|r| ClockLine::new(&r.freq)).collect();
     for r in &runs {
         let c = cpu_series(&r.cpu, "").ok_or_else(|| {
             format!(
@@ -174,18 +173,25 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
             window_s: windows[k],
             cpu: &cpu[k],
             transfers: trans[k].clone(),
+            clock: &clocks[k],
+            levels: &levels,
         })
         .collect();
     let names: Vec<String> = runs.iter().map(|r| r.dir.display().to_string()).collect();
     let power = fit(&inputs, &names)?;
-    notes.push(match runs.iter().find_map(|r| r.clocks_mhz.first()) {
-        Some(mhz) => {
-            format!("p-states: every run ran at {mhz} MHz (freq.csv); one p-state is fitted")
-        }
-        None => {
-            "p-states: the runs record none, so one p-state is fitted (the one the host ran at)"
-                .into()
-        }
+    notes.push(match levels.as_slice() {
+        [] => "p-states: the runs record none, so one p-state is fitted (the one the host ran at)"
+            .into(),
+        [mhz] => format!("p-states: every run ran at {mhz} MHz (freq.csv); one p-state is fitted"),
+        many => format!(
+            "p-states: {} clocks in freq.csv ({} MHz), one per-core power each; intervals \
+             spanning a clock change are left out",
+            many.len(),
+            many.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     });
     let mut ests = Vec::new();
     for (k, ms) in migs.iter().enumerate() {

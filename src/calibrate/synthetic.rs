@@ -21,7 +21,7 @@
 //! - `manifest.json`: `"synthetic"` with the scenario, host, seed, noise and the true
 //!   parameters, and `"host"` with cores, memory, NIC and clock for the model file.
 
-use crate::capture::record::{CpuRow, EventRow, Flags, PowerRow, Record, Stamp};
+use crate::capture::record::{CpuRow, EventRow, Flags, FreqRow, PowerRow, Record, Stamp};
 use crate::capture::writer::{Counts, Writer, FILES};
 use crate::scenario::config::{ActionKind, Scenario};
 use rand::SeedableRng;
@@ -233,6 +233,25 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
         }
         hst
     };
+    // The metered host's p-state over time (from the simulator's log): written to
+    // freq.csv, as `capture --cpufreq` would, when the host changes p-state at all.
+    let mut pstate_changes: Vec<(f64, usize)> = Vec::new();
+    for e in &res.events {
+        if (e.kind == "set_pstate" || e.kind == "policy_pstate") && e.entity == host_name(h) {
+            if let Some(k) = detail_u64(&e.detail, "pstate") {
+                pstate_changes.push((e.time_ns as f64 / 1e9, k as usize));
+            }
+        }
+    }
+    let initial_pstate = sc.servers[h].pstate;
+    let pstate_at = |t: f64| {
+        pstate_changes
+            .iter()
+            .take_while(|(at, _)| *at < t)
+            .last()
+            .map_or(initial_pstate, |c| c.1)
+    };
+    let pstates = &sc.servers[h].model.power.pstates;
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(o.seed);
     let noise = Normal::new(0.0, o.noise_w.max(1e-300)).map_err(|e| e.to_string())?;
     let mut recs: Vec<(Stamp, Record)> = Vec::new();
@@ -280,6 +299,21 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
                     flags: Flags::none(),
                 }),
             ));
+        }
+        if !pstate_changes.is_empty() {
+            // Stamped like the CPU poll: the clock in force at the poll's end.
+            let hz = pstates.get(pstate_at(t)).map(|p| p.frequency_hz);
+            for c in 0..sc.servers[h].model.power.cores {
+                recs.push((
+                    stamp(t),
+                    Record::Freq(FreqRow {
+                        source: "cpufreq".into(),
+                        cpu: format!("cpu{c}"),
+                        freq_hz: hz,
+                        flags: Flags::none(),
+                    }),
+                ));
+            }
         }
         for &s in &hosts {
             let d0 = col(format!("{}.dom0.cpu_cores", host_name(s))).map_or(0.0, |c| row[c]);
