@@ -542,6 +542,16 @@ fn per_core_power_is_fitted_per_p_state_from_freq_csv() {
     std::fs::write(&out, &t).unwrap();
     let r = capsim::calibrate::replay::replay(&d, &out).unwrap();
     assert!(r.rmse_w < 1.2, "replay RMSE {} W", r.rmse_w);
+    // A model with P0 only cannot replay the P4 intervals: said, not guessed.
+    let Err(e) =
+        capsim::calibrate::replay::replay(&d, Path::new("calibration/synthetic-i7-920.toml"))
+    else {
+        panic!("replayed 2133 MHz intervals with a 2667 MHz-only model")
+    };
+    assert!(
+        e.contains("2133 MHz (freq.csv) is none of the model's p-states"),
+        "{e}"
+    );
 }
 
 #[test]
