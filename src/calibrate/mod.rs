@@ -155,12 +155,7 @@ pub fn specpower_command(
 ) -> Result<String, String> {
     let all = specpower::read(csv)?;
     let r = specpower::find(&all, server, line)?;
-    let today = crate::capture::record::utc_string(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128),
-    );
-    let text = specpower::model_text(r, kind, &csv.display().to_string(), &today[..10])?;
+    let text = specpower::model_text(r, kind, &csv.display().to_string(), &today())?;
     // Never write a model capsim itself would reject.
     crate::scenario::validate::server_model_from_text(
         "calibrated",
