@@ -43,8 +43,9 @@ pub mod xentop;
 pub mod xl;
 pub mod xl_migration;
 
-use crate::capture::record::{CpuRow, EventRow, Record, Source, Stop};
+use crate::capture::record::{CpuRow, EventRow, Record, Sink, Source, Stamp, Stop};
 use crate::scenario::units::Seconds;
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -345,6 +346,68 @@ impl Ticker {
         }
         ok
     }
+}
+
+/// A text file a source re-reads every tick (`/proc/stat`, `/proc/net/dev`): a read that
+/// fails starts a gap, announced once with a `source.gap` event; the next good read ends it.
+pub(crate) struct PolledFile {
+    path: PathBuf,
+    in_gap: bool,
+}
+
+/// One tick's read of a [`PolledFile`].
+pub(crate) enum FileRead {
+    /// The file's text, and whether this read ends a gap.
+    Text { text: String, after_gap: bool },
+    /// The read failed (the gap is announced once).
+    Failed,
+    /// The writer is gone: the source should stop.
+    Closed,
+}
+
+impl PolledFile {
+    /// The file at `path`, which must exist now (a missing file at start is a bad flag).
+    pub(crate) fn open(path: PathBuf) -> Result<Self, String> {
+        std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(PolledFile {
+            path,
+            in_gap: false,
+        })
+    }
+
+    /// Reads the file once for source `id`.
+    pub(crate) fn read(&mut self, id: &str, sink: &Sink) -> FileRead {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => FileRead::Text {
+                text,
+                after_gap: std::mem::replace(&mut self.in_gap, false),
+            },
+            Err(e) => {
+                if !self.in_gap {
+                    self.in_gap = true;
+                    let f = fields([("reason", json!(format!("{}: {e}", self.path.display())))]);
+                    if !sink.send(event("source.gap", id, None, f, None)) {
+                        return FileRead::Closed;
+                    }
+                }
+                FileRead::Failed
+            }
+        }
+    }
+}
+
+/// Sends one `source.bad_line` event per (line, error) at `at`; false once the writer is gone.
+pub(crate) fn send_bad_lines(sink: &Sink, id: &str, at: Stamp, bad: &[(String, String)]) -> bool {
+    bad.iter().all(|(line, e)| {
+        let ev = event(
+            "source.bad_line",
+            id,
+            None,
+            fields([("error", json!(e))]),
+            Some(line),
+        );
+        sink.send_at(at, ev)
+    })
 }
 
 /// Sleeps until `when` in short slices so a stop request is seen within 20 ms; `false`

@@ -7,7 +7,7 @@
 //! in `net.csv`. Counts include protocol headers (TCP/IP adds about 3 % at a 1500-byte MTU)
 //! and any other traffic on the interface.
 
-use super::{event, fields, Ticker};
+use super::{event, fields, send_bad_lines, FileRead, PolledFile, Ticker};
 use crate::capture::record::{Flags, NetRow, Record, Sink, Source, Stop};
 use serde_json::json;
 use std::path::PathBuf;
@@ -98,41 +98,19 @@ impl Source for NetDevSource {
     }
 
     fn run(&mut self, sink: &Sink, stop: &Stop) -> Result<(), String> {
-        if let Err(e) = std::fs::metadata(&self.path) {
-            return Err(format!("{}: {e}", self.path.display()));
-        }
-        let mut in_gap = false;
+        let mut file = PolledFile::open(self.path.clone())?;
         let mut missing_reported: Vec<String> = Vec::new();
         let mut ticker = Ticker::new(self.every);
         while ticker.wait(stop) {
-            let text = match std::fs::read_to_string(&self.path) {
-                Ok(t) => t,
-                Err(e) => {
-                    if !in_gap {
-                        in_gap = true;
-                        let f =
-                            fields([("reason", json!(format!("{}: {e}", self.path.display())))]);
-                        if !sink.send(event("source.gap", ID, None, f, None)) {
-                            return Ok(());
-                        }
-                    }
-                    continue;
-                }
+            let (text, after_gap) = match file.read(ID, sink) {
+                FileRead::Text { text, after_gap } => (text, after_gap),
+                FileRead::Failed => continue,
+                FileRead::Closed => return Ok(()),
             };
             let at = sink.clock().now();
-            let after_gap = std::mem::replace(&mut in_gap, false);
             let (rows, bad) = parse_net_dev(&text);
-            for (line, e) in &bad {
-                let ev = event(
-                    "source.bad_line",
-                    ID,
-                    None,
-                    fields([("error", json!(e))]),
-                    Some(line),
-                );
-                if !sink.send_at(at, ev) {
-                    return Ok(());
-                }
+            if !send_bad_lines(sink, ID, at, &bad) {
+                return Ok(());
             }
             for want in &self.ifaces {
                 // A named interface that is absent (typo, or gone) is said once, not per poll.

@@ -7,7 +7,7 @@
 //! the number of `cpuN` lines. Fields a kernel does not print count as 0 (they did not
 //! exist); fewer than the first four is a bad line.
 
-use super::{cpu_row, event, fields, Ticker};
+use super::{cpu_row, send_bad_lines, FileRead, PolledFile, Ticker};
 use crate::capture::record::{Flags, Record, Sink, Source, Stop};
 use serde_json::json;
 use std::path::PathBuf;
@@ -167,41 +167,19 @@ impl Source for ProcStatSource {
     }
 
     fn run(&mut self, sink: &Sink, stop: &Stop) -> Result<(), String> {
-        if let Err(e) = std::fs::metadata(&self.path) {
-            return Err(format!("{}: {e}", self.path.display()));
-        }
-        let mut in_gap = false;
+        let mut file = PolledFile::open(self.path.clone())?;
         let mut ticker = Ticker::new(self.every);
         while ticker.wait(stop) {
-            let text = match std::fs::read_to_string(&self.path) {
-                Ok(t) => t,
-                Err(e) => {
-                    if !in_gap {
-                        in_gap = true;
-                        let f =
-                            fields([("reason", json!(format!("{}: {e}", self.path.display())))]);
-                        if !sink.send(event("source.gap", ID, None, f, None)) {
-                            return Ok(());
-                        }
-                    }
-                    continue;
-                }
+            let (text, after_gap) = match file.read(ID, sink) {
+                FileRead::Text { text, after_gap } => (text, after_gap),
+                FileRead::Failed => continue,
+                FileRead::Closed => return Ok(()),
             };
             let at = sink.clock().now();
-            let after_gap = std::mem::replace(&mut in_gap, false);
             let p = parse_proc_stat(&text);
             let bad_lines = !p.bad.is_empty();
-            for (line, e) in &p.bad {
-                let ev = event(
-                    "source.bad_line",
-                    ID,
-                    None,
-                    fields([("error", json!(e))]),
-                    Some(line),
-                );
-                if !sink.send_at(at, ev) {
-                    return Ok(());
-                }
+            if !send_bad_lines(sink, ID, at, &p.bad) {
+                return Ok(());
             }
             let vcpus = u32::try_from(p.per_cpu.len()).ok().filter(|&n| n > 0);
             let mut rows = Vec::new();
