@@ -210,24 +210,18 @@ pub fn read(dir: &Path) -> Result<Run, String> {
     let (power_source, power) = read_power(&dir.join("power.csv"), &mut excluded)?;
     let cpu = read_cpu(&dir.join("cpu.csv"), &mut excluded)?;
     let events = read_events(&dir.join("events.jsonl"))?;
-    let mp = dir.join("migration.csv");
-    let migration = if mp.exists() {
-        read_migration(&mp, &mut excluded)?
-    } else {
-        Vec::new()
-    };
-    let np = dir.join("net.csv");
-    let net = if np.exists() {
-        read_net(&np, &mut excluded)?
-    } else {
-        Vec::new()
-    };
-    let fp = dir.join("freq.csv");
-    let freq = if fp.exists() {
-        read_freq(&fp, &mut excluded)?
-    } else {
-        Vec::new()
-    };
+    // Files older captures (or other tools) may not have: absent means no rows.
+    type Reader<T> = fn(&Path, &mut Excluded) -> Result<Vec<T>, String>;
+    fn optional<T>(p: &Path, ex: &mut Excluded, read: Reader<T>) -> Result<Vec<T>, String> {
+        if p.exists() {
+            read(p, ex)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    let migration = optional(&dir.join("migration.csv"), &mut excluded, read_migration)?;
+    let net = optional(&dir.join("net.csv"), &mut excluded, read_net)?;
+    let freq = optional(&dir.join("freq.csv"), &mut excluded, read_freq)?;
     let mut clocks_mhz: Vec<u64> = freq.iter().map(|f| f.mhz).collect();
     clocks_mhz.sort_unstable();
     clocks_mhz.dedup();
@@ -325,6 +319,34 @@ impl Table {
                 self.path
             )
         })
+    }
+
+    /// The metered host's rows (sources without `@HOST`; other hosts' rows are skipped)
+    /// that are not flagged and carry a number in `col`, as (time s, row, value); flagged
+    /// rows and rows without the number are excluded and counted.
+    fn local_values<T: std::str::FromStr>(
+        &self,
+        ex: &mut Excluded,
+        col: &str,
+        what: &str,
+    ) -> Result<Vec<(f64, &csv::StringRecord, T)>, String> {
+        let mut out = Vec::new();
+        for (line, r) in &self.records {
+            let line = *line;
+            let t_s = self.t_s(r, line)?;
+            if self.cell(r, "source").contains('@') {
+                continue;
+            }
+            if let Some(f) = self.excluding_flag(r) {
+                ex.add(self.file, &format!("flagged {f}"), line);
+                continue;
+            }
+            match self.num::<T>(r, line, col, what)? {
+                Some(v) => out.push((t_s, r, v)),
+                None => ex.add(self.file, &format!("without {col}"), line),
+            }
+        }
+        Ok(out)
     }
 
     fn t_s(&self, r: &csv::StringRecord, line: usize) -> Result<f64, String> {
@@ -450,58 +472,33 @@ fn read_freq(path: &Path, ex: &mut Excluded) -> Result<Vec<FreqSample>, String> 
         "freq.csv",
         &["t_mono_ns", "source", "cpu", "freq_hz", "flags"],
     )?;
-    let mut out = Vec::new();
-    for (line, r) in &t.records {
-        let line = *line;
-        let t_s = t.t_s(r, line)?;
-        if t.cell(r, "source").contains('@') {
-            continue;
-        }
-        if let Some(f) = t.excluding_flag(r) {
-            ex.add(t.file, &format!("flagged {f}"), line);
-            continue;
-        }
-        let Some(hz) = t.num::<f64>(r, line, "freq_hz", "a clock in Hz")? else {
-            ex.add(t.file, "without freq_hz", line);
-            continue;
-        };
-        out.push(FreqSample {
+    Ok(t.local_values::<f64>(ex, "freq_hz", "a clock in Hz")?
+        .into_iter()
+        .map(|(t_s, r, hz)| FreqSample {
             t_s,
             cpu: t.cell(r, "cpu").to_string(),
             mhz: (hz / 1e6).round() as u64,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
+/// The metered host's NIC counters in net.csv (sources without `@HOST`).
 fn read_net(path: &Path, ex: &mut Excluded) -> Result<Vec<NetSample>, String> {
     let t = Table::open(
         path,
         "net.csv",
         &["t_mono_ns", "source", "interface", "tx_b", "flags"],
     )?;
-    let mut out = Vec::new();
-    for (line, r) in &t.records {
-        let line = *line;
-        let t_s = t.t_s(r, line)?;
-        if t.cell(r, "source").contains('@') {
-            continue; // another host's counters
-        }
-        if let Some(f) = t.excluding_flag(r) {
-            ex.add(t.file, &format!("flagged {f}"), line);
-            continue;
-        }
-        let Some(tx_b) = t.num::<u64>(r, line, "tx_b", "a whole number of bytes")? else {
-            ex.add(t.file, "without tx_b", line);
-            continue;
-        };
-        out.push(NetSample {
-            t_s,
-            interface: t.cell(r, "interface").to_string(),
-            tx_b,
-        });
-    }
-    Ok(out)
+    Ok(
+        t.local_values::<u64>(ex, "tx_b", "a whole number of bytes")?
+            .into_iter()
+            .map(|(t_s, r, tx_b)| NetSample {
+                t_s,
+                interface: t.cell(r, "interface").to_string(),
+                tx_b,
+            })
+            .collect(),
+    )
 }
 
 fn read_events(path: &Path) -> Result<Vec<Event>, String> {
