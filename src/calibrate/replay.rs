@@ -87,7 +87,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
             .map(|p| (p.frequency_hz / 1e6).round() as u64)
             .collect()
     };
-    if let Some(mhz) = run.clocks_mhz.iter().find(|m| !levels.contains(m)) {
+    if let Some(mhz) = run.clocks_mhz().into_iter().find(|m| !levels.contains(m)) {
         return Err(format!(
             "{}: the run's clock {mhz} MHz (freq.csv) is none of the model's p-states ({} MHz)",
             dir.display(),

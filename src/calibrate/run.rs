@@ -142,8 +142,6 @@ pub struct Run {
     pub migration: Vec<MigrationSample>,
     /// Usable network-counter rows (empty when the run has no net.csv).
     pub net: Vec<NetSample>,
-    /// Distinct core clocks in freq.csv, MHz, ascending (empty without freq.csv).
-    pub clocks_mhz: Vec<u64>,
     /// Usable freq.csv rows of the metered host, in file order.
     pub freq: Vec<FreqSample>,
     /// What was left out and why.
@@ -151,6 +149,14 @@ pub struct Run {
 }
 
 impl Run {
+    /// Distinct core clocks in freq.csv, MHz, ascending (empty without freq.csv).
+    pub fn clocks_mhz(&self) -> Vec<u64> {
+        let mut c: Vec<u64> = self.freq.iter().map(|f| f.mhz).collect();
+        c.sort_unstable();
+        c.dedup();
+        c
+    }
+
     /// Whether the manifest says the run was made by the simulator, not a testbed.
     pub fn synthetic(&self) -> bool {
         self.manifest
@@ -222,12 +228,8 @@ pub fn read(dir: &Path) -> Result<Run, String> {
     let migration = optional(&dir.join("migration.csv"), &mut excluded, read_migration)?;
     let net = optional(&dir.join("net.csv"), &mut excluded, read_net)?;
     let freq = optional(&dir.join("freq.csv"), &mut excluded, read_freq)?;
-    let mut clocks_mhz: Vec<u64> = freq.iter().map(|f| f.mhz).collect();
-    clocks_mhz.sort_unstable();
-    clocks_mhz.dedup();
     Ok(Run {
         net,
-        clocks_mhz,
         freq,
         dir: dir.to_path_buf(),
         manifest,

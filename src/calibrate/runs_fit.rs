@@ -120,11 +120,11 @@ pub fn calibrate(dirs: &[PathBuf]) -> Result<Calibration, String> {
     let mut trans = Vec::new();
     // P-states: one per-core column per clock seen in freq.csv, fastest first. Runs
     // with and without clocks cannot be mixed: the latter's intervals have no state.
-    let mut levels: Vec<u64> = runs.iter().flat_map(|r| r.clocks_mhz.clone()).collect();
+    let mut levels: Vec<u64> = runs.iter().flat_map(|r| r.clocks_mhz()).collect();
     levels.sort_unstable_by(|a, b| b.cmp(a));
     levels.dedup();
     if !levels.is_empty() {
-        if let Some(r) = runs.iter().find(|r| r.clocks_mhz.is_empty()) {
+        if let Some(r) = runs.iter().find(|r| r.freq.is_empty()) {
             return Err(format!(
                 "{}: no freq.csv clocks, while other runs record them (`capture --cpufreq`); \
                  calibrate runs with clocks and runs without them separately",
