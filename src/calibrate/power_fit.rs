@@ -76,6 +76,19 @@ impl RunInput<'_> {
         let mhz = self.clock.over(a, b)?;
         self.levels.iter().position(|&l| l == mhz)
     }
+
+    /// Mean migration payload rate over [a, b], Gbit/s (0 outside transfers); None when
+    /// the interval touches a transfer of unknown rate.
+    fn gbps_over(&self, a: f64, b: f64) -> Option<f64> {
+        let mut gbps = 0.0;
+        for t in &self.transfers {
+            let o = overlap(a, b, t.t0, t.t1);
+            if o > 0.0 {
+                gbps += t.gbps? * o / (b - a);
+            }
+        }
+        Some(gbps)
+    }
 }
 
 /// A run's clock-offset estimate.
@@ -157,22 +170,10 @@ fn rows_at(r: &RunInput, run: usize, shift: f64) -> (Vec<Row>, usize) {
             unusable += 1;
             continue;
         };
-        let dt = i.t1 - i.t0;
-        let mut gbps = 0.0;
-        let mut unknown = false;
-        for t in &r.transfers {
-            let o = overlap(i.t0, i.t1, t.t0, t.t1);
-            if o > 0.0 {
-                match t.gbps {
-                    Some(g) => gbps += g * o / dt,
-                    None => unknown = true,
-                }
-            }
-        }
-        if unknown {
+        let Some(gbps) = r.gbps_over(i.t0, i.t1) else {
             unusable += 1;
             continue;
-        }
+        };
         out.push(Row {
             run,
             t0: i.t0,
@@ -251,18 +252,7 @@ pub fn sample_rows(r: &RunInput, shift: f64) -> Vec<Row> {
         let Some(state) = r.state(a, b) else {
             continue;
         };
-        let mut gbps = 0.0;
-        let mut unknown = false;
-        for t in &r.transfers {
-            let o = overlap(a, b, t.t0, t.t1);
-            if o > 0.0 {
-                match t.gbps {
-                    Some(g) => gbps += g * o / (b - a),
-                    None => unknown = true,
-                }
-            }
-        }
-        if !unknown {
+        if let Some(gbps) = r.gbps_over(a, b) {
             out.push(Row {
                 run: 0,
                 t0: a,
