@@ -8,7 +8,7 @@ use super::rapl::{RaplSource, DEFAULT_ROOT};
 use super::record::{Source, Stop};
 use super::replay::ReplaySource;
 use super::session::{capture, Config, Outcome};
-use crate::scenario::units::Seconds;
+use crate::units::Seconds;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -382,7 +382,7 @@ impl Validator<'_> {
                     let wsrc = Source { name: origin, text };
                     let p = self.memory(
                         &wsrc,
-                        Some(super::units::Bytes(memory as f64)),
+                        Some(crate::units::Bytes(memory as f64)),
                         wf.dirty.as_ref(),
                         span.clone(),
                         "dirty",

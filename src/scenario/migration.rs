@@ -3,8 +3,8 @@
 //! the preset, the preset over the built-in default named in each field's comment.
 
 use super::error::{ConfigError, Source};
-use super::units::{Bitrate, Percent, Seconds};
 use crate::migration::params::{Mechanism, Params, Push, XenStop};
+use crate::units::{Bitrate, Percent, Seconds};
 use serde::Deserialize;
 
 /// The fields of a migration preset or override.

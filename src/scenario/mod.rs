@@ -1,4 +1,4 @@
-//! Scenario files: units, the on-disk schema, the model library, validation into a typed
+//! Scenario files: the on-disk schema, the model library, validation into a typed
 //! [`config::Scenario`].
 
 pub mod config;
@@ -9,7 +9,6 @@ pub mod migration;
 pub mod schema;
 pub mod synthetic;
 pub mod trace;
-pub mod units;
 pub mod validate;
 
 pub use config::Scenario;

@@ -4,7 +4,7 @@
 //! [`super::units`]), and names that refer to other things are kept with their source
 //! position (`Spanned`) so that a dangling reference is reported at its line and column.
 
-use super::units::*;
+use crate::units::*;
 use serde::Deserialize;
 use toml::Spanned;
 

@@ -544,7 +544,7 @@ impl Validator<'_> {
                     } else {
                         Some(
                             c.get_ref()
-                                .parse::<super::units::Percent>()
+                                .parse::<crate::units::Percent>()
                                 .map_err(|e| {
                                     self.err(c.span(), field("cap"), format!("{e}, or \"none\""))
                                 })?
@@ -671,7 +671,7 @@ impl Validator<'_> {
         let s = c.get_ref().trim();
         if s.ends_with('%') {
             let frac = s
-                .parse::<super::units::Percent>()
+                .parse::<crate::units::Percent>()
                 .map_err(|m| self.err(c.span(), field, m))?
                 .0;
             let r = rating_a.ok_or_else(|| {
@@ -684,7 +684,7 @@ impl Validator<'_> {
             Ok(frac * e.watts(r))
         } else {
             let w = s
-                .parse::<super::units::Power>()
+                .parse::<crate::units::Power>()
                 .map_err(|m| {
                     self.err(
                         c.span(),
@@ -824,8 +824,8 @@ impl Validator<'_> {
         use crate::policy::{Bands, Latencies, PolicyConfig};
         let e = p.get_ref();
         let field = |k: &str| format!("policy.{k}");
-        let pct = |v: Option<super::units::Percent>, d: f64| v.map_or(d, |x| x.0);
-        let ns = |v: Option<super::units::Seconds>, d: f64| {
+        let pct = |v: Option<crate::units::Percent>, d: f64| v.map_or(d, |x| x.0);
+        let ns = |v: Option<crate::units::Seconds>, d: f64| {
             crate::engine::time::secs_to_nanos(v.map_or(d, |x| x.0))
         };
         let period_ns = ns(e.period, 1.0);
@@ -961,7 +961,7 @@ impl Validator<'_> {
     pub(super) fn memory(
         &self,
         src: &Source,
-        mem: Option<super::units::Bytes>,
+        mem: Option<crate::units::Bytes>,
         dirty: Option<&Spanned<DirtyEntry>>,
         span: std::ops::Range<usize>,
         field: &str,
@@ -1083,7 +1083,7 @@ pub fn server_model_from_text(
     let f: ServerModelFile = parse(&src)?;
     let whole = |field: &str, msg: String| src.error(0..0, field, msg);
     let kind = f.power.kind.get_ref().as_str();
-    let need = |v: Option<super::units::Power>, k: &str| {
+    let need = |v: Option<crate::units::Power>, k: &str| {
         v.map(|p| p.0).ok_or_else(|| {
             src.error(
                 f.power.kind.span(),

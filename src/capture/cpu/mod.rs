@@ -44,7 +44,7 @@ pub mod xl;
 pub mod xl_migration;
 
 use crate::capture::record::{CpuRow, EventRow, Record, Sink, Source, Stamp, Stop};
-use crate::scenario::units::Seconds;
+use crate::units::Seconds;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
