@@ -37,7 +37,7 @@ fn main() {
         sc.devices.len()
     );
     let t1 = Instant::now();
-    let r = run(&sc).expect("the run completes");
+    let r = run(&sc);
     let wall_s = t1.elapsed().as_secs_f64();
     let rss = peak_rss_mib();
     let migrations = r.summary.migrations.len();

@@ -13,6 +13,7 @@
 //! `CAPSIM_BENCH_PENDING`, `CAPSIM_BENCH_REPS`.
 
 use capsim::engine::{EventQueue, SimTime};
+use capsim::model::ids::{DeviceId, MeterId, VmId};
 use capsim::sim::event::Event;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -56,13 +57,16 @@ impl Workload {
 #[inline(always)]
 fn payload(i: u32) -> Event {
     match i & 3 {
-        0 => Event::MeterSample(i),
-        1 => Event::VmComplete { vm: i, gen: i >> 2 },
-        2 => Event::Trip {
-            device: i,
+        0 => Event::MeterSample(MeterId(i)),
+        1 => Event::VmComplete {
+            vm: VmId(i),
             gen: i >> 2,
         },
-        _ => Event::DemandChange(i),
+        2 => Event::Trip {
+            device: DeviceId(i),
+            gen: i >> 2,
+        },
+        _ => Event::DemandChange(VmId(i)),
     }
 }
 
@@ -79,7 +83,7 @@ fn run_capsim(w: &Workload) -> (u128, u64) {
         let (t, ev) = q.pop().unwrap();
         let ev = black_box(ev);
         if let Event::MeterSample(x) = ev {
-            sum = sum.wrapping_add(x as u64);
+            sum = sum.wrapping_add(x.0 as u64);
         }
         q.schedule(t.plus(inc), payload(n)).unwrap();
         n = n.wrapping_add(1);

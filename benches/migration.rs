@@ -32,7 +32,7 @@
 //! `16gib-heavy`: run only the heavy 16 GiB profile).
 
 use capsim::scenario::{load_str, Library, Scenario};
-use capsim::sim::migrate::Phase;
+use capsim::sim::migration::Phase;
 use capsim::sim::{run, RunResult};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -262,13 +262,13 @@ impl Outcome {
 
 /// One warm-up, then `reps` timed runs; returns (ms per run, outcome).
 fn time_runs(sc: &Scenario, reps: usize) -> (Vec<f64>, Outcome) {
-    let warm = run(sc).expect("run failed");
+    let warm = run(sc);
     let outcome = Outcome::of(&warm);
     drop(black_box(warm));
     let mut ms = Vec::with_capacity(reps);
     for _ in 0..reps {
         let t = Instant::now();
-        let r = run(black_box(sc)).expect("run failed");
+        let r = run(black_box(sc));
         let el = t.elapsed().as_secs_f64() * 1e3;
         debug_assert_eq!(r.events_processed, outcome.events);
         drop(black_box(r));

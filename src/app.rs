@@ -54,7 +54,7 @@ pub fn load(opts: &RunOptions) -> Result<Scenario, String> {
 /// directory and the stdout table.
 pub fn run_command(opts: &RunOptions) -> Result<(RunResult, PathBuf, String), String> {
     let sc = load(opts)?;
-    let result = run(&sc).map_err(|e| format!("internal scheduling error: {e}"))?;
+    let result = run(&sc);
     let dir = opts
         .out
         .clone()

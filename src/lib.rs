@@ -8,6 +8,7 @@
 //! - [`sim`]: the world, the closed event enum and the event loop;
 //! - [`output`]: summary, CSV, plots.
 
+pub mod actuation;
 pub mod app;
 pub mod calibrate;
 pub mod capture;

@@ -25,7 +25,7 @@ fn load(name: &str, text: &str) -> Scenario {
 }
 
 fn sim(name: &str, text: &str) -> RunResult {
-    run(&load(name, text)).expect("the run should not fail")
+    run(&load(name, text))
 }
 
 fn close(actual: f64, expected: f64, tol: f64, what: &str) {
@@ -44,7 +44,7 @@ fn device<'a>(r: &'a RunResult, name: &str) -> &'a capsim::output::summary::Devi
 }
 
 fn event_count(r: &RunResult, kind: &str, entity_prefix: &str) -> usize {
-    r.events
+    r.event_rows()
         .iter()
         .filter(|e| e.kind == kind && e.entity.starts_with(entity_prefix))
         .count()
@@ -264,8 +264,8 @@ fn ul489_trips_at_150_percent_after_160_s() {
         "load cut",
     );
     // The breaker_trip row of events.csv is at the same time.
-    let row = r
-        .events
+    let rows = r.event_rows();
+    let row = rows
         .iter()
         .find(|e| e.kind == "breaker_trip")
         .expect("a breaker_trip event");
@@ -428,7 +428,7 @@ fn a_rack_trip_cuts_its_servers_and_loses_their_vms() {
         36,
         "one server_off row per server"
     );
-    for e in r.events.iter().filter(|e| e.kind == "vm_lost") {
+    for e in r.event_rows().iter().filter(|e| e.kind == "vm_lost") {
         close(e.time_ns as f64 * 1e-9, 160.0, 1e-3, "vm_lost time");
         assert!(e.detail.contains("reason=breaker_trip"), "{}", e.detail);
     }
@@ -657,8 +657,8 @@ demand = { kind = "constant", level = "10%" }
     let r = sim("late", &text);
     let late = r.summary.vms.iter().find(|v| v.name == "late").unwrap();
     assert!(late.lost, "a VM whose host is dark is lost");
-    let rows: Vec<_> = r
-        .events
+    let all = r.event_rows();
+    let rows: Vec<_> = all
         .iter()
         .filter(|e| e.kind == "vm_lost" && e.entity == "late")
         .collect();
@@ -749,7 +749,7 @@ fn drawn_k(text: &str, seed: Option<u64>, replicate: u32) -> (f64, f64) {
         sc.seed = s;
     }
     sc.replicate = replicate;
-    let r = run(&sc).unwrap();
+    let r = run(&sc);
     let d = device(&r, "rack1");
     (d.breaker_k_s.expect("a breaker has k"), d.trips[0].time_s)
 }
@@ -857,7 +857,7 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
         &Library::new(vec![]),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let r = run(&sc).unwrap();
+    let r = run(&sc);
     // Per server (ibm-x3550-m3: 12 cores; table 66, 107, 120, 131, 143, 156, 173, 191, 211,
     // 229, 247 W at 0 … 100%): 4 web VMs × 2 vCPUs, 2 batch VMs × 2 vCPUs, dom0 0.05 cores.
     // Batch: 90% of 2 vCPUs = 1.8 cores, work 50 min × 2 vCPUs = 6000 core-s. Per-server
@@ -958,7 +958,7 @@ fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
         &Library::new(vec![]),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let r = run(&sc).unwrap();
+    let r = run(&sc);
     let d = device(&r, "rack1");
     // 36 × 260 W = 9360 W = 45 A = 150% of 30 A: t = 200 / (1.5² − 1) = 160 s.
     assert_eq!(d.trips.len(), 1);
@@ -1000,7 +1000,7 @@ fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
 fn planetlab_traces_drive_demand_from_the_shared_data() {
     let path = crate_path("scenarios/rack/planetlab.toml");
     let sc = load_file(&path, &Library::new(vec![])).expect("planetlab scenario loads");
-    let r = run(&sc).unwrap();
+    let r = run(&sc);
     let dir = crate_path("../shared/data/planetlab-cloudsim/20110303");
     let first = |f: &str| -> f64 {
         let text = fs::read_to_string(dir.join(f))

@@ -24,7 +24,7 @@ use capsim::app::{run_command, RunOptions};
 use capsim::migration::{Mechanism, Params, Push, XenStop};
 use capsim::scenario::config::ActionKind;
 use capsim::scenario::{load_str, Library, Scenario};
-use capsim::sim::migrate::Phase;
+use capsim::sim::migration::Phase;
 use capsim::sim::run::MigrationOutcome;
 use capsim::sim::{run, RunResult};
 use proptest::prelude::*;
@@ -157,14 +157,14 @@ fn vm_summary<'a>(r: &'a RunResult, vm: &str) -> &'a capsim::output::summary::Vm
 
 fn outcome<'a>(sc: &Scenario, r: &'a RunResult, vm: &str) -> &'a MigrationOutcome {
     let v = sc.vms.iter().position(|x| x.name == vm).unwrap();
-    let all: Vec<_> = r.migrations.iter().filter(|m| m.vm == v).collect();
+    let all: Vec<_> = r.migrations.iter().filter(|m| m.vm.idx() == v).collect();
     assert_eq!(all.len(), 1, "exactly one migration outcome for `{vm}`");
     all[0]
 }
 
 /// Times (s) of the events of `kind` about `vm`.
 fn times(r: &RunResult, kind: &str, vm: &str) -> Vec<f64> {
-    r.events
+    r.event_rows()
         .iter()
         .filter(|e| e.kind == kind && e.entity == vm)
         .map(|e| e.time_ns as f64 / 1e9)
@@ -212,7 +212,7 @@ fn parse_round(detail: &str) -> Round {
 }
 
 fn rounds_of(r: &RunResult, vm: &str) -> Vec<Round> {
-    r.events
+    r.event_rows()
         .iter()
         .filter(|e| e.kind == "migration_round" && e.entity == vm)
         .map(|e| parse_round(&e.detail))
@@ -459,7 +459,7 @@ fn preset_run(preset: &str) -> (Scenario, RunResult) {
         &body,
     );
     let sc = load(preset, &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     (sc, r)
 }
 
@@ -495,7 +495,7 @@ fn one_vm_run(name: &str, dirty: &str, algorithm: &str, overrides: &str) -> (Sce
     );
     let text = two_hosts(name, "i7-920-xen34", "30s", "10ms", &body);
     let sc = load(name, &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     (sc, r)
 }
 
@@ -659,7 +659,7 @@ fn clean_vm_run(model: &str, overrides: &str) -> (Scenario, RunResult) {
     );
     let text = two_hosts("clean", model, "20s", "1s", &body);
     let sc = load("clean", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     (sc, r)
 }
 
@@ -765,7 +765,7 @@ fn sender_cpu_cap_bounds_the_rate_to_cpu_share_over_cost_per_page() {
     );
     let text = two_hosts("sender-cap", "i7-920-xen34", "20s", "10ms", &body);
     let sc = load("sender-cap", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     check_migration(&sc, &r, "guest");
     let s = summary(&r, "guest");
     let t1 = time_of(&r, "transfer_start", "guest");
@@ -802,7 +802,7 @@ fn two_concurrent_migrations_share_the_link_fairly() {
     );
     let text = two_hosts("two-migrations", "i7-920-xen34", "20s", "10ms", &body);
     let sc = load("two", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     let t = 16_384.0 * 32_768.0 / 4.7e8;
     for v in ["a", "b"] {
         check_migration(&sc, &r, v);
@@ -835,7 +835,7 @@ fn vm_cap_preset_holds_the_vm_at_half_a_core_while_it_is_copied() {
     );
     let text = two_hosts("vm-cap", "i7-920-xen34", "10s", "10ms", &body);
     let sc = load("vm-cap", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     check_migration(&sc, &r, "guest");
     let col = column(&r, "guest.cpu_cores");
     let t0 = time_of(&r, "migration_start", "guest");
@@ -895,7 +895,7 @@ fn geometric_run(name: &str, dirty: &str, n: u32) -> (Scenario, RunResult) {
     );
     let text = two_hosts(name, "generic-linear-260w", "30s", "1s", &body);
     let sc = load(name, &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     (sc, r)
 }
 
@@ -1116,7 +1116,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
 fn prop_run(case: &Case, algorithm: &str) {
     let text = case.scenario(algorithm, case.mb_s, "10ms");
     let sc = load("prop", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     check_migration(&sc, &r, "guest");
 }
 
@@ -1192,7 +1192,7 @@ fn sweep_case() -> impl Strategy<Value = Case> {
 fn duration_at(case: &Case, algorithm: &str, mb_s: u32) -> f64 {
     let text = case.scenario(algorithm, mb_s, "1s");
     let sc = load("mono", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     let s = summary(&r, "guest");
     s.end_s.expect("migration finishes") - s.start_s
 }
@@ -1232,7 +1232,7 @@ fn crowded_run(n: u32) -> (Scenario, RunResult) {
     body.push_str(&migrate("2s", "vm-1", "xen34-precopy", PINNED));
     let text = two_hosts("crowded", "i7-920-xen34", "10s", "10ms", &body);
     let sc = load("crowded", &text);
-    let r = run(&sc).expect("run");
+    let r = run(&sc);
     check_migration(&sc, &r, "vm-1");
     (sc, r)
 }

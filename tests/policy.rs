@@ -5,9 +5,13 @@
 //! i7-920-xen34, 4 one-vCPU VMs each: `web-*` priority 1 and `batch-*` priority 0) is capped
 //! at 1200 W; its VMs want 30 % of a core, 100 % from 300 s to 900 s, 30 % after. Rack-b
 //! (8 hosts, one `quiet-*` VM at 20 % each) has room. Both racks: 10 A × 230 V = 2300 W,
-//! IEC 60898 curve C; the row above them 32 A × 230 V = 7360 W. Control period 1 s, meter
-//! delay 0, DVFS latency 10 ms, quota latency 1 ms, idle latency 10 ms, migration 100 ms
-//! (the `[policy]` defaults, src/scenario/schema.rs `PolicyEntry`).
+//! IEC 60898 curve C; the row above them 32 A × 230 V = 7360 W. Control period 1 s, DVFS
+//! latency 10 ms, quota latency 1 ms, idle latency 10 ms, migration 100 ms (the `[policy]`
+//! defaults). What the policies see (src/model/meter.rs defaults): each rack's PDU meter
+//! and each server's BMC report 1 s means every second, delivered 1 s later, so the tick
+//! at t s sees the means over (t − 2, t − 1]; the hypervisor's CPU counters are read at
+//! once, so the tick at t sees each VM's CPU over (t − 1, t]. The overload that starts
+//! at 300 s is first seen at the 302 s tick.
 //!
 //! Numbers used throughout (models/servers/i7-920-xen34.toml, checked in
 //! `the_i7_920_model_gives_the_powers_used_here`): idle 100 W, 4 cores, 17 W per busy core
@@ -23,6 +27,7 @@
 //! between tests; the migration examples dominate the run time.
 
 use capsim::app::{run_command, RunOptions};
+use capsim::model::meter::MeterSpec;
 use capsim::policy::PolicyConfig;
 use capsim::scenario::{load_file, Library, Scenario};
 use capsim::sim::{run, RunResult};
@@ -80,7 +85,7 @@ fn example(file: &'static str) -> &'static RunResult {
         sc.output.interval_ns = ROW_NS;
         sc.output.servers = false;
         sc.output.vms = false;
-        run(&sc).unwrap_or_else(|e| panic!("{file}: the run should not fail: {e}"))
+        run(&sc)
     })
 }
 
@@ -247,9 +252,9 @@ fn none_violates_for_exactly_the_600_s_of_overload() {
     // Nothing else is over a cap, and nothing happened.
     assert_eq!(device(r, "rack-b").violations.episodes, 0);
     assert!(
-        r.events.is_empty(),
+        r.event_rows().is_empty(),
         "no policy events: {:?}",
-        &r.events[..3.min(r.events.len())]
+        &r.event_rows()[..3.min(r.event_rows().len())]
     );
 }
 
@@ -280,11 +285,19 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
             setup.config
         )
     };
-    // Settling: 2 periods × 1 s + 10 ms DVFS latency = 2.01 s after the overload starts
-    // at 300 s: rack-a must be ≤ 1200 W from 302.01 s on.
+    // Settling: the BMC's first reading of the overload, (300, 301], is visible at
+    // 301 + 1 s delay = 302 s, the tick then; DVFS takes 10 ms more. Its estimate uses the
+    // DVFS table, so one step (`settling_periods` = 2 periods of reading and acting)
+    // suffices: rack-a must be ≤ 1200 W from 302.01 s on.
     assert_eq!(setup.period_ns, S);
     assert_eq!(setup.latencies.dvfs_ns, 10_000_000);
+    let bmc = setup.sensors.bmc;
+    assert_eq!((bmc.window_ns, bmc.period_ns, bmc.delay_ns), (S, S, S));
     let settle_ns = cfg.settling_periods() as u64 * setup.period_ns + setup.latencies.dvfs_ns;
+    assert_eq!(
+        settle_ns,
+        bmc.window_ns + bmc.delay_ns + setup.latencies.dvfs_ns
+    );
     assert_eq!(settle_ns, 2_010_000_000);
     let r = example("capping-dvfs.toml");
     assert_eq!(r.summary.policy, "dvfs");
@@ -301,11 +314,23 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
     );
     // Where it settles: each server's budget is 0.95 × 1200 / 8 = 142.5 W, i.e. 42.5 W of
     // dynamic power for 4 busy cores = 10.625 W per core; the fastest p-state under that
-    // is P7 (10.07 W; P6 is 10.99 W): 8 × (100 + 4 × 10.07) = 1122.24 W.
+    // is P7 (10.07 W; P6 is 10.99 W): 8 × (100 + 4 × 10.07) = 1122.24 W from 302.01 s.
+    // But the 303 s tick still sees the BMC's (301, 302] mean, 168 W, above the act band
+    // (142.5 / 0.95 = 150 W), and steps each server once more, to P8, at 303.01 s. From
+    // the 304 s tick on it sees 140.56 W ((302, 303]: 0.01 s × 168 + 0.99 s × 140.28),
+    // then 136.72 and 136.68 W, inside the hold band (135 W, 150 W]: it stays at P8,
+    // 8 × (100 + 4 × 9.17) = 1093.44 W. (The stale reading costs one step: the policy
+    // does not wait for its own change to show in the readings.)
     let col = column(r, "rack-a.power_w");
     close(
-        row_ending_at(&col, 600 * S),
+        row_ending_at(&col, 302 * S + 200 * 1_000_000),
         1122.24,
+        1e-6,
+        "rack-a at 302.2 s",
+    );
+    close(
+        row_ending_at(&col, 600 * S),
+        1093.44,
         1e-6,
         "rack-a at 600 s",
     );
@@ -322,35 +347,46 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
 fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
     let r = example("capping-group-dvfs.toml");
     assert_eq!(r.summary.policy, "group-dvfs");
-    // It acts on the first rack reading over the cap (the 300–301 s average, visible at
-    // 301 s with no meter delay); its estimate uses the exact DVFS table, so it needs at
-    // most the per-server controller's 2 periods + 10 ms: ≤ 1200 W from 302.01 s on.
+    // It acts on the first rack reading over the cap (the (300, 301] mean, visible at
+    // 302 s); its estimate uses the exact DVFS table, so it needs the same 2.01 s as the
+    // per-server controller: ≤ 1200 W from 302.01 s on.
     assert_eq!(under_cap_from(r, 302 * S + 10_000_000), 5979);
     let a = device(r, "rack-a");
     assert_eq!(a.violations.episodes, 1);
-    // 1344 W from 300 s until the p-states change at 301.01 s: 1.01 s over the cap,
-    // 1.01 × 144 = 145.44 J.
+    // 1344 W from 300 s until the p-states change at 302.01 s: 2.01 s over the cap,
+    // 2.01 × 144 = 289.44 J.
     close(
         a.violations.seconds_over_cap,
-        1.01,
+        2.01,
         1e-9,
         "seconds over cap",
     );
     close(
         a.violations.energy_over_cap_j,
-        145.44,
+        289.44,
         1e-6,
         "energy over cap",
     );
-    // It aims at 0.95 × 1200 = 1140 W: to save 1344 − 1140 = 204 W, highest power first,
-    // each server stepping down until its saving covers what is left: six servers to P8
-    // (saving 4 × (17 − 9.17) = 31.32 W each, 187.92 W), the seventh to P4
-    // (4 × (17 − 12.9) = 16.4 W ≥ 204 − 187.92 = 16.08 W): 1344 − 187.92 − 16.4
-    // = 1139.68 W.
+    // It aims at 0.95 × 1200 = 1140 W: to save 1344 − 1140 = 204 W, highest power first
+    // (all alike: lowest index first), each server stepping down until its saving covers
+    // what is left: a-1…a-6 to P8 (saving 4 × (17 − 9.17) = 31.32 W each, 187.92 W), a-7
+    // to P4 (4 × (17 − 12.9) = 16.4 W ≥ 204 − 187.92 = 16.08 W): 1344 − 187.92 − 16.4
+    // = 1139.68 W from 302.01 s. The 303 s tick still reads (301, 302] = 1344 W and the
+    // BMCs' 168 W, so it cuts another 204 W: a-1…a-6 have nothing left, a-7 goes on to P8
+    // (its estimated saving from P4, 68 × (1 − 9.17/12.9) = 19.7 W, is short of 204), a-8
+    // to P8 too: every server at P8 from 303.01 s, 8 × 136.68 = 1093.44 W. Then it reads
+    // 1141.72 W ((302, 303]: 0.01 × 1344 + 0.99 × 1139.68), then 1093.9 and 1093.44 W,
+    // all in the hold band (1080 W, 1200 W]: it stays there.
     let col = column(r, "rack-a.power_w");
     close(
-        row_ending_at(&col, 600 * S),
+        row_ending_at(&col, 302 * S + 200 * 1_000_000),
         1139.68,
+        1e-6,
+        "rack-a at 302.2 s",
+    );
+    close(
+        row_ending_at(&col, 600 * S),
+        1093.44,
         1e-6,
         "rack-a at 600 s",
     );
@@ -375,17 +411,18 @@ fn first_migration(r: &RunResult) -> &capsim::output::summary::MigrationSummary 
 fn precopy_migration_raises_rack_power_before_it_relieves_it() {
     let r = example("capping-migration.toml");
     assert_eq!(r.summary.policy, "migration");
-    let first_event = r
-        .events
+    let rows = r.event_rows();
+    let first_event = rows
         .iter()
         .find(|e| e.kind == "migration_start")
         .expect("a migration_start event");
     let m = first_migration(r);
     let start = secs_to_ns(m.start_s);
     assert_eq!(start, first_event.time_ns);
-    // The rack is over its cap from 300 s (reading visible at 301 s) and the dwell is
-    // 5 s: command at 306 s, started after the 100 ms migration latency.
-    assert_eq!(start, 306_100_000_000);
+    // The rack is over its cap from 300 s (its (300, 301] reading visible at 302 s) and
+    // the dwell is 5 s: command at the 307 s tick, started after the 100 ms migration
+    // latency.
+    assert_eq!(start, 307_100_000_000);
     assert!(m.from.starts_with("a-") && m.to.starts_with("b-"), "{m:?}");
     let col = column(r, "rack-a.power_w");
     // Just before: every rack-a server busy, 1344 W.
@@ -432,8 +469,8 @@ fn postcopy_migration_relieves_rack_power_at_once() {
     let m = first_migration(r);
     let start = secs_to_ns(m.start_s);
     assert_eq!(
-        start, 306_100_000_000,
-        "dwell 5 s after 301 s + 100 ms latency"
+        start, 307_100_000_000,
+        "dwell 5 s after the 302 s tick + 100 ms latency"
     );
     let col = column(r, "rack-a.power_w");
     let before = row_ending_at(&col, start);
@@ -451,16 +488,150 @@ fn postcopy_migration_relieves_rack_power_at_once() {
     // that starts 0.2 s after the start, the rack's mean is at least 17 − 3.22 = 13.78 W
     // below where it was: assert a 13.5 W drop (most of one busy core).
     let window = rows_within(&col, start + 200_000_000, start + 1_200_000_000);
-    assert_eq!(window.len(), 10, "rows (306.3, 306.4] … (307.2, 307.3]");
+    assert_eq!(window.len(), 10, "rows (307.3, 307.4] … (308.2, 308.3]");
     let mean = window.iter().map(|&(_, p)| p).sum::<f64>() / window.len() as f64;
     assert!(
         mean <= before - 13.5,
         "post-copy should relieve rack-a by most of a busy core within 0.2 s of its start: \
-         mean over (306.3, 307.3] s is {mean:.3} W, only {:.3} W below {before} W \
+         mean over (307.3, 308.3] s is {mean:.3} W, only {:.3} W below {before} W \
          (algorithm `{}`: a background push costs the source about 0.488 core × 17 W + \
          3.29 W = 11.58 W until every page is sent)",
         before - mean,
         m.algorithm
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Meters are the policies' only view
+// ---------------------------------------------------------------------------------------
+
+/// Group DVFS on the shared world with its PDU meters and BMCs reporting as given (and a
+/// control period of `period_ns`), over the first `secs` seconds; the demand steps of
+/// rack-a's VMs replaced by `steps`.
+fn group_dvfs_with(pdu: MeterSpec, bmc: MeterSpec, period_ns: u64, steps: &str) -> RunResult {
+    let path = crate_path("scenarios/rack/capping-group-dvfs.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let old = r#"steps = [["0s", "30%"], ["300s", "100%"], ["900s", "30%"]]"#;
+    assert_eq!(text.matches(old).count(), 2, "rack-a's two VM groups");
+    let text = text
+        .replace(old, &format!("steps = {steps}"))
+        .replace("duration = \"1200s\"", "duration = \"320s\"");
+    let lib = Library::new(vec![]).with_scenario_dir(&crate_path("scenarios/rack"));
+    let mut sc = capsim::scenario::load_str("group-dvfs-variant", &text, Path::new("."), &lib)
+        .unwrap_or_else(|e| panic!("{e}"));
+    sc.output.interval_ns = ROW_NS;
+    let setup = sc.policy.as_mut().unwrap();
+    setup.period_ns = period_ns;
+    setup.sensors.pdu = pdu;
+    setup.sensors.bmc = bmc;
+    run(&sc)
+}
+
+/// Times of the `policy_pstate` events, ns.
+fn pstate_times(r: &RunResult) -> Vec<u64> {
+    r.event_rows()
+        .iter()
+        .filter(|e| e.kind == "policy_pstate")
+        .map(|e| e.time_ns)
+        .collect()
+}
+
+#[test]
+fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
+    // Rack-a goes from 963.2 W to 1344 W (over its 1200 W cap) at 300 s. With a 1 s PDU
+    // mean delivered at once, the 301 s tick reads (300, 301] = 1344 W and slows the
+    // servers at 301 s + 10 ms DVFS latency = 301.01 s. Delivered 3 s later, the same
+    // reading is first visible at 304 s: the p-states change at 304.01 s. (The BMCs
+    // report at once in both runs, so the two first decisions see the same 168 W per
+    // server and cut alike.)
+    let steps = r#"[["0s", "30%"], ["300s", "100%"], ["900s", "30%"]]"#;
+    let now = |delay_ns| MeterSpec {
+        window_ns: S,
+        period_ns: S,
+        delay_ns,
+    };
+    let prompt = group_dvfs_with(now(0), now(0), S, steps);
+    let late = group_dvfs_with(now(3 * S), now(0), S, steps);
+    let (p, l) = (pstate_times(&prompt), pstate_times(&late));
+    assert_eq!(p.first(), Some(&301_010_000_000), "{p:?}");
+    assert_eq!(l.first(), Some(&304_010_000_000), "{l:?}");
+    // The first decision is the same: a-1…a-6 to P8 and a-7 to P4, at once.
+    let first = |r: &RunResult, t: u64| -> Vec<(String, String)> {
+        r.event_rows()
+            .into_iter()
+            .filter(|e| e.kind == "policy_pstate" && e.time_ns == t)
+            .map(|e| (e.entity, e.detail))
+            .collect()
+    };
+    let a = first(&prompt, 301_010_000_000);
+    assert_eq!(a, first(&late, 304_010_000_000));
+    assert_eq!(a.len(), 7, "{a:?}");
+    assert_eq!(a[6], ("a-7".to_string(), "pstate=4".to_string()));
+    // Over the cap for 1.01 s and for 4.01 s: 1.01 × 144 W and 4.01 × 144 W over it.
+    let over = |r: &RunResult| device(r, "rack-a").violations.energy_over_cap_j;
+    close(
+        over(&prompt),
+        1.01 * 144.0,
+        1e-6,
+        "energy over cap, no delay",
+    );
+    close(
+        over(&late),
+        4.01 * 144.0,
+        1e-6,
+        "energy over cap, 3 s delay",
+    );
+}
+
+#[test]
+fn the_policy_follows_the_meter_reading_not_the_exact_power() {
+    // Rack-a's VMs run at 100 % only from 300.2 s to 300.5 s: the exact rack power is
+    // 1344 W, over the 1200 W cap, for 0.3 s. A PDU meter averaging 1 s reads
+    // (300, 301] = 963.2 + 0.3 × (1344 − 963.2) = 1077.44 W, under the cap (below the
+    // 0.9 × 1200 = 1080 W uncap band, where every server is already at P0): group DVFS
+    // never acts, although the breaker saw 1344 W.
+    let spike = r#"[["0s", "30%"], ["300.2s", "100%"], ["300.5s", "30%"]]"#;
+    let bmc = MeterSpec {
+        window_ns: S,
+        period_ns: S,
+        delay_ns: 0,
+    };
+    let mean = group_dvfs_with(
+        MeterSpec {
+            window_ns: S,
+            period_ns: S,
+            delay_ns: 0,
+        },
+        bmc,
+        S,
+        spike,
+    );
+    close(
+        device(&mean, "rack-a").violations.seconds_over_cap,
+        0.3,
+        1e-9,
+        "the exact power is over the cap",
+    );
+    assert_eq!(
+        pstate_times(&mean),
+        Vec::<u64>::new(),
+        "no reading over the cap"
+    );
+    // A meter with 100 ms means delivered at once, read every 100 ms: the 300.3 s tick
+    // reads (300.2, 300.3] = 1344 W and the servers slow down at 300.31 s, cutting the
+    // overload short: over the cap only (300.2, 300.31], 0.11 s.
+    let fast = MeterSpec {
+        window_ns: 100_000_000,
+        period_ns: 100_000_000,
+        delay_ns: 0,
+    };
+    let quick = group_dvfs_with(fast, bmc, 100_000_000, spike);
+    assert_eq!(pstate_times(&quick).first(), Some(&300_310_000_000));
+    close(
+        device(&quick, "rack-a").violations.seconds_over_cap,
+        0.11,
+        1e-9,
+        "over the cap until the first reading of the spike is acted on",
     );
 }
 
@@ -583,7 +754,7 @@ fn harsh(file: &str) -> RunResult {
     let a = sc.devices.iter_mut().find(|d| d.name == "rack-a").unwrap();
     a.rating_a = Some(4.4);
     a.cap_w = Some(1000.0);
-    run(&sc).unwrap_or_else(|e| panic!("{file} (harsh): {e}"))
+    run(&sc)
 }
 
 #[test]
@@ -617,32 +788,31 @@ fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
     let rate = heating(1344.0);
     close(rate, 0.0019064, 1e-7, "heating rate at 1344 W");
     for (file, max_heat) in [
-        // dvfs: at 1344 W at most for its settling time, 2.01 s: H ≤ 2.01 × 0.0019064
-        // = 0.0038 (here only 300 → 300.01 s, as it reads the servers' present power at
-        // the 300 s tick: 1.9e-5). Settled at P8 (its budget 0.95 × 1000 / 8 = 118.75 W
-        // is below even P8): 8 × (100 + 4 × 9.17) = 1093.44 W < 1143.56 W: no more heat.
-        ("capping-dvfs.toml", None),
-        // group-dvfs: 1344 W until 301.01 s: H = 1.01 × 0.0019064 = 0.0019255, then at
-        // most ≈ 1093.44 W (all at P8 once the 1000 W cap cannot be met): cooling.
-        ("capping-group-dvfs.toml", Some(1.01 * rate)),
+        // dvfs: the BMCs' (300, 301] reading (168 W, visible at 302 s) is far above each
+        // server's budget 0.95 × 1000 / 8 = 118.75 W, below even P8: every server to P8
+        // at 302.01 s, 8 × (100 + 4 × 9.17) = 1093.44 W < 1143.56 W: no more heat after
+        // H = 2.01 × 0.0019064 = 0.0038318.
+        ("capping-dvfs.toml", 2.01 * rate),
+        // group-dvfs: the same 2.01 s at 1344 W (the rack reading (300, 301] seen at the
+        // 302 s tick asks for 1344 − 950 = 394 W, more than all eight at P8 give:
+        // 8 × 31.32 = 250.56 W): then 1093.44 W, cooling.
+        ("capping-group-dvfs.toml", 2.01 * rate),
         // dvfs+migration: the same DVFS first, and migrations only lower rack-a further
         // (each sender adds 3.29 W of NIC to a ≥ 49 W margin).
-        ("capping-dvfs-then-migration.toml", Some(1.01 * rate)),
-        // thunderbolt: batch quotas cut to 0.5 core at 301.001 s (8 × (100 + 3 × 17)
-        // = 1208 W), 0.25 at 302.001 s (1140 W < 1143.56 W: cooling from then on):
-        // H = 1.001 × 0.0019064 + 1 × heating(1208) = 0.0019083 + 0.0005794 = 0.0024877.
+        ("capping-dvfs-then-migration.toml", 2.01 * rate),
+        // thunderbolt: batch quotas cut to 0.5 core at 302.001 s (8 × (100 + 3 × 17)
+        // = 1208 W), 0.25 at 303.001 s (1140 W < 1143.56 W: cooling from then on):
+        // H = 2.001 × 0.0019064 + 1 × heating(1208) = 0.0038147 + 0.0005794 = 0.0043941.
         // Its floor, 0.1 core per batch VM: 8 × (100 + 2.2 × 17) = 1099.2 W, never heats.
-        (
-            "capping-thunderbolt.toml",
-            Some(1.001 * rate + heating(1208.0)),
-        ),
-        // idle: 10 % more forced idle per period from 301.01 s: 1344 W for 1.01 s, then
-        // 3.6 cores: 1289.6 W, 3.2: 1235.2 W, 2.8: 1180.8 W for 1 s each, then 2.4 cores
-        // (1126.4 W, cooling); H = 0.0019255 + 0.0013586 + 0.0008334 + 0.0003309
-        // = 0.0044485. At its 50 % max: 8 × (100 + 2 × 17) = 1072 W, never heats.
+        ("capping-thunderbolt.toml", 2.001 * rate + heating(1208.0)),
+        // idle: 10 % more forced idle per period from 302.01 s (the ticks at 302–305 s
+        // all read over 1000 W): 1344 W for 2.01 s, then 3.6 cores: 1289.6 W, 3.2:
+        // 1235.2 W, 2.8: 1180.8 W for 1 s each, then 2.4 cores (1126.4 W, cooling);
+        // H = 0.0038318 + 0.0013586 + 0.0008334 + 0.0003309 = 0.0063547. At its 50 % max:
+        // 8 × (100 + 2 × 17) = 1072 W, never heats.
         (
             "capping-idle.toml",
-            Some(1.01 * rate + heating(1289.6) + heating(1235.2) + heating(1180.8)),
+            2.01 * rate + heating(1289.6) + heating(1235.2) + heating(1180.8),
         ),
     ] {
         let r = harsh(file);
@@ -661,10 +831,7 @@ fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
             "{file}: a VM was lost"
         );
         let heat = device(&r, "rack-a").max_heat;
-        match max_heat {
-            Some(h) => close(heat, h, 1e-6, &format!("{file}: max heat")),
-            None => assert!(heat <= 2.01 * rate + 1e-9, "{file}: max heat {heat}"),
-        }
+        close(heat, max_heat, 1e-6, &format!("{file}: max heat"));
     }
 }
 
@@ -676,11 +843,8 @@ fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
 fn thunderbolt_caps_only_the_low_priority_vms() {
     let r = example("capping-thunderbolt.toml");
     assert_eq!(r.summary.policy, "thunderbolt");
-    let capped: Vec<_> = r
-        .events
-        .iter()
-        .filter(|e| e.kind == "policy_vm_cap")
-        .collect();
+    let rows = r.event_rows();
+    let capped: Vec<_> = rows.iter().filter(|e| e.kind == "policy_vm_cap").collect();
     assert!(!capped.is_empty(), "thunderbolt should cap something");
     for e in &capped {
         assert!(
@@ -690,17 +854,24 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
             e.time_ns as f64 / 1e9
         );
     }
-    // Every batch VM is cut at the first reading over the cap (301 s + 1 ms) to half its
-    // use: 0.5 core, then 0.25 at 302.001 s (8 × (100 + (2 + 2 × 0.25) × 17) = 1140 W
-    // ≤ 0.95 × 1200 stops the cuts).
+    // Every batch VM is cut at the first reading over the cap (the (300, 301] mean, seen
+    // at the 302 s tick, + 1 ms) to half its use (its CPU counter over (301, 302]: one
+    // core): 0.5 core → 8 × (100 + (2 + 2 × 0.5) × 17) = 1208 W. The 303 s tick still
+    // reads 1344 W ((301, 302]): 0.25 at 303.001 s → 1140 W. The 304 s tick reads
+    // (302, 303] = 0.001 × 1344 + 0.999 × 1208 = 1208.1 W > 1200 W: 0.125 at 304.001 s →
+    // 8 × (100 + 2.25 × 17) = 1106 W. From the 305 s tick it reads 1140.1, then 1106 W,
+    // in the hold band (1080 W, 1200 W]: no more cuts.
     for k in 1..=16 {
         let name = format!("batch-{k}");
         let mine: Vec<_> = capped.iter().filter(|e| e.entity == name).collect();
-        assert!(mine.len() >= 3, "{name}: cut twice and released: {mine:?}");
-        assert_eq!(mine[0].time_ns, 301_001_000_000, "{name}");
-        close(detail_f64(&mine[0].detail, "cap_cores"), 0.5, 1e-12, &name);
-        assert_eq!(mine[1].time_ns, 302_001_000_000, "{name}");
-        close(detail_f64(&mine[1].detail, "cap_cores"), 0.25, 1e-12, &name);
+        assert!(
+            mine.len() >= 4,
+            "{name}: cut three times and released: {mine:?}"
+        );
+        for (i, (t, q)) in [(302, 0.5), (303, 0.25), (304, 0.125)].iter().enumerate() {
+            assert_eq!(mine[i].time_ns, t * S + 1_000_000, "{name} cut {i}");
+            close(detail_f64(&mine[i].detail, "cap_cores"), *q, 1e-12, &name);
+        }
         // Released (randomly) only once the rack is under the uncap band, after 900 s.
         let release = mine
             .iter()
@@ -714,18 +885,18 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
     let col = column(r, "rack-a.power_w");
     close(
         row_ending_at(&col, 600 * S),
-        1140.0,
+        1106.0,
         1e-6,
         "rack-a at 600 s",
     );
     // In this world every VM gets its demand unless capped (4 × 1 core on 4 cores at
-    // most), so only capped VMs are ever throttled: batch-* from 301.001 s at least until
-    // 900 s (598.999 s), web-* and quiet-* never.
+    // most), so only capped VMs are ever throttled: batch-* from 302.001 s at least until
+    // 900 s (597.999 s), web-* and quiet-* never.
     for v in &r.summary.vms {
         if v.name.starts_with("batch-") {
             assert_eq!(v.priority, 0);
             assert!(
-                v.time_throttled_s >= 598.999 - 1e-9,
+                v.time_throttled_s >= 597.999 - 1e-9,
                 "{}: throttled {} s",
                 v.name,
                 v.time_throttled_s
@@ -745,7 +916,7 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
 
 /// (time, server, fraction) of every `policy_idle` event.
 fn idle_events(r: &RunResult) -> Vec<(u64, String, f64)> {
-    r.events
+    r.event_rows()
         .iter()
         .filter(|e| e.kind == "policy_idle")
         .map(|e| {
@@ -780,11 +951,12 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
             *t as f64 / 1e9,
             cfg.max
         );
-        // Injected only during the overload (reading > cap from 301 s to 900 s, + 10 ms).
+        // Injected only during the overload (readings > cap seen from 302 s to 901 s,
+        // + 10 ms).
         if let Some(&(_, prev)) = last.get(s) {
             if *f > prev {
                 assert!(
-                    *t > 300 * S && *t <= 900 * S + 10_000_000,
+                    *t > 300 * S && *t <= 901 * S + 10_000_000,
                     "{s} raised at {t}"
                 );
             }
@@ -792,18 +964,23 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
         peak = peak.max(*f);
         last.insert(s.clone(), (*t, *f));
     }
-    // 0.1, 0.2, 0.3 at 301.01, 302.01, 303.01 s: with 30 % forced idle each server has
-    // 2.8 cores, 100 + 2.8 × 17 = 147.6 W, rack 1180.8 W ≤ 1200 W, so it stops at 0.3.
-    close(peak, 0.3, 1e-9, "largest idle fraction");
+    // Each server has 4 × (1 − f) cores and draws 100 + 4 (1 − f) × 17 W. The ticks at
+    // 302 and 303 s read 1344 W ((300, 301], (301, 302]): 0.1 at 302.01 s (1289.6 W), 0.2
+    // at 303.01 s (1235.2 W). The 304 s tick reads (302, 303] = 0.01 × 1344 + 0.99 ×
+    // 1289.6 = 1290.1 W: 0.3 at 304.01 s (1180.8 W); the 305 s tick (303, 304] = 0.01 ×
+    // 1289.6 + 0.99 × 1235.2 = 1235.7 W: 0.4 at 305.01 s (2.4 cores, 1126.4 W). The 306 s
+    // tick reads 1181.3 W ≤ 1200 W: it stops at 0.4 (one step past what was needed, as
+    // the readings lag its changes).
+    close(peak, 0.4, 1e-9, "largest idle fraction");
     let col = column(r, "rack-a.power_w");
     close(
         row_ending_at(&col, 600 * S),
-        1180.8,
+        1126.4,
         1e-6,
         "rack-a at 600 s",
     );
     // Released: every server that got idle ends at exactly 0, stepped down after 900 s,
-    // within 10 s (0.3 → 0 in three 1 s steps from the 901 s reading).
+    // within 10 s (0.4 → 0 in four 1 s steps from the 902 s tick).
     assert_eq!(
         last.len(),
         8,
@@ -826,9 +1003,10 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
 }
 
 #[test]
-fn idle_injection_release_lands_exactly_on_zero_in_three_steps() {
-    // From 0.3 with a step of 0.1 the release is 0.2, 0.1, 0 at 901.01, 902.01 and
-    // 903.01 s: three events per server, the last exactly 0.
+fn idle_injection_release_lands_exactly_on_zero_in_four_steps() {
+    // From 0.4 with a step of 0.1 the release is 0.3, 0.2, 0.1, 0 at 902.01 … 905.01 s
+    // (the tick at 902 s is the first to read a 30 % mean, (900, 901]): four events per
+    // server, the last exactly 0.
     let r = example("capping-idle.toml");
     let ev = idle_events(r);
     let a1: Vec<_> = ev
@@ -838,12 +1016,12 @@ fn idle_injection_release_lands_exactly_on_zero_in_three_steps() {
     let got: Vec<(f64, f64)> = a1.iter().map(|(t, _, f)| (*t as f64 / 1e9, *f)).collect();
     assert_eq!(
         a1.len(),
-        3,
-        "a-1's release should take 3 steps of 0.1, got {got:?} (floating-point residue \
-         of 0.1 + 0.1 + 0.1 − 0.1 − 0.1 − 0.1 ≠ 0)"
+        4,
+        "a-1's release should take 4 steps of 0.1, got {got:?} (floating-point residue \
+         of 0.1 + 0.1 + 0.1 + 0.1 − 0.1 − 0.1 − 0.1 − 0.1 ≠ 0)"
     );
-    assert_eq!(a1[2].0, 903_010_000_000);
-    assert_eq!(a1[2].2, 0.0, "{got:?}");
+    assert_eq!(a1[3].0, 905_010_000_000);
+    assert_eq!(a1[3].2, 0.0, "{got:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -853,7 +1031,7 @@ fn idle_injection_release_lands_exactly_on_zero_in_three_steps() {
 #[test]
 fn a_migration_run_is_byte_identical_with_one_and_two_threads() {
     // capping-migration.toml cut to 330 s (the policy's first migrations start at
-    // 306.1 s and run past the end), to keep the debug-build run short.
+    // 307.1 s and run past the end), to keep the debug-build run short.
     let base = scratch("threads");
     let text = fs::read_to_string(crate_path("scenarios/rack/capping-migration.toml")).unwrap();
     assert!(text.contains("duration = \"1200s\""));

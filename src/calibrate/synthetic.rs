@@ -21,9 +21,12 @@
 //! - `manifest.json`: `"synthetic"` with the scenario, host, seed, noise and the true
 //!   parameters, and `"host"` with cores, memory, NIC and clock for the model file.
 
+use crate::actuation::Actuation;
 use crate::capture::record::{CpuRow, EventRow, Flags, FreqRow, PowerRow, Record, Stamp};
 use crate::capture::writer::{Counts, Writer, FILES};
+use crate::model::ids::{MigrationId, ServerId};
 use crate::scenario::config::{ActionKind, Scenario};
+use crate::sim::LogEvent;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use std::path::Path;
@@ -127,10 +130,49 @@ struct SimMig {
     pages: Option<u64>,
 }
 
-fn detail_u64(d: &str, key: &str) -> Option<u64> {
-    d.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-        .and_then(|v| v.parse().ok())
+/// Migrations out of the metered host `h`, from the simulator's log.
+fn sim_migrations(res: &crate::sim::RunResult, h: ServerId) -> Vec<SimMig> {
+    let mut migs: Vec<(MigrationId, SimMig)> = Vec::new();
+    for e in &res.log {
+        let t = e.time_ns as f64 / 1e9;
+        if let LogEvent::MigrationStart {
+            mig, vm, from, to, ..
+        } = e.event
+        {
+            if from == h {
+                let m = SimMig {
+                    vm: vm.idx(),
+                    to: to.idx(),
+                    start: t,
+                    ..Default::default()
+                };
+                migs.push((mig, m));
+            }
+            continue;
+        }
+        let Some(id) = e.event.migration() else {
+            continue;
+        };
+        let Some((_, m)) = migs.iter_mut().find(|(x, _)| *x == id) else {
+            continue;
+        };
+        match e.event {
+            LogEvent::TransferStart { .. } => m.transfer_start = Some(t),
+            LogEvent::TransferEnd {
+                bytes_sent,
+                pages_sent,
+                ..
+            } => {
+                m.transfer_end = Some(t);
+                m.bytes = Some(bytes_sent);
+                m.pages = Some(pages_sent);
+            }
+            LogEvent::SwitchOver { .. } => m.switch = Some(t),
+            LogEvent::SourceVmGone { .. } => m.gone = Some(t),
+            _ => {}
+        }
+    }
+    migs.into_iter().map(|(_, m)| m).collect()
 }
 
 /// Simulates `sc` and turns the metered host (and the destinations of its migrations)
@@ -158,58 +200,9 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
     sc.output.interval_ns = (o.interval_s * 1e9).round() as u64;
     sc.output.servers = true;
     sc.output.vms = true;
-    let res =
-        crate::sim::run(&sc).map_err(|e| format!("{scenario_name}: simulation failed: {e:?}"))?;
+    let res = crate::sim::run(&sc);
+    let migs = sim_migrations(&res, ServerId::new(h));
     let name_of = |i: usize| sc.vms[i].name.as_str();
-    let vm_index = |n: &str| sc.vms.iter().position(|v| v.name == n);
-    // Migrations out of the metered host, from the simulator's event log.
-    let mut migs: Vec<SimMig> = Vec::new();
-    for e in &res.events {
-        let t = e.time_ns as f64 / 1e9;
-        let Some(v) = vm_index(&e.entity) else {
-            continue;
-        };
-        if e.kind == "migration_start" {
-            let from = e
-                .detail
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("from="));
-            let to = e
-                .detail
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("to="));
-            let to = to.and_then(|n| sc.servers.iter().position(|s| s.name == n));
-            if from == Some(o.host.as_str()) {
-                if let Some(to) = to {
-                    migs.push(SimMig {
-                        vm: v,
-                        to,
-                        start: t,
-                        ..Default::default()
-                    });
-                }
-            }
-            continue;
-        }
-        let Some(m) = migs
-            .iter_mut()
-            .rev()
-            .find(|m| m.vm == v && m.gone.is_none())
-        else {
-            continue;
-        };
-        match e.kind {
-            "transfer_start" => m.transfer_start = Some(t),
-            "transfer_end" => {
-                m.transfer_end = Some(t);
-                m.bytes = detail_u64(&e.detail, "bytes_sent");
-                m.pages = detail_u64(&e.detail, "pages_sent");
-            }
-            "switch_over" => m.switch = Some(t),
-            "source_vm_gone" => m.gone = Some(t),
-            _ => {}
-        }
-    }
     let col = |n: String| res.timeseries.columns.iter().position(|c| *c == n);
     let ncol = res.timeseries.columns.len();
     let rows: Vec<&[f64]> = res.timeseries.values.chunks_exact(ncol).collect();
@@ -236,10 +229,14 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
     // The metered host's p-state over time (from the simulator's log): written to
     // freq.csv, as `capture --cpufreq` would, when the host changes p-state at all.
     let mut pstate_changes: Vec<(f64, usize)> = Vec::new();
-    for e in &res.events {
-        if (e.kind == "set_pstate" || e.kind == "policy_pstate") && e.entity == host_name(h) {
-            if let Some(k) = detail_u64(&e.detail, "pstate") {
-                pstate_changes.push((e.time_ns as f64 / 1e9, k as usize));
+    for e in &res.log {
+        if let LogEvent::Actuated {
+            actuation: Actuation::SetPstate { server, pstate },
+            ..
+        } = e.event
+        {
+            if server.idx() == h {
+                pstate_changes.push((e.time_ns as f64 / 1e9, pstate));
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod breaker;
 pub mod cpu;
+pub mod ids;
 pub mod memory;
 pub mod meter;
 pub mod network;

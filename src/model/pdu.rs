@@ -6,9 +6,7 @@
 
 use super::breaker::Breaker;
 
-/// Index of a device in the world's device list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(pub u32);
+pub use super::ids::DeviceId;
 
 /// How a device turns watts into amps.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,7 +93,7 @@ pub struct Device {
     pub trips: Vec<Trip>,
     /// Generation of the pending trip event; bumped on every reschedule so stale
     /// events are ignored.
-    pub trip_gen: u64,
+    pub trip_gen: u32,
 }
 
 impl Device {
@@ -128,7 +126,13 @@ impl Device {
         }
     }
 
-    /// True when the breaker has opened.
+    /// True once its trip has been carried out (it cut its load; a device trips at most
+    /// once). Its breaker may be open a moment earlier, when the trip is still queued.
+    pub fn has_tripped(&self) -> bool {
+        !self.trips.is_empty()
+    }
+
+    /// True when the breaker is open (tripped, whether or not the trip is carried out).
     pub fn is_open(&self) -> bool {
         self.breaker.as_ref().is_some_and(|b| b.is_tripped())
     }
@@ -220,7 +224,7 @@ impl Device {
             time_s: now_ns as f64 / 1e9,
             load_cut_w: self.load_w,
         });
-        self.trip_gen += 1;
+        self.trip_gen = self.trip_gen.wrapping_add(1);
     }
 }
 

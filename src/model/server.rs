@@ -1,5 +1,6 @@
 //! A server's dynamic state: its domains' CPU shares, p-state, power and energy.
 
+use super::ids::{DeviceId, MigrationId, VmId};
 use super::power::PowerModel;
 use std::sync::Arc;
 
@@ -42,10 +43,10 @@ pub struct HostMigrationCosts {
 pub enum TaskOwner {
     /// dom0's own background work (the scenario's `dom0_load`).
     Dom0,
-    /// dom0 work for a migration (index): sending, receiving, setup, clean-up.
-    Migration(u32),
-    /// The source copy of a migrated VM still running during clean-up (migration index).
-    Ghost(u32),
+    /// dom0 work for a migration: sending, receiving, setup, clean-up.
+    Migration(MigrationId),
+    /// The source copy of a migrated VM still running during clean-up.
+    Ghost(MigrationId),
 }
 
 /// A CPU consumer on a server other than a guest VM: dom0 work or a VM's lingering copy.
@@ -76,14 +77,14 @@ pub struct Server {
     pub name: String,
     /// Shared model (cores, p-states, power curve).
     pub model: Arc<ServerModel>,
-    /// Index of the feeding device.
-    pub device: usize,
+    /// The feeding device.
+    pub device: DeviceId,
     /// Current p-state (0 = fastest).
     pub pstate: usize,
     /// False once a breaker above it has opened.
     pub on: bool,
-    /// VMs placed here (indices), in placement order.
-    pub vms: Vec<usize>,
+    /// VMs placed here, in placement order.
+    pub vms: Vec<VmId>,
     /// dom0 and other host tasks; slot 0 is dom0's own background work. Finished
     /// slots are reused, lowest first, so indices stay stable while a task lives.
     pub tasks: Vec<HostTask>,

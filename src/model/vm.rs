@@ -3,6 +3,7 @@
 //! Progress is CPU time × frequency factor, in core-seconds at P0, integrated exactly
 //! between events, so completion times and slowdowns are exact.
 
+use super::ids::{MigrationId, ServerId};
 use super::memory::DirtyProcess;
 use super::workload::Demand;
 use crate::engine::rng::FastRng;
@@ -25,8 +26,8 @@ pub enum VmPhase {
 pub struct Vm {
     /// Unique name.
     pub name: String,
-    /// Server index.
-    pub host: usize,
+    /// The server it runs on.
+    pub host: ServerId,
     /// Virtual CPUs.
     pub vcpus: u32,
     /// Credit-scheduler weight.
@@ -76,7 +77,7 @@ pub struct Vm {
     /// Time suspended so far, ns.
     pub downtime_ns: u64,
     /// The migration moving it, if any.
-    pub migration: Option<u32>,
+    pub migration: Option<MigrationId>,
     /// A CPU quota set by a capping policy, cores.
     pub policy_cap: Option<f64>,
     /// Time it got less CPU than it asked for, ns.

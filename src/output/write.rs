@@ -4,7 +4,7 @@
 use super::dir::Staging;
 use super::plot::{write_figure, Figure, HLine, HLineKind, Marker, Panel, Series};
 use crate::scenario::config::Scenario;
-use crate::sim::RunResult;
+use crate::sim::{LogEvent, RunResult};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -50,7 +50,7 @@ pub fn timeseries_csv(r: &RunResult) -> String {
 /// `events.csv`.
 pub fn events_csv(r: &RunResult) -> String {
     let mut out = String::from("time_s,kind,entity,detail\n");
-    for e in &r.events {
+    for e in r.event_rows() {
         let _ = writeln!(
             out,
             "{},{},{},{}",
@@ -72,7 +72,7 @@ pub fn meters_csv(r: &RunResult) -> String {
             "{},{},{},{}",
             num(m.measured_ns as f64 / 1e9),
             num(m.available_ns as f64 / 1e9),
-            field(&r.meter_names[m.meter as usize]),
+            field(&r.meter_names[m.meter.idx()]),
             num(m.power_w)
         );
     }
@@ -147,12 +147,14 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
         }
     }
     let markers = r
-        .events
+        .log
         .iter()
-        .filter(|e| e.kind == "breaker_trip")
-        .map(|e| Marker {
-            label: format!("{} trips", e.entity),
-            x: e.time_ns as f64 / 1e9,
+        .filter_map(|e| match e.event {
+            LogEvent::BreakerTrip { device, .. } => Some(Marker {
+                label: format!("{} trips", r.names.devices[device]),
+                x: e.time_ns as f64 / 1e9,
+            }),
+            _ => None,
         })
         .collect();
     Figure {

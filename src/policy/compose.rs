@@ -5,7 +5,7 @@
 use super::group_dvfs::GroupDvfs;
 use super::migration::LastResort;
 use super::{Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
 
 /// The composition.
 #[derive(Debug)]
@@ -26,9 +26,9 @@ impl Policy for DvfsThenMigration {
         "dvfs+migration"
     }
 
-    fn control(&mut self, obs: &dyn Observe, rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, rng: &mut FastRng, out: &mut Vec<Command>) {
         self.dvfs.control(obs, rng, out);
-        let exhausted: Vec<usize> = self.dvfs.exhausted().to_vec();
+        let exhausted: Vec<crate::model::ids::DeviceId> = self.dvfs.exhausted().to_vec();
         for d in exhausted {
             self.migration.act_on(obs, d, out);
         }

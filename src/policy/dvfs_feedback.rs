@@ -9,7 +9,7 @@
 //! suffices ([`Config::settling_periods`]).
 
 use super::{Bands, Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
 
 /// Parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,7 +48,7 @@ impl Policy for DvfsFeedback {
         "dvfs"
     }
 
-    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut FastRng, out: &mut Vec<Command>) {
         let b = self.cfg.bands;
         for &d in obs.capped_devices() {
             let Some(cap) = obs.device_cap_w(d) else {

@@ -5,7 +5,8 @@
 //! p-state per period.
 
 use super::{Bands, Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
+use crate::model::ids::{DeviceId, ServerId};
 
 /// Parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,8 +21,8 @@ pub struct GroupDvfs {
     cfg: Config,
     /// Devices whose servers are all at their slowest p-state and still over the
     /// capping threshold after the last period (for compositions).
-    exhausted: Vec<usize>,
-    order: Vec<(f64, usize)>,
+    exhausted: Vec<DeviceId>,
+    order: Vec<(f64, ServerId)>,
 }
 
 impl GroupDvfs {
@@ -35,7 +36,7 @@ impl GroupDvfs {
     }
 
     /// Devices where DVFS has nothing left to give (for DVFS-then-migration).
-    pub fn exhausted(&self) -> &[usize] {
+    pub fn exhausted(&self) -> &[DeviceId] {
         &self.exhausted
     }
 }
@@ -45,7 +46,7 @@ impl Policy for GroupDvfs {
         "group-dvfs"
     }
 
-    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut FastRng, out: &mut Vec<Command>) {
         let b = self.cfg.bands;
         self.exhausted.clear();
         for &d in obs.capped_devices() {

@@ -4,7 +4,8 @@
 //! fraction is stepped back down.
 
 use super::{Bands, Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
+use crate::model::ids::ServerId;
 
 /// Parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,7 +22,7 @@ pub struct Config {
 #[derive(Debug)]
 pub struct IdleInjection {
     cfg: Config,
-    order: Vec<(f64, usize)>,
+    order: Vec<(f64, ServerId)>,
 }
 
 impl IdleInjection {
@@ -39,7 +40,7 @@ impl Policy for IdleInjection {
         "idle"
     }
 
-    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut FastRng, out: &mut Vec<Command>) {
         let c = &self.cfg;
         for &d in obs.capped_devices() {
             let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {

@@ -9,9 +9,10 @@
 //! with a power-aware algorithm (e.g. the migrating VM capped while it is copied).
 
 use super::{Command, Observe, Policy};
+use crate::engine::rng::FastRng;
 use crate::migration::Params;
+use crate::model::ids::{DeviceId, ServerId, VmId};
 use crate::model::memory::PAGE_SIZE;
-use rand::rngs::StdRng;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -54,14 +55,14 @@ pub struct Config {
 pub struct LastResort {
     cfg: Config,
     /// Since when each device has been over its threshold, ns.
-    over_since: BTreeMap<usize, u64>,
+    over_since: BTreeMap<DeviceId, u64>,
     /// Migrations commanded per device: (VM, device, commanded at ns, seen running).
     /// A command takes effect only after its latency, so an entry stays until the VM has
     /// been seen migrating and has stopped, or for a grace period if it never starts
     /// (e.g. refused for lack of memory at the destination).
-    in_flight: Vec<(usize, usize, u64, bool)>,
+    in_flight: Vec<(VmId, DeviceId, u64, bool)>,
     /// Scratch: candidate destination devices and their room, W.
-    rooms: Vec<(f64, usize)>,
+    rooms: Vec<(f64, DeviceId)>,
 }
 
 impl LastResort {
@@ -76,10 +77,11 @@ impl LastResort {
     }
 
     /// The migration's own predicted power on the source, W: the sender's CPU at the
-    /// NIC's line rate (at most one core) times the power of a busy core, plus the NIC.
-    pub fn predicted_overhead_w(&self, obs: &dyn Observe, s: usize) -> f64 {
+    /// source NIC's line rate (at most one core) times the power of a busy core, plus
+    /// the NIC.
+    pub fn predicted_overhead_w(&self, obs: &dyn Observe, s: ServerId) -> f64 {
         let p = &self.cfg.algorithm;
-        let line_bps = 1e9 * p.efficiency;
+        let line_bps = obs.server_nic_bps(s) * p.efficiency;
         let pages_per_s = line_bps / 8.0 / PAGE_SIZE as f64;
         let cores = (pages_per_s * p.sender_cpu_per_page_s).min(p.threads);
         let per_core =
@@ -89,7 +91,7 @@ impl LastResort {
 
     /// Migrates if device `d` has been over its threshold long enough. Returns true if
     /// a migration was commanded.
-    pub fn act_on(&mut self, obs: &dyn Observe, d: usize, out: &mut Vec<Command>) -> bool {
+    pub fn act_on(&mut self, obs: &dyn Observe, d: DeviceId, out: &mut Vec<Command>) -> bool {
         let now = obs.now_ns();
         for e in &mut self.in_flight {
             e.3 |= obs.vm_migrating(e.0);
@@ -136,7 +138,7 @@ impl LastResort {
             .iter()
             .copied()
             .filter(|&v| obs.vm_running(v) && !obs.vm_migrating(v) && obs.vm_memory(v) > 0);
-        let key = |v: usize| -> f64 {
+        let key = |v: VmId| -> f64 {
             match self.cfg.vm_choice {
                 VmChoice::LargestCpu => obs.vm_cpu(v),
                 VmChoice::SmallestMemory => -(obs.vm_memory(v) as f64),
@@ -168,7 +170,7 @@ impl LastResort {
         }
         self.rooms
             .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut best: Option<(f64, usize)> = None;
+        let mut best: Option<(f64, ServerId)> = None;
         for &(room, dd) in &self.rooms {
             let pick = obs
                 .servers_under(dd)
@@ -201,7 +203,7 @@ impl Policy for LastResort {
         "migration"
     }
 
-    fn control(&mut self, obs: &dyn Observe, _rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, _rng: &mut FastRng, out: &mut Vec<Command>) {
         for i in 0..obs.capped_devices().len() {
             let d = obs.capped_devices()[i];
             self.act_on(obs, d, out);

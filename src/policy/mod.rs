@@ -1,7 +1,7 @@
 //! Capping controllers. A policy sees only what a real controller sees: meter readings
-//! (averages over the last control period, visible after the meter's delay) and
-//! hypervisor counters; it acts through [`Command`]s that take effect after an actuator
-//! latency. One policy object runs every control period for every capped device.
+//! (each a mean over its window, visible after its delay) and hypervisor CPU counters;
+//! it acts through [`Command`]s that take effect after an actuator latency. One policy
+//! object runs every control period for every capped device.
 
 pub mod compose;
 pub mod dvfs_feedback;
@@ -11,133 +11,118 @@ pub mod migration;
 pub mod none;
 pub mod thunderbolt;
 
-use crate::migration::Params;
-use rand::rngs::StdRng;
-use std::sync::Arc;
+pub use crate::actuation::{Actuation, Latencies};
+use crate::engine::rng::FastRng;
+use crate::model::ids::{DeviceId, ServerId, VmId};
 
-/// What a controller can observe. Powers are meter readings, never the true power.
+/// What a controller can observe. Powers and CPU are meter readings (a device's PDU
+/// meter, a server's BMC, the hypervisor's CPU counters: each a mean over its window,
+/// visible only after its delay), never the simulator's exact state; the rest is what
+/// the controller commanded or what the hardware's data sheet says.
 pub trait Observe {
     /// Now, ns.
     fn now_ns(&self) -> u64;
     /// Devices with a cap (the ones a policy protects), in world order.
-    fn capped_devices(&self) -> &[usize];
+    fn capped_devices(&self) -> &[DeviceId];
     /// A device's planning cap, W.
-    fn device_cap_w(&self, d: usize) -> Option<f64>;
-    /// A device's latest visible reading: average power over one control period, W.
-    fn device_power_w(&self, d: usize) -> Option<f64>;
+    fn device_cap_w(&self, d: DeviceId) -> Option<f64>;
+    /// A device meter's newest visible reading: mean power over its window, W.
+    fn device_power_w(&self, d: DeviceId) -> Option<f64>;
     /// Servers below a device (all levels), in world order.
-    fn servers_under(&self, d: usize) -> &[usize];
-    /// A server's latest visible reading (its BMC), W.
-    fn server_power_w(&self, s: usize) -> Option<f64>;
+    fn servers_under(&self, d: DeviceId) -> &[ServerId];
+    /// A server BMC's newest visible reading, W (`None` while it has none, or when the
+    /// server has no power).
+    fn server_power_w(&self, s: ServerId) -> Option<f64>;
     /// False once a breaker above it opened.
-    fn server_on(&self, s: usize) -> bool;
-    /// Current p-state (0 = fastest).
-    fn server_pstate(&self, s: usize) -> usize;
+    fn server_on(&self, s: ServerId) -> bool;
+    /// Current p-state (0 = fastest), as last commanded.
+    fn server_pstate(&self, s: ServerId) -> usize;
     /// Number of p-states.
-    fn server_pstates(&self, s: usize) -> usize;
+    fn server_pstates(&self, s: ServerId) -> usize;
     /// Physical cores.
-    fn server_cores(&self, s: usize) -> u32;
+    fn server_cores(&self, s: ServerId) -> u32;
     /// Power with every core busy at P0 (nameplate-like), W.
-    fn server_peak_w(&self, s: usize) -> f64;
+    fn server_peak_w(&self, s: ServerId) -> f64;
     /// Idle power, W.
-    fn server_idle_w(&self, s: usize) -> f64;
+    fn server_idle_w(&self, s: ServerId) -> f64;
     /// Dynamic power at p-state `to` relative to p-state `from` (the hardware's DVFS
     /// table: f·V² ratios), for estimating what a p-state change saves.
-    fn server_dynamic_ratio(&self, s: usize, from: usize, to: usize) -> f64;
+    fn server_dynamic_ratio(&self, s: ServerId, from: usize, to: usize) -> f64;
     /// NIC power per Gbps moved, W.
-    fn server_nic_w_per_gbps(&self, s: usize) -> f64;
-    /// Forced-idle fraction in force.
-    fn server_idle_fraction(&self, s: usize) -> f64;
+    fn server_nic_w_per_gbps(&self, s: ServerId) -> f64;
+    /// NIC line rate, bit/s.
+    fn server_nic_bps(&self, s: ServerId) -> f64;
+    /// Forced-idle fraction in force, as last commanded.
+    fn server_idle_fraction(&self, s: ServerId) -> f64;
     /// Memory not allocated to VMs (including ones arriving), bytes.
-    fn server_free_memory(&self, s: usize) -> u64;
-    /// Cores demanded by its VMs over the last period (hypervisor counters), cores.
-    fn server_vm_cpu(&self, s: usize) -> f64;
+    fn server_free_memory(&self, s: ServerId) -> u64;
+    /// CPU its VMs used over the last counter period (including VMs arriving), cores.
+    fn server_vm_cpu(&self, s: ServerId) -> f64;
     /// The device directly feeding it.
-    fn server_device(&self, s: usize) -> usize;
+    fn server_device(&self, s: ServerId) -> DeviceId;
     /// VMs on a server.
-    fn server_vms(&self, s: usize) -> &[usize];
-    /// A VM's CPU over the last control period (hypervisor counter), cores.
-    fn vm_cpu(&self, v: usize) -> f64;
+    fn server_vms(&self, s: ServerId) -> &[VmId];
+    /// A VM's CPU over the last counter period (cumulative CPU time differenced, as
+    /// `xentop` reports it), cores.
+    fn vm_cpu(&self, v: VmId) -> f64;
     /// A VM's vCPUs.
-    fn vm_vcpus(&self, v: usize) -> u32;
+    fn vm_vcpus(&self, v: VmId) -> u32;
     /// A VM's priority (higher = more important; throttled last).
-    fn vm_priority(&self, v: usize) -> u32;
+    fn vm_priority(&self, v: VmId) -> u32;
     /// A VM's memory, bytes.
-    fn vm_memory(&self, v: usize) -> u64;
-    /// A VM's scheduler cap set by a policy, cores.
-    fn vm_policy_cap(&self, v: usize) -> Option<f64>;
+    fn vm_memory(&self, v: VmId) -> u64;
+    /// A VM's CPU quota set by a policy, cores.
+    fn vm_policy_cap(&self, v: VmId) -> Option<f64>;
     /// True while the VM is being migrated.
-    fn vm_migrating(&self, v: usize) -> bool;
+    fn vm_migrating(&self, v: VmId) -> bool;
     /// True while the VM runs (not waiting, done or lost).
-    fn vm_running(&self, v: usize) -> bool;
+    fn vm_running(&self, v: VmId) -> bool;
 }
 
-/// An actuation; it takes effect after the actuator's latency.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Command {
-    /// Set a server's p-state (DVFS).
-    SetPstate {
-        /// Server.
-        server: usize,
-        /// P-state.
-        pstate: usize,
-    },
-    /// Set or clear a VM's CPU quota (credit-scheduler cap), cores.
-    SetVmCap {
-        /// VM.
-        vm: usize,
-        /// Cap, cores (`None`: uncapped).
-        cap: Option<f64>,
-    },
-    /// Force a server idle for this fraction of the time (its cores' capacity shrinks).
-    SetIdle {
-        /// Server.
-        server: usize,
-        /// Fraction in [0, 1).
-        fraction: f64,
-    },
-    /// Live-migrate a VM.
-    Migrate {
-        /// VM.
-        vm: usize,
-        /// Destination server.
-        to: usize,
-        /// Algorithm.
-        params: Arc<Params>,
-    },
-}
+/// A policy's actuation request; it takes effect after the actuator's latency.
+pub type Command = Actuation;
 
-/// Actuator latencies, ns.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Latencies {
-    /// DVFS transition.
-    pub dvfs_ns: u64,
-    /// CPU quota change.
-    pub cap_ns: u64,
-    /// Idle-injection change.
-    pub idle_ns: u64,
-    /// Migration command to migration start.
-    pub migrate_ns: u64,
-}
-
-impl Latencies {
-    /// The latency of a command, ns.
-    pub fn of(&self, c: &Command) -> u64 {
-        match c {
-            Command::SetPstate { .. } => self.dvfs_ns,
-            Command::SetVmCap { .. } => self.cap_ns,
-            Command::SetIdle { .. } => self.idle_ns,
-            Command::Migrate { .. } => self.migrate_ns,
-        }
-    }
-}
-
-/// A capping controller.
+/// A capping controller: called once per control period with what it may observe; it
+/// pushes the changes it wants into `out`.
+///
+/// A minimal policy, which slows every server under a device whose meter reads above
+/// its cap by one p-state per period:
+///
+/// ```
+/// use capsim::engine::rng::FastRng;
+/// use capsim::policy::{Actuation, Observe, Policy};
+///
+/// #[derive(Debug)]
+/// struct SlowDown;
+///
+/// impl Policy for SlowDown {
+///     fn name(&self) -> &str {
+///         "slow-down"
+///     }
+///     fn control(&mut self, obs: &dyn Observe, _rng: &mut FastRng, out: &mut Vec<Actuation>) {
+///         for &d in obs.capped_devices() {
+///             let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
+///                 continue;
+///             };
+///             if p <= cap {
+///                 continue;
+///             }
+///             for &s in obs.servers_under(d) {
+///                 let now = obs.server_pstate(s);
+///                 if obs.server_on(s) && now + 1 < obs.server_pstates(s) {
+///                     out.push(Actuation::SetPstate { server: s, pstate: now + 1 });
+///                 }
+///             }
+///         }
+///     }
+/// }
+/// ```
 pub trait Policy: std::fmt::Debug + Send {
     /// Short name for outputs.
     fn name(&self) -> &str;
-    /// Called once per control period; pushes commands into `out`.
-    fn control(&mut self, obs: &dyn Observe, rng: &mut StdRng, out: &mut Vec<Command>);
+    /// Called once per control period; pushes commands into `out`. `rng` is the
+    /// policy's own random stream (xoshiro256++, stable across versions).
+    fn control(&mut self, obs: &dyn Observe, rng: &mut FastRng, out: &mut Vec<Command>);
 }
 
 /// Thresholds as fractions of a device's cap: act above `cap`, aim for `target`, release

@@ -1,7 +1,7 @@
 //! `none`: no capping at all; the baseline every policy is compared with.
 
 use super::{Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
 
 /// Does nothing.
 #[derive(Debug, Default)]
@@ -12,5 +12,5 @@ impl Policy for NoCapping {
         "none"
     }
 
-    fn control(&mut self, _obs: &dyn Observe, _rng: &mut StdRng, _out: &mut Vec<Command>) {}
+    fn control(&mut self, _obs: &dyn Observe, _rng: &mut FastRng, _out: &mut Vec<Command>) {}
 }

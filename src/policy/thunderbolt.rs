@@ -5,7 +5,7 @@
 //! once and oscillate).
 
 use super::{Bands, Command, Observe, Policy};
-use rand::rngs::StdRng;
+use crate::engine::rng::FastRng;
 use rand::Rng;
 
 /// Parameters.
@@ -41,7 +41,7 @@ impl Policy for Thunderbolt {
         "thunderbolt"
     }
 
-    fn control(&mut self, obs: &dyn Observe, rng: &mut StdRng, out: &mut Vec<Command>) {
+    fn control(&mut self, obs: &dyn Observe, rng: &mut FastRng, out: &mut Vec<Command>) {
         let c = &self.cfg;
         for &d in obs.capped_devices() {
             let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
@@ -66,13 +66,16 @@ impl Policy for Thunderbolt {
                         let base = current.unwrap_or_else(|| obs.vm_cpu(v).max(c.min_quota));
                         let q = (base * c.decrease).max(c.min_quota);
                         if current != Some(q) {
-                            out.push(Command::SetVmCap {
+                            out.push(Command::SetVmQuota {
                                 vm: v,
-                                cap: Some(q),
+                                cap_cores: Some(q),
                             });
                         }
                     } else if current.is_some() && rng.random::<f64>() < c.recovery {
-                        out.push(Command::SetVmCap { vm: v, cap: None });
+                        out.push(Command::SetVmQuota {
+                            vm: v,
+                            cap_cores: None,
+                        });
                     }
                 }
             }

@@ -94,8 +94,8 @@ pub struct PolicySetup {
     pub config: crate::policy::PolicyConfig,
     /// Control period (also the device meters' averaging window), ns.
     pub period_ns: u64,
-    /// Device readings become visible this many periods after their window closes.
-    pub delay_periods: u32,
+    /// What the controller reads: device meters, BMCs, CPU counters.
+    pub sensors: crate::model::meter::SensorSpecs,
     /// Actuator latencies.
     pub latencies: crate::policy::Latencies,
 }

@@ -947,7 +947,13 @@ impl Validator<'_> {
         Ok(Some(crate::scenario::config::PolicySetup {
             config,
             period_ns,
-            delay_periods: delay_ns.div_ceil(period_ns) as u32,
+            sensors: {
+                let mut s = crate::model::meter::SensorSpecs::defaults(period_ns);
+                if e.meter_delay.is_some() {
+                    s.pdu.delay_ns = delay_ns;
+                }
+                s
+            },
             latencies: Latencies {
                 dvfs_ns: ns(e.dvfs_latency, 0.01),
                 cap_ns: ns(e.cap_latency, 0.001),

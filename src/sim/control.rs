@@ -1,58 +1,47 @@
 //! The capping controller inside the simulation: a control tick every period, what the
-//! policy may observe (device meters averaged over the period and delayed; server BMC
-//! readings; hypervisor counters), and its commands applied after actuator latencies.
+//! policy may observe (its meters' delivered readings, the hypervisor's CPU counters and
+//! what it commanded), and its commands queued behind their actuators' latencies.
 
 use super::event::Event;
-use super::record::EventRow;
-use super::run::Sim;
-use crate::engine::rng::stream;
-use crate::engine::{ScheduleError, SimTime};
+use super::migration::Migrations;
+use super::state::Core;
+use crate::actuation::Actuation;
+use crate::engine::rng::{fast_stream, FastRng};
+use crate::model::ids::{DeviceId, ServerId, VmId};
 use crate::model::vm::VmPhase;
-use crate::policy::{Command, Observe, Policy};
+use crate::policy::{Observe, Policy};
 use crate::scenario::config::PolicySetup;
-use rand::rngs::StdRng;
-use std::collections::VecDeque;
 
 /// The controller's state in a run.
-pub struct Control {
+pub(crate) struct Control {
     policy: Box<dyn Policy>,
-    rng: StdRng,
+    rng: FastRng,
     setup: PolicySetup,
     /// Devices with a cap.
-    pub capped: Vec<usize>,
-    /// All servers below each device (indexed by device; empty for uncapped ones).
-    pub under: Vec<Vec<usize>>,
-    /// Energy of each capped device at the last tick, J.
-    last_energy: Vec<f64>,
-    /// Readings not yet visible (delay), newest last, per capped device position.
-    pending: Vec<VecDeque<f64>>,
-    /// The visible reading per device (indexed by device), W.
-    pub visible: Vec<Option<f64>>,
-    /// Commands waiting for their actuator.
-    commands: Vec<Option<Command>>,
+    capped: Vec<DeviceId>,
+    /// Commands waiting for their actuator, by slot.
+    commands: Vec<Option<Actuation>>,
     free: Vec<usize>,
-    out: Vec<Command>,
+    out: Vec<Actuation>,
 }
 
 impl Control {
-    /// Builds the controller for a world with `devices` devices (children lists given).
-    pub fn new(
-        setup: &PolicySetup,
-        seed: u64,
-        replicate: u32,
-        caps: &[Option<f64>],
-        under: Vec<Vec<usize>>,
-    ) -> Self {
-        let capped: Vec<usize> = (0..caps.len()).filter(|&d| caps[d].is_some()).collect();
+    /// The controller of a run, installing its sensors in `core`.
+    pub(crate) fn new(setup: &PolicySetup, core: &mut Core) -> Self {
+        let capped: Vec<DeviceId> = core
+            .w
+            .devices
+            .enumerate()
+            .filter(|(_, d)| d.cap_w.is_some())
+            .map(|(id, _)| id)
+            .collect();
+        core.sensors.install_controller(setup.sensors, &capped);
+        let (seed, replicate) = (core.sc.seed, core.sc.replicate);
         Control {
             policy: crate::policy::build(&setup.config),
-            rng: stream(seed, replicate, "policy"),
+            rng: fast_stream(seed, replicate, "policy"),
             setup: setup.clone(),
-            pending: vec![VecDeque::new(); capped.len()],
-            last_energy: vec![0.0; capped.len()],
-            visible: vec![None; caps.len()],
             capped,
-            under,
             commands: Vec::new(),
             free: Vec::new(),
             out: Vec::new(),
@@ -60,58 +49,114 @@ impl Control {
     }
 
     /// Control period, ns.
-    pub fn period_ns(&self) -> u64 {
+    pub(crate) fn period_ns(&self) -> u64 {
         self.setup.period_ns
+    }
+
+    /// A control tick: run the policy on what it can see and queue its commands behind
+    /// their actuators; schedule the next tick.
+    pub(crate) fn tick(&mut self, core: &mut Core, migs: &Migrations) {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let view = View {
+            core,
+            migs,
+            capped: &self.capped,
+        };
+        self.policy.control(&view, &mut self.rng, &mut out);
+        for cmd in out.drain(..) {
+            let latency = self.setup.latencies.of(&cmd);
+            let slot = match self.free.pop() {
+                Some(i) => {
+                    self.commands[i] = Some(cmd);
+                    i
+                }
+                None => {
+                    self.commands.push(Some(cmd));
+                    self.commands.len() - 1
+                }
+            };
+            core.after(latency, Event::Command(slot as u32));
+        }
+        self.out = out;
+        let next = core.now().saturating_add(self.setup.period_ns);
+        if next < core.sc.duration_ns {
+            core.at(next, Event::Control);
+        }
+    }
+
+    /// The command in `slot`, whose actuator latency has passed.
+    pub(crate) fn take(&mut self, slot: usize) -> Option<Actuation> {
+        let cmd = self.commands.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(cmd)
     }
 }
 
-/// What the policy sees: a read-only window onto the simulation.
+/// What the policy sees: a read-only window onto the run through its sensors.
 struct View<'a, 'b> {
-    sim: &'a Sim<'b>,
-    control: &'a Control,
+    core: &'a Core<'b>,
+    migs: &'a Migrations,
+    capped: &'a [DeviceId],
+}
+
+impl View<'_, '_> {
+    /// VMs on their way to `s` (not yet switched over): they already hold memory there
+    /// and are about to use its CPU.
+    fn arriving(&self, s: ServerId) -> impl Iterator<Item = VmId> + '_ {
+        self.migs
+            .at(s)
+            .iter()
+            .map(|&m| &self.migs.migs[m])
+            .filter(move |mg| mg.dst == s && mg.switch_ns.is_none())
+            .map(|mg| mg.vm)
+    }
 }
 
 impl Observe for View<'_, '_> {
     fn now_ns(&self) -> u64 {
-        self.sim.now()
+        self.core.now()
     }
-    fn capped_devices(&self) -> &[usize] {
-        &self.control.capped
+    fn capped_devices(&self) -> &[DeviceId] {
+        self.capped
     }
-    fn device_cap_w(&self, d: usize) -> Option<f64> {
-        self.sim.w.devices[d].cap_w
+    fn device_cap_w(&self, d: DeviceId) -> Option<f64> {
+        self.core.w.devices[d].cap_w
     }
-    fn device_power_w(&self, d: usize) -> Option<f64> {
-        self.control.visible[d]
+    fn device_power_w(&self, d: DeviceId) -> Option<f64> {
+        let r = self.core.sensors.device_reading(d, self.core.now())?;
+        Some(r.value)
     }
-    fn servers_under(&self, d: usize) -> &[usize] {
-        &self.control.under[d]
+    fn servers_under(&self, d: DeviceId) -> &[ServerId] {
+        &self.core.w.under[d]
     }
-    fn server_power_w(&self, s: usize) -> Option<f64> {
-        // A BMC reading: the server's present power.
-        let sv = &self.sim.w.servers[s];
-        sv.on.then_some(sv.power_w)
+    fn server_power_w(&self, s: ServerId) -> Option<f64> {
+        if !self.core.w.servers[s].on {
+            return None;
+        }
+        let r = self.core.sensors.server_reading(s, self.core.now())?;
+        Some(r.value)
     }
-    fn server_on(&self, s: usize) -> bool {
-        self.sim.w.servers[s].on
+    fn server_on(&self, s: ServerId) -> bool {
+        self.core.w.servers[s].on
     }
-    fn server_pstate(&self, s: usize) -> usize {
-        self.sim.w.servers[s].pstate
+    fn server_pstate(&self, s: ServerId) -> usize {
+        self.core.w.servers[s].pstate
     }
-    fn server_pstates(&self, s: usize) -> usize {
-        self.sim.w.servers[s].model.power.pstates.len()
+    fn server_pstates(&self, s: ServerId) -> usize {
+        self.core.w.servers[s].model.power.pstates.len()
     }
-    fn server_cores(&self, s: usize) -> u32 {
-        self.sim.w.servers[s].model.power.cores
+    fn server_cores(&self, s: ServerId) -> u32 {
+        self.core.w.servers[s].model.power.cores
     }
-    fn server_peak_w(&self, s: usize) -> f64 {
-        self.sim.w.servers[s].model.power.peak_w()
+    fn server_peak_w(&self, s: ServerId) -> f64 {
+        self.core.w.servers[s].model.power.peak_w()
     }
-    fn server_idle_w(&self, s: usize) -> f64 {
-        self.sim.w.servers[s].model.power.idle_w()
+    fn server_idle_w(&self, s: ServerId) -> f64 {
+        self.core.w.servers[s].model.power.idle_w()
     }
-    fn server_dynamic_ratio(&self, s: usize, from: usize, to: usize) -> f64 {
-        let pm = &self.sim.w.servers[s].model.power;
+    fn server_dynamic_ratio(&self, s: ServerId, from: usize, to: usize) -> f64 {
+        let pm = &self.core.w.servers[s].model.power;
         let f = pm.dynamic_factor(from);
         if f > 0.0 {
             pm.dynamic_factor(to) / f
@@ -119,190 +164,55 @@ impl Observe for View<'_, '_> {
             1.0
         }
     }
-    fn server_nic_w_per_gbps(&self, s: usize) -> f64 {
-        self.sim.w.servers[s].model.power.nic_w_per_gbps
+    fn server_nic_w_per_gbps(&self, s: ServerId) -> f64 {
+        self.core.w.servers[s].model.power.nic_w_per_gbps
     }
-    fn server_idle_fraction(&self, s: usize) -> f64 {
-        self.sim.w.servers[s].idle_fraction
+    fn server_nic_bps(&self, s: ServerId) -> f64 {
+        self.core.w.servers[s].model.nic_bps
     }
-    fn server_free_memory(&self, s: usize) -> u64 {
-        let sv = &self.sim.w.servers[s];
-        let mut used: u64 = sv
-            .vms
-            .iter()
-            .map(|&v| self.sim.sc.vms[v].memory_bytes)
-            .sum();
-        // VMs on their way here already hold memory.
-        for &m in &self.sim.mig_at[s] {
-            let mg = &self.sim.migs[m as usize];
-            if mg.dst == s && mg.switch_ns.is_none() {
-                used += self.sim.sc.vms[mg.vm].memory_bytes;
-            }
-        }
+    fn server_idle_fraction(&self, s: ServerId) -> f64 {
+        self.core.w.servers[s].idle_fraction
+    }
+    fn server_free_memory(&self, s: ServerId) -> u64 {
+        let sv = &self.core.w.servers[s];
+        let mem = |v: VmId| self.core.sc.vms[v.idx()].memory_bytes;
+        let used: u64 =
+            sv.vms.iter().map(|&v| mem(v)).sum::<u64>() + self.arriving(s).map(mem).sum::<u64>();
         sv.model.memory_bytes.saturating_sub(used)
     }
-    fn server_vm_cpu(&self, s: usize) -> f64 {
-        let sv = &self.sim.w.servers[s];
-        let mut cpu: f64 = sv.vms.iter().map(|&v| self.sim.w.vms[v].alloc_cores).sum();
-        for &m in &self.sim.mig_at[s] {
-            let mg = &self.sim.migs[m as usize];
-            if mg.dst == s && mg.switch_ns.is_none() {
-                cpu += self.sim.w.vms[mg.vm].alloc_cores;
-            }
-        }
-        cpu
+    fn server_vm_cpu(&self, s: ServerId) -> f64 {
+        let sv = &self.core.w.servers[s];
+        sv.vms.iter().map(|&v| self.vm_cpu(v)).sum::<f64>()
+            + self.arriving(s).map(|v| self.vm_cpu(v)).sum::<f64>()
     }
-    fn server_device(&self, s: usize) -> usize {
-        self.sim.w.servers[s].device
+    fn server_device(&self, s: ServerId) -> DeviceId {
+        self.core.w.servers[s].device
     }
-    fn server_vms(&self, s: usize) -> &[usize] {
-        &self.sim.w.servers[s].vms
+    fn server_vms(&self, s: ServerId) -> &[VmId] {
+        &self.core.w.servers[s].vms
     }
-    fn vm_cpu(&self, v: usize) -> f64 {
-        // The hypervisor's current share for the VM (xentop-like), cores.
-        self.sim.w.vms[v].alloc_cores
+    fn vm_cpu(&self, v: VmId) -> f64 {
+        self.core
+            .sensors
+            .vm_reading(v, self.core.now())
+            .map_or(0.0, |r| r.value)
     }
-    fn vm_vcpus(&self, v: usize) -> u32 {
-        self.sim.w.vms[v].vcpus
+    fn vm_vcpus(&self, v: VmId) -> u32 {
+        self.core.w.vms[v].vcpus
     }
-    fn vm_priority(&self, v: usize) -> u32 {
-        self.sim.sc.vms[v].priority
+    fn vm_priority(&self, v: VmId) -> u32 {
+        self.core.sc.vms[v.idx()].priority
     }
-    fn vm_memory(&self, v: usize) -> u64 {
-        self.sim.sc.vms[v].memory_bytes
+    fn vm_memory(&self, v: VmId) -> u64 {
+        self.core.sc.vms[v.idx()].memory_bytes
     }
-    fn vm_policy_cap(&self, v: usize) -> Option<f64> {
-        self.sim.w.vms[v].policy_cap
+    fn vm_policy_cap(&self, v: VmId) -> Option<f64> {
+        self.core.w.vms[v].policy_cap
     }
-    fn vm_migrating(&self, v: usize) -> bool {
-        self.sim.w.vms[v].migration.is_some()
+    fn vm_migrating(&self, v: VmId) -> bool {
+        self.core.w.vms[v].migration.is_some()
     }
-    fn vm_running(&self, v: usize) -> bool {
-        self.sim.w.vms[v].phase == VmPhase::Running
-    }
-}
-
-impl Sim<'_> {
-    /// A control tick: close the devices' meter windows, run the policy, queue its
-    /// commands behind their actuators, and schedule the next tick.
-    pub(super) fn control_tick(&mut self) -> Result<(), ScheduleError> {
-        let now = self.now();
-        let Some(mut c) = self.control.take() else {
-            return Ok(());
-        };
-        let period_s = c.setup.period_ns as f64 / 1e9;
-        for (i, &d) in c.capped.iter().enumerate() {
-            let e = self.w.devices[d].energy_at(now);
-            let reading = (e - c.last_energy[i]) / period_s;
-            c.last_energy[i] = e;
-            c.pending[i].push_back(reading);
-            while c.pending[i].len() > c.setup.delay_periods as usize {
-                c.visible[d] = c.pending[i].pop_front();
-            }
-        }
-        let mut out = std::mem::take(&mut c.out);
-        out.clear();
-        // The policy and its stream leave the controller while it looks at the world.
-        let mut rng = std::mem::replace(&mut c.rng, stream(0, 0, ""));
-        let mut policy = std::mem::replace(&mut c.policy, Box::new(crate::policy::none::NoCapping));
-        policy.control(
-            &View {
-                sim: self,
-                control: &c,
-            },
-            &mut rng,
-            &mut out,
-        );
-        c.policy = policy;
-        c.rng = rng;
-        for cmd in out.drain(..) {
-            let at = now.saturating_add(c.setup.latencies.of(&cmd));
-            let slot = match c.free.pop() {
-                Some(i) => {
-                    c.commands[i] = Some(cmd);
-                    i
-                }
-                None => {
-                    c.commands.push(Some(cmd));
-                    c.commands.len() - 1
-                }
-            };
-            self.q.schedule(SimTime(at), Event::Command(slot as u32))?;
-        }
-        c.out = out;
-        let next = now + c.setup.period_ns;
-        self.control = Some(c);
-        if next < self.sc.duration_ns {
-            self.q.schedule(SimTime(next), Event::Control)?;
-        }
-        Ok(())
-    }
-
-    /// A command's actuator has done its work.
-    pub(super) fn apply_command(&mut self, slot: usize) -> Result<(), ScheduleError> {
-        let Some(c) = self.control.as_mut() else {
-            return Ok(());
-        };
-        let Some(cmd) = c.commands[slot].take() else {
-            return Ok(());
-        };
-        c.free.push(slot);
-        let now = self.now();
-        match cmd {
-            Command::SetPstate { server, pstate } => {
-                let sv = &self.w.servers[server];
-                if !sv.on || pstate >= sv.model.power.pstates.len() || sv.pstate == pstate {
-                    return Ok(());
-                }
-                self.sync_server(server);
-                self.w.servers[server].pstate = pstate;
-                self.log.push(EventRow {
-                    time_ns: now,
-                    kind: "policy_pstate",
-                    entity: self.w.servers[server].name.clone(),
-                    detail: format!("pstate={pstate}"),
-                });
-                self.reallocate(server)
-            }
-            Command::SetVmCap { vm, cap } => {
-                if self.w.vms[vm].policy_cap == cap {
-                    return Ok(());
-                }
-                let host = self.w.vms[vm].host;
-                self.sync_server(host);
-                self.w.vms[vm].policy_cap = cap;
-                let row = self.row(
-                    "policy_vm_cap",
-                    vm,
-                    cap.map_or("cap_cores=none".into(), |c| format!("cap_cores={c}")),
-                );
-                self.log.push(row);
-                self.reallocate(host)
-            }
-            Command::SetIdle { server, fraction } => {
-                let f = fraction.clamp(0.0, 0.99);
-                if self.w.servers[server].idle_fraction == f || !self.w.servers[server].on {
-                    return Ok(());
-                }
-                self.sync_server(server);
-                self.w.servers[server].idle_fraction = f;
-                self.log.push(EventRow {
-                    time_ns: now,
-                    kind: "policy_idle",
-                    entity: self.w.servers[server].name.clone(),
-                    detail: format!("idle_fraction={f}"),
-                });
-                self.reallocate(server)
-            }
-            Command::Migrate { vm, to, params } => {
-                let row = self.row(
-                    "policy_migrate",
-                    vm,
-                    format!("to={} algorithm={}", self.w.servers[to].name, params.preset),
-                );
-                self.log.push(row);
-                self.mig_start(vm, to, params)
-            }
-        }
+    fn vm_running(&self, v: VmId) -> bool {
+        self.core.w.vms[v].phase == VmPhase::Running
     }
 }

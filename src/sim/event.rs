@@ -1,40 +1,45 @@
-//! The one closed event enum. Events carry indices into the world's vectors and, where
+//! The one closed event enum. Events carry typed ids into the world's vectors and, where
 //! an event can be superseded, a generation number: a stale event is simply ignored,
 //! which keeps the queue a plain heap.
+
+use crate::model::ids::{DeviceId, MeterId, MigrationId, VmId};
+
+/// Generation of a supersedable event (one width for every kind).
+pub type Gen = u32;
 
 /// Everything that can happen in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A VM starts running (index into the VM list).
-    VmStart(u32),
+    /// A VM starts running.
+    VmStart(VmId),
     /// A VM's demand schedule moves to its next value.
-    DemandChange(u32),
+    DemandChange(VmId),
     /// A VM finishes its work, if its generation still matches.
     VmComplete {
-        /// VM index.
-        vm: u32,
+        /// The VM.
+        vm: VmId,
         /// Generation when scheduled.
-        gen: u32,
+        gen: Gen,
     },
     /// A breaker reaches its trip point, if its generation still matches.
     Trip {
-        /// Device index.
-        device: u32,
+        /// The device.
+        device: DeviceId,
         /// Generation when scheduled.
-        gen: u32,
+        gen: Gen,
     },
-    /// A meter closes an averaging window.
-    MeterSample(u32),
+    /// A `meters.csv` meter takes a sample.
+    MeterSample(MeterId),
     /// A `timeseries.csv` row is due.
     Record,
-    /// A scheduled scenario action (index into the action list).
+    /// A scheduled scenario action (index into the scenario's action list).
     Action(u32),
     /// A migration's pending step (batch sent, phase timer), if its generation matches.
     Migration {
-        /// Migration index.
-        mig: u32,
+        /// The migration.
+        mig: MigrationId,
         /// Generation when scheduled.
-        gen: u32,
+        gen: Gen,
     },
     /// The capping controller's period has come.
     Control,

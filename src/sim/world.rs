@@ -1,181 +1,208 @@
-//! The world: every model's state in vectors indexed by position, built once from a
+//! The world: every model's state in vectors indexed by typed ids, built once from a
 //! validated scenario. No shared pointers between models: a run can move to any thread.
 
 use crate::engine::rng::stream;
 use crate::model::breaker::Breaker;
+use crate::model::ids::{DeviceId, IdVec, MeterId, ServerId, VmId};
 use crate::model::memory::DirtyProcess;
-use crate::model::meter::Meter;
+use crate::model::meter::MeterSpec;
 use crate::model::pdu::Device;
 use crate::model::server::{HostTask, Server, TaskOwner};
-
-/// Weight of dom0 work in the CPU scheduler (Xen's default weight).
-pub const DOM0_WEIGHT: f64 = 256.0;
 use crate::model::vm::{Vm, VmPhase};
-use crate::scenario::config::{MeterTarget, Scenario};
+use crate::scenario::config::{DeviceConfig, MeterTarget, Scenario, ServerConfig, VmConfig};
+
+/// Weight of dom0 work in the CPU scheduler: Xen's default weight for every domain,
+/// dom0 included (`xen/common/sched_credit.c`, `CSCHED_DEFAULT_WEIGHT` = 256).
+pub const DOM0_WEIGHT: f64 = 256.0;
+
+/// What a `meters.csv` meter measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metered {
+    /// Power through a device.
+    Device(DeviceId),
+    /// A server's power.
+    Server(ServerId),
+}
+
+/// A `meters.csv` meter.
+#[derive(Clone, Debug)]
+pub struct Meter {
+    /// Unique name.
+    pub name: String,
+    /// How it reports.
+    pub spec: MeterSpec,
+    /// What it measures.
+    pub target: Metered,
+}
 
 /// Children of a device, for cutting power below it.
 #[derive(Clone, Debug, Default)]
 pub struct Children {
     /// Devices fed directly by this one.
-    pub devices: Vec<usize>,
+    pub devices: Vec<DeviceId>,
     /// Servers fed directly by this one.
-    pub servers: Vec<usize>,
+    pub servers: Vec<ServerId>,
 }
 
 /// All state of one run.
 pub struct World {
     /// Power tree devices, parents first.
-    pub devices: Vec<Device>,
+    pub devices: IdVec<DeviceId, Device>,
     /// Each device's direct children.
-    pub children: Vec<Children>,
+    pub children: IdVec<DeviceId, Children>,
+    /// Every server below each device (all levels), in world order.
+    pub under: IdVec<DeviceId, Vec<ServerId>>,
     /// Servers.
-    pub servers: Vec<Server>,
+    pub servers: IdVec<ServerId, Server>,
     /// VMs.
-    pub vms: Vec<Vm>,
-    /// Meters and what they measure.
-    pub meters: Vec<(Meter, MeterTarget)>,
+    pub vms: IdVec<VmId, Vm>,
+    /// `meters.csv` meters.
+    pub meters: IdVec<MeterId, Meter>,
+}
+
+fn device(sc: &Scenario, d: &DeviceConfig) -> Device {
+    let breaker = d.breaker.as_ref().map(|b| {
+        let k = if d.draw_k {
+            let mut rng = stream(sc.seed, sc.replicate, &format!("breaker/{}", d.name));
+            b.curve.draw_k(&mut rng)
+        } else {
+            b.curve.k_s
+        };
+        Breaker::new(b.curve.clone(), k)
+    });
+    Device::new(
+        d.name.clone(),
+        d.kind.clone(),
+        d.parent.map(DeviceId::new),
+        d.electrical,
+        d.rating_a,
+        d.cap_w,
+        breaker,
+    )
+}
+
+fn server(s: &ServerConfig) -> Server {
+    Server {
+        name: s.name.clone(),
+        model: s.model.clone(),
+        device: DeviceId::new(s.device),
+        pstate: s.pstate,
+        on: true,
+        vms: Vec::new(),
+        tasks: vec![HostTask {
+            owner: TaskOwner::Dom0,
+            demand: s.dom0_cores,
+            weight: DOM0_WEIGHT,
+            cap: None,
+            alloc: 0.0,
+            cpu_s: 0.0,
+            active: true,
+        }],
+        dom0_done_cpu_s: 0.0,
+        ghost_done_cpu_s: 0.0,
+        idle_fraction: 0.0,
+        nic_gbps: 0.0,
+        busy_cores: 0.0,
+        power_w: 0.0,
+        energy_j: 0.0,
+        last_ns: 0,
+    }
+}
+
+fn vm(sc: &Scenario, v: &VmConfig) -> Vm {
+    Vm {
+        name: v.name.clone(),
+        host: ServerId::new(v.host),
+        vcpus: v.vcpus,
+        weight: v.weight,
+        cap_cores: v.cap_cores,
+        demand: if v.synthetic {
+            crate::scenario::synthetic::demand(
+                &crate::scenario::synthetic::SyntheticSpec::default(),
+                sc.seed,
+                sc.replicate,
+                &v.name,
+            )
+        } else {
+            v.demand.clone()
+        },
+        start_ns: v.start_ns,
+        work_core_s: v.work_core_s,
+        phase: VmPhase::Waiting,
+        demand_cores: 0.0,
+        alloc_cores: 0.0,
+        rate: 0.0,
+        progress: 0.0,
+        demanded: 0.0,
+        cpu_s: 0.0,
+        last_ns: 0,
+        end_ns: None,
+        baseline_ns: v
+            .work_core_s
+            .and_then(|w| v.demand.time_to_complete(w / v.vcpus as f64)),
+        complete_gen: 0,
+        memory_pages: v.memory.as_ref().map_or(0, |m| m.pages),
+        dirty: v.memory.clone().map(DirtyProcess::new),
+        rng: None,
+        suspended: false,
+        stall: 0.0,
+        migration_cap: None,
+        downtime_ns: 0,
+        migration: None,
+        policy_cap: None,
+        throttled_ns: 0,
+    }
 }
 
 impl World {
     /// Builds the initial state (time 0, everything idle) from a scenario.
     pub fn new(sc: &Scenario) -> Self {
-        let devices: Vec<Device> = sc
-            .devices
-            .iter()
-            .map(|d| {
-                let breaker = d.breaker.as_ref().map(|b| {
-                    let k = if d.draw_k {
-                        let mut rng = stream(sc.seed, sc.replicate, &format!("breaker/{}", d.name));
-                        b.curve.draw_k(&mut rng)
-                    } else {
-                        b.curve.k_s
-                    };
-                    Breaker::new(b.curve.clone(), k)
-                });
-                Device::new(
-                    d.name.clone(),
-                    d.kind.clone(),
-                    d.parent.map(|p| crate::model::pdu::DeviceId(p as u32)),
-                    d.electrical,
-                    d.rating_a,
-                    d.cap_w,
-                    breaker,
-                )
-            })
-            .collect();
-        let mut children = vec![Children::default(); devices.len()];
+        let devices: IdVec<DeviceId, Device> = sc.devices.iter().map(|d| device(sc, d)).collect();
+        let mut children: IdVec<DeviceId, Children> =
+            (0..devices.len()).map(|_| Children::default()).collect();
         for (i, d) in sc.devices.iter().enumerate() {
             if let Some(p) = d.parent {
-                children[p].devices.push(i);
+                children[DeviceId::new(p)].devices.push(DeviceId::new(i));
             }
         }
-        let mut servers: Vec<Server> = sc
-            .servers
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                children[s.device].servers.push(i);
-                Server {
-                    name: s.name.clone(),
-                    model: s.model.clone(),
-                    device: s.device,
-                    pstate: s.pstate,
-                    on: true,
-                    vms: Vec::new(),
-                    tasks: vec![HostTask {
-                        owner: TaskOwner::Dom0,
-                        demand: s.dom0_cores,
-                        weight: DOM0_WEIGHT,
-                        cap: None,
-                        alloc: 0.0,
-                        cpu_s: 0.0,
-                        active: true,
-                    }],
-                    dom0_done_cpu_s: 0.0,
-                    ghost_done_cpu_s: 0.0,
-                    idle_fraction: 0.0,
-                    nic_gbps: 0.0,
-                    busy_cores: 0.0,
-                    power_w: 0.0,
-                    energy_j: 0.0,
-                    last_ns: 0,
-                }
-            })
-            .collect();
-        let vms = sc
-            .vms
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                servers[v.host].vms.push(i);
-                Vm {
-                    name: v.name.clone(),
-                    host: v.host,
-                    vcpus: v.vcpus,
-                    weight: v.weight,
-                    cap_cores: v.cap_cores,
-                    demand: if v.synthetic {
-                        crate::scenario::synthetic::demand(
-                            &crate::scenario::synthetic::SyntheticSpec::default(),
-                            sc.seed,
-                            sc.replicate,
-                            &v.name,
-                        )
-                    } else {
-                        v.demand.clone()
-                    },
-                    start_ns: v.start_ns,
-                    work_core_s: v.work_core_s,
-                    phase: VmPhase::Waiting,
-                    demand_cores: 0.0,
-                    alloc_cores: 0.0,
-                    rate: 0.0,
-                    progress: 0.0,
-                    demanded: 0.0,
-                    cpu_s: 0.0,
-                    last_ns: 0,
-                    end_ns: None,
-                    baseline_ns: v
-                        .work_core_s
-                        .and_then(|w| v.demand.time_to_complete(w / v.vcpus as f64)),
-                    complete_gen: 0,
-                    memory_pages: v.memory.as_ref().map_or(0, |m| m.pages),
-                    dirty: v.memory.clone().map(DirtyProcess::new),
-                    rng: None,
-                    suspended: false,
-                    stall: 0.0,
-                    migration_cap: None,
-                    downtime_ns: 0,
-                    migration: None,
-                    policy_cap: None,
-                    throttled_ns: 0,
-                }
-            })
-            .collect();
+        let mut servers: IdVec<ServerId, Server> = sc.servers.iter().map(server).collect();
+        let mut under: IdVec<DeviceId, Vec<ServerId>> =
+            (0..devices.len()).map(|_| Vec::new()).collect();
+        for (id, s) in servers.enumerate() {
+            children[s.device].servers.push(id);
+            let mut d = Some(s.device);
+            while let Some(x) = d {
+                under[x].push(id);
+                d = devices[x].parent;
+            }
+        }
+        let vms: IdVec<VmId, Vm> = sc.vms.iter().map(|v| vm(sc, v)).collect();
+        for (id, v) in vms.enumerate() {
+            servers[v.host].vms.push(id);
+        }
         let meters = sc
             .meters
             .iter()
-            .map(|m| {
-                (
-                    Meter::new(m.name.clone(), m.window_ns, m.delay_ns),
-                    m.target,
-                )
+            .map(|m| Meter {
+                name: m.name.clone(),
+                spec: MeterSpec {
+                    window_ns: m.window_ns.max(1),
+                    period_ns: m.window_ns.max(1),
+                    delay_ns: m.delay_ns,
+                },
+                target: match m.target {
+                    MeterTarget::Device(d) => Metered::Device(DeviceId::new(d)),
+                    MeterTarget::Server(s) => Metered::Server(ServerId::new(s)),
+                },
             })
             .collect();
         World {
             devices,
             children,
+            under,
             servers,
             vms,
             meters,
-        }
-    }
-
-    /// Cumulative energy of a meter's target at `now_ns`, J.
-    pub fn target_energy(&self, t: MeterTarget, now_ns: u64) -> f64 {
-        match t {
-            MeterTarget::Device(d) => self.devices[d].energy_at(now_ns),
-            MeterTarget::Server(s) => self.servers[s].energy_at(now_ns),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! One figure per experiment in the study's style: power (W) against time on top,
 //! per-domain CPU (% of a core) below, migration start, switch-over and end marked.
 
-use super::measure::{Measure, SOURCE};
+use super::measure::{Measure, Milestone, SOURCE};
 use super::Outcome;
 use crate::output::plot::{Figure, Marker, Panel, Series};
 
@@ -10,8 +10,8 @@ use crate::output::plot::{Figure, Marker, Panel, Series};
 pub fn figure(o: &Outcome) -> Figure {
     let r = &o.result;
     let m = Measure::new(r, o.exp.vm);
-    let start = m.event("migration_start");
-    let end = m.event("migration_end");
+    let start = m.event(Milestone::Start);
+    let end = m.event(Milestone::End);
     let (a, b) = if start.is_finite() {
         let e = if end.is_finite() { end } else { start + 30.0 };
         ((start - 10.0).max(0.0), e + 15.0)
@@ -71,9 +71,9 @@ pub fn figure(o: &Outcome) -> Figure {
     };
     let mut markers = Vec::new();
     for (kind, label) in [
-        ("migration_start", "migration start"),
-        ("switch_over", "switch-over"),
-        ("migration_end", "end"),
+        (Milestone::Start, "migration start"),
+        (Milestone::SwitchOver, "switch-over"),
+        (Milestone::End, "end"),
     ] {
         let t = m.event(kind);
         if t.is_finite() {

@@ -1,7 +1,38 @@
 //! Measurements on one run's outputs, as one would make them on a capture: window
 //! means of the time series, steps in the power trace, times of logged events.
 
-use crate::sim::RunResult;
+use crate::sim::{LogEvent, RunResult};
+
+/// A moment of the migrated VM's migration, from the simulator's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Milestone {
+    /// The migration starts (setup begins).
+    Start,
+    /// Pages start moving.
+    TransferStart,
+    /// The last page needed is at the destination.
+    TransferEnd,
+    /// The VM runs at the destination.
+    SwitchOver,
+    /// The source copy of the VM is gone.
+    SourceGone,
+    /// dom0's clean-up is over.
+    End,
+}
+
+impl Milestone {
+    fn matches(self, e: &LogEvent) -> bool {
+        matches!(
+            (self, e),
+            (Milestone::Start, LogEvent::MigrationStart { .. })
+                | (Milestone::TransferStart, LogEvent::TransferStart { .. })
+                | (Milestone::TransferEnd, LogEvent::TransferEnd { .. })
+                | (Milestone::SwitchOver, LogEvent::SwitchOver { .. })
+                | (Milestone::SourceGone, LogEvent::SourceVmGone { .. })
+                | (Milestone::End, LogEvent::MigrationEnd { .. })
+        )
+    }
+}
 
 /// The source server's name in `scenarios/paper/`.
 pub const SOURCE: &str = "source";
@@ -24,13 +55,22 @@ impl<'a> Measure<'a> {
         Measure { r, vm, time }
     }
 
-    /// Time of the first event of `kind` for the migrated VM, s (NaN if none).
-    pub fn event(&self, kind: &str) -> f64 {
-        let Some(vm) = self.vm else { return f64::NAN };
+    /// Time of the migrated VM's first `milestone`, s (NaN if none).
+    pub fn event(&self, milestone: Milestone) -> f64 {
+        let Some(name) = self.vm else { return f64::NAN };
+        let Some((vm, _)) = self
+            .r
+            .names
+            .vms
+            .enumerate()
+            .find(|(_, n)| n.as_str() == name)
+        else {
+            return f64::NAN;
+        };
         self.r
-            .events
+            .log
             .iter()
-            .find(|e| e.kind == kind && e.entity == vm)
+            .find(|e| e.event.vm() == Some(vm) && milestone.matches(&e.event))
             .map_or(f64::NAN, |e| e.time_ns as f64 / 1e9)
     }
 
@@ -71,21 +111,21 @@ impl<'a> Measure<'a> {
 
     /// Mean source power over the 5 s before the migration starts, W.
     pub fn power_before_w(&self) -> f64 {
-        let s = self.event("migration_start");
+        let s = self.event(Milestone::Start);
         self.mean(&self.power(), s - 5.0, s)
     }
 
     /// Start of the migration to the moment the source copy of the VM is gone (when
     /// `xm migrate` returns), s.
     pub fn migration_time_s(&self) -> f64 {
-        self.event("source_vm_gone") - self.event("migration_start")
+        self.event(Milestone::SourceGone) - self.event(Milestone::Start)
     }
 
     /// The sending window, trimmed by 0.2 s at both ends to skip the transitions.
     fn sending(&self) -> (f64, f64) {
         (
-            self.event("transfer_start") + 0.2,
-            self.event("transfer_end") - 0.2,
+            self.event(Milestone::TransferStart) + 0.2,
+            self.event(Milestone::TransferEnd) - 0.2,
         )
     }
 
@@ -103,14 +143,14 @@ impl<'a> Measure<'a> {
 
     /// Mean source power 1-6 s after the migration ended minus before it started, W.
     pub fn power_after_minus_before_w(&self) -> f64 {
-        let e = self.event("migration_end");
+        let e = self.event(Milestone::End);
         self.mean(&self.power(), e + 1.0, e + 6.0) - self.power_before_w()
     }
 
     /// The time between the two largest falls of source power in the 3.5 s after
     /// switch-over (each of at least 2 W), s; NaN if there are not two.
     pub fn two_step_gap_s(&self) -> f64 {
-        let sw = self.event("switch_over");
+        let sw = self.event(Milestone::SwitchOver);
         let p = self.column(&self.power());
         let mut drops: Vec<(f64, f64)> = Vec::new();
         for i in 1..p.len().min(self.time.len()) {
@@ -137,7 +177,7 @@ impl<'a> Measure<'a> {
     /// the migration, per VM, cores.
     pub fn others_cpu_change(&self) -> f64 {
         let (a, b) = self.sending();
-        let s = self.event("migration_start");
+        let s = self.event(Milestone::Start);
         let others: Vec<&String> = self
             .r
             .summary
@@ -162,7 +202,7 @@ impl<'a> Measure<'a> {
     /// Post-copy: from the start to the first 10 ms average of source power below half
     /// way between before and the level 1-3 s after the start, s.
     pub fn time_to_power_fall_s(&self) -> f64 {
-        let s = self.event("migration_start");
+        let s = self.event(Milestone::Start);
         let before = self.power_before_w();
         let after = self.mean(&self.power(), s + 1.0, s + 3.0);
         let threshold = before - 0.5 * (before - after);
@@ -176,7 +216,7 @@ impl<'a> Measure<'a> {
 
     /// Mean source dom0 CPU from 0.5 s to 5 s after the switch-over, cores.
     pub fn dom0_after_switch(&self) -> f64 {
-        let sw = self.event("switch_over");
+        let sw = self.event(Milestone::SwitchOver);
         self.mean(&format!("{SOURCE}.dom0.cpu_cores"), sw + 0.5, sw + 5.0)
     }
 

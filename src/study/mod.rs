@@ -152,7 +152,7 @@ pub fn run_all(lib: &Library, dir: Option<&Path>) -> Result<Vec<Outcome>, String
                     .map_err(|e| e.to_string())?
                 }
             };
-            let result = run(&scenario).map_err(|e| format!("{rel}: {e}"))?;
+            let result = run(&scenario);
             Ok(Outcome {
                 exp: *e,
                 scenario,

@@ -158,7 +158,7 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
         )
         .map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
-        let r = crate::sim::run(&sc).map_err(|e| e.to_string())?;
+        let r = crate::sim::run(&sc);
         write_run(&sc, &r, &dir)?;
         let text = std::fs::read_to_string(&summary).map_err(|e| e.to_string())?;
         serde_json::from_str(&text).map_err(|e| e.to_string())
