@@ -53,6 +53,11 @@ impl Policy for GroupDvfs {
             let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
                 continue;
             };
+            let (over, under) = (p > b.cap * cap, p < b.uncap * cap);
+            if !over && !under {
+                // In the hold band: nothing to do, no server readings needed.
+                continue;
+            }
             let servers = obs.servers_under(d);
             self.order.clear();
             for &s in servers {
@@ -62,7 +67,7 @@ impl Policy for GroupDvfs {
                     }
                 }
             }
-            if p > b.cap * cap {
+            if over {
                 // Highest power first (ties by index, for determinism).
                 self.order
                     .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -95,7 +100,7 @@ impl Policy for GroupDvfs {
                 if !any {
                     self.exhausted.push(d);
                 }
-            } else if p < b.uncap * cap {
+            } else {
                 // Lowest power first, one step faster each, while the estimate stays
                 // under the target.
                 self.order

@@ -46,6 +46,11 @@ impl Policy for IdleInjection {
             let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
                 continue;
             };
+            let (over, under) = (p > c.bands.cap * cap, p < c.bands.uncap * cap);
+            if !over && !under {
+                // In the hold band: nothing to do, no server readings needed.
+                continue;
+            }
             self.order.clear();
             for &s in obs.servers_under(d) {
                 if obs.server_on(s) {
@@ -54,7 +59,7 @@ impl Policy for IdleInjection {
                     }
                 }
             }
-            if p > c.bands.cap * cap {
+            if over {
                 self.order
                     .sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 let mut to_save = p - c.bands.target * cap;
@@ -75,7 +80,7 @@ impl Policy for IdleInjection {
                         fraction: next,
                     });
                 }
-            } else if p < c.bands.uncap * cap {
+            } else {
                 for &(_, s) in &self.order {
                     let now = obs.server_idle_fraction(s);
                     if now > 0.0 {

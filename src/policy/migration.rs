@@ -63,6 +63,9 @@ pub struct LastResort {
     in_flight: Vec<(VmId, DeviceId, u64, bool)>,
     /// Scratch: candidate destination devices and their room, W.
     rooms: Vec<(f64, DeviceId)>,
+    /// The largest predicted overhead of any server under each device, W (static: it
+    /// depends only on the server models).
+    max_overhead: BTreeMap<DeviceId, f64>,
 }
 
 impl LastResort {
@@ -73,6 +76,7 @@ impl LastResort {
             over_since: BTreeMap::new(),
             in_flight: Vec::new(),
             rooms: Vec::new(),
+            max_overhead: BTreeMap::new(),
         }
     }
 
@@ -87,6 +91,20 @@ impl LastResort {
         let per_core =
             (obs.server_peak_w(s) - obs.server_idle_w(s)) / obs.server_cores(s).max(1) as f64;
         cores * per_core + obs.server_nic_w_per_gbps(s) * line_bps / 1e9
+    }
+
+    /// The largest [`LastResort::predicted_overhead_w`] of the servers under `d`, W.
+    fn max_overhead_w(&mut self, obs: &dyn Observe, d: DeviceId) -> f64 {
+        if let Some(&w) = self.max_overhead.get(&d) {
+            return w;
+        }
+        let w = obs
+            .servers_under(d)
+            .iter()
+            .map(|&s| self.predicted_overhead_w(obs, s))
+            .fold(0.0, f64::max);
+        self.max_overhead.insert(d, w);
+        w
     }
 
     /// Migrates if device `d` has been over its threshold long enough. Returns true if
@@ -106,6 +124,18 @@ impl LastResort {
         let (Some(cap), Some(p)) = (obs.device_cap_w(d), obs.device_power_w(d)) else {
             return false;
         };
+        let base = self.cfg.threshold * cap;
+        // Under even the lowest threshold any server here could give: nothing to do, and
+        // no need to look at every server's reading.
+        let floor = if self.cfg.headroom {
+            base - self.max_overhead_w(obs, d)
+        } else {
+            base
+        };
+        if p <= floor {
+            self.over_since.remove(&d);
+            return false;
+        }
         let servers = obs.servers_under(d);
         let hottest = servers
             .iter()
@@ -116,10 +146,11 @@ impl LastResort {
         let Some((_, src)) = hottest else {
             return false;
         };
-        let mut threshold = self.cfg.threshold * cap;
-        if self.cfg.headroom {
-            threshold -= self.predicted_overhead_w(obs, src);
-        }
+        let threshold = if self.cfg.headroom {
+            base - self.predicted_overhead_w(obs, src)
+        } else {
+            base
+        };
         if p <= threshold {
             self.over_since.remove(&d);
             return false;
