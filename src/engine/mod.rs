@@ -1,8 +1,8 @@
 //! The domain-free core: simulation time, the event queue and seeded random streams.
 
-pub mod queue;
+pub(crate) mod queue;
 pub mod rng;
-pub mod time;
+pub(crate) mod time;
 
 pub use queue::{EventQueue, ScheduleError};
 pub use rng::stream;

@@ -156,7 +156,49 @@ pub struct Ctx {
     pub footprint_pages: u32,
 }
 
-/// One migration algorithm: the page-choice policy over the shared [`PageState`].
+/// One migration algorithm: the page-choice policy over the shared [`PageState`]. The
+/// simulator moves what it asks for at the rate the network and the sender's CPU allow,
+/// and applies the VM's writes (pre-copy) or faults (post-copy) between its decisions.
+///
+/// A minimal algorithm, stop-and-copy: suspend at once, then send every page in batches
+/// of 1024 while the VM is paused:
+///
+/// ```
+/// use capsim::migration::{Algorithm, Ctx, Next, PageState};
+///
+/// #[derive(Debug, Default)]
+/// struct StopAndCopy {
+///     suspended: bool,
+///     next_page: u32,
+/// }
+///
+/// impl Algorithm for StopAndCopy {
+///     fn next(&mut self, ps: &mut PageState, _ctx: &Ctx) -> (Next, u32) {
+///         if !self.suspended {
+///             self.suspended = true;
+///             return (Next::Suspend, 0);
+///         }
+///         let end = (self.next_page + 1024).min(ps.pages());
+///         for p in self.next_page..end {
+///             ps.send(p);
+///         }
+///         let n = end - self.next_page;
+///         self.next_page = end;
+///         if n == 0 { (Next::Done, 0) } else { (Next::Final, n) }
+///     }
+///     fn rounds(&self) -> u32 {
+///         1
+///     }
+/// }
+///
+/// // 1500 pages: suspend, then a batch of 1024 and one of 476, then done.
+/// let (mut ps, mut a, ctx) = (PageState::new(1500), StopAndCopy::default(), Ctx::default());
+/// assert_eq!(a.next(&mut ps, &ctx), (Next::Suspend, 0));
+/// assert_eq!(a.next(&mut ps, &ctx), (Next::Final, 1024));
+/// assert_eq!(a.next(&mut ps, &ctx), (Next::Final, 476));
+/// assert_eq!(a.next(&mut ps, &ctx), (Next::Done, 0));
+/// assert_eq!(ps.stale.count(), 0, "every page is at the destination");
+/// ```
 pub trait Algorithm: std::fmt::Debug + Send {
     /// Called when the sender is free: at the end of setup and after every batch. The
     /// dirty log in `ps` is current up to now. Returns what to do and, for `Live`,

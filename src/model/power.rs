@@ -28,14 +28,25 @@ pub struct PState {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PowerCurve {
     /// Straight line from `idle_w` (W, no core busy) to `max_w` (W, every core busy) at P0.
-    Linear { idle_w: f64, max_w: f64 },
+    Linear {
+        /// Power with no core busy, W.
+        idle_w: f64,
+        /// Power with every core busy at P0, W.
+        max_w: f64,
+    },
     /// SPECpower_ssj2008-style table in W at 0 %, 10 %, …, 100 % utilisation at P0,
     /// piecewise linear between points (as CloudSim's `PowerModelSpecPower`).
-    SpecPower { table_w: [f64; 11] },
+    SpecPower {
+        /// Power at 0 %, 10 %, …, 100 % utilisation, W.
+        table_w: [f64; 11],
+    },
     /// `idle_w` (W) plus, per busy core, the p-state's [`PState::core_w`]. This is the kind
     /// calibration fits: per-core power is what a hypervisor's per-domain CPU counters
     /// can be regressed against.
-    Cores { idle_w: f64 },
+    Cores {
+        /// Power with no core busy, W.
+        idle_w: f64,
+    },
 }
 
 /// A server's power model.

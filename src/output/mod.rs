@@ -1,7 +1,7 @@
 //! Writers: summary JSON, CSV, plots, and the atomic output directory.
 
-pub mod dir;
-pub mod plot;
-pub mod stats;
+pub(crate) mod dir;
+pub(crate) mod plot;
+pub(crate) mod stats;
 pub mod summary;
-pub mod write;
+pub(crate) mod write;

@@ -17,6 +17,7 @@ use plotters::style::{register_font, FontStyle};
 /// One line on a plot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// Legend entry.
     pub label: String,
     /// (time in s, value)
     pub points: Vec<(f64, f64)>,
@@ -25,32 +26,44 @@ pub struct Series {
 /// A horizontal reference line (a cap or a breaker rating, in W).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HLine {
+    /// Legend entry.
     pub label: String,
+    /// Height, in the panel's unit (W).
     pub y: f64,
+    /// How it is drawn.
     pub kind: HLineKind,
 }
 
 /// How a reference line is drawn: `Cap` is dashed orange, `Rating` solid red.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HLineKind {
+    /// A planning cap: dashed.
     Cap,
+    /// A breaker rating: solid.
     Rating,
 }
 
 /// A vertical marker at a time (s): a breaker trip, a migration start/switch-over/end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
+    /// Text above the line.
     pub label: String,
+    /// Time, s.
     pub x: f64,
 }
 
 /// A time-series panel.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Panel {
+    /// Y axis title with its unit.
     pub y_label: String,
+    /// Lines.
     pub series: Vec<Series>,
+    /// Reference lines.
     pub hlines: Vec<HLine>,
+    /// Lower end of the y axis (default: from the data).
     pub y_min: Option<f64>,
+    /// Upper end of the y axis (default: from the data).
     pub y_max: Option<f64>,
     /// Draw each series as unconnected points (one per observation) instead of a line.
     pub scatter: bool,
@@ -59,9 +72,13 @@ pub struct Panel {
 /// A figure: one or more panels stacked vertically, sharing the time axis and the markers.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Figure {
+    /// Title above the panels.
     pub title: String,
+    /// Panels, top first.
     pub panels: Vec<Panel>,
+    /// Vertical markers across every panel.
     pub markers: Vec<Marker>,
+    /// X axis title with its unit.
     pub x_label: String,
 }
 

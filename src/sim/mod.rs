@@ -2,9 +2,9 @@
 //! step per event, live migrations, the capping controller and the run's results.
 //!
 //! Module layers (each uses only those listed before it): [`event`], [`log`], `dirty`,
-//! `sensors`, [`world`] → `state` (core state and accounting) → `migration` (phases,
+//! `sensors`, `world` → `state` (core state and accounting) → `migration` (phases,
 //! transfer, writes and faults, energy) → `settle` → `actuate` → `control` → `handlers`
-//! → [`summary`], [`record`] → [`run`] (the loop).
+//! → [`summary`], [`record`] → `run` (the loop).
 
 mod actuate;
 mod control;
@@ -19,7 +19,7 @@ mod sensors;
 mod settle;
 mod state;
 pub mod summary;
-pub mod world;
+pub(crate) mod world;
 
 pub use log::{EventRow, LogEvent, LogRecord};
 pub use run::{run, MigrationOutcome, RunResult};

@@ -6,8 +6,8 @@
 //! compute it from a capture: means over windows, steps in the power trace, times
 //! between events. Nothing here knows the answer.
 
-pub mod figure;
-pub mod measure;
+pub(crate) mod figure;
+pub(crate) mod measure;
 
 use crate::scenario::library::embedded_file;
 use crate::scenario::{load_str, Library, Scenario};

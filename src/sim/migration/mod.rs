@@ -5,11 +5,11 @@
 //! The page-choice policy is the algorithm's ([`crate::migration`]); everything physical
 //! happens through the same CPU scheduler, network and power models as the rest of the
 //! world, so saturated and unsaturated hosts differ without special cases. Files:
-//! [`phases`] (start, setup, switch-over, clean-up, end, abort), [`transfer`] (batches on
-//! the wire, the algorithm's decisions, sender/receiver CPU and the achieved rate),
-//! [`writes`] (the VM's writes and post-copy faults between batches), [`energy`] (the
-//! migration's own power). Handlers change state and mark what is dirty; the settle step
-//! calls [`Migrations::set_demands`] and [`Migrations::refresh`].
+//! `phases` (start, setup, switch-over, clean-up, end, abort), `transfer` (batches on the
+//! wire, the algorithm's decisions, sender/receiver CPU and the achieved rate), `writes`
+//! (the VM's writes and post-copy faults between batches), `energy` (the migration's own
+//! power). Handlers change state and mark what is dirty; the settle step calls
+//! `Migrations::set_demands` and `Migrations::refresh`.
 
 pub(crate) mod energy;
 pub(crate) mod phases;
