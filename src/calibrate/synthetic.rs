@@ -26,7 +26,7 @@ use crate::capture::record::{CpuRow, EventRow, Flags, FreqRow, PowerRow, Record,
 use crate::capture::writer::{Counts, Writer, FILES};
 use crate::model::ids::{MigrationId, ServerId};
 use crate::scenario::config::{ActionKind, Scenario};
-use crate::sim::LogEvent;
+use crate::sim::{LogEvent, RunResult};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use std::path::Path;
@@ -175,24 +175,276 @@ fn sim_migrations(res: &crate::sim::RunResult, h: ServerId) -> Vec<SimMig> {
     migs.into_iter().map(|(_, m)| m).collect()
 }
 
-/// Simulates `sc` and turns the metered host (and the destinations of its migrations)
-/// into capture records.
-pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Synthetic, String> {
-    let h = sc
-        .servers
+/// The index of the metered server `host`.
+fn metered_host(sc: &Scenario, scenario_name: &str, host: &str) -> Result<usize, String> {
+    sc.servers
         .iter()
-        .position(|s| s.name == o.host)
+        .position(|s| s.name == host)
         .ok_or_else(|| {
             format!(
-                "{scenario_name}: no server `{}`; valid: {}",
-                o.host,
+                "{scenario_name}: no server `{host}`; valid: {}",
                 sc.servers
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             )
-        })?;
+        })
+}
+
+/// The metered host's p-state changes (time s, p-state) from the simulator's log.
+fn pstate_changes(res: &RunResult, h: usize) -> Vec<(f64, usize)> {
+    let mut changes = Vec::new();
+    for e in &res.log {
+        if let LogEvent::Actuated {
+            actuation: Actuation::SetPstate { server, pstate },
+            ..
+        } = e.event
+        {
+            if server.idx() == h {
+                changes.push((e.time_ns as f64 / 1e9, pstate));
+            }
+        }
+    }
+    changes
+}
+
+/// What the per-interval records are made from.
+struct Sampler<'a> {
+    sc: &'a Scenario,
+    res: &'a RunResult,
+    migs: &'a [SimMig],
+    /// The metered host.
+    h: usize,
+    /// It and every destination of its migrations.
+    hosts: Vec<usize>,
+    pstate_changes: Vec<(f64, usize)>,
+}
+
+impl Sampler<'_> {
+    fn col(&self, n: &str) -> Option<usize> {
+        self.res.timeseries.columns.iter().position(|c| c == n)
+    }
+
+    fn vm(&self, v: usize) -> &str {
+        &self.sc.vms[v].name
+    }
+
+    fn server(&self, s: usize) -> &str {
+        &self.sc.servers[s].name
+    }
+
+    /// Where VM `v` runs during an interval ending at `t`: after a switch-over inside
+    /// the interval the VM is on the destination (it was suspended for the rest of it).
+    fn host_at(&self, v: usize, t: f64) -> usize {
+        let mut hst = self.sc.vms[v].host;
+        for m in self.migs.iter().filter(|m| m.vm == v) {
+            if m.switch.is_some_and(|s| s < t) {
+                hst = m.to;
+            }
+        }
+        hst
+    }
+
+    /// The metered host's p-state during an interval ending at `t`.
+    fn pstate_at(&self, t: f64) -> usize {
+        self.pstate_changes
+            .iter()
+            .take_while(|(at, _)| *at < t)
+            .last()
+            .map_or(self.sc.servers[self.h].pstate, |c| c.1)
+    }
+
+    /// freq.csv rows for the interval ending at `t` (only if the host ever changes
+    /// p-state, as `capture --cpufreq` would show a change).
+    fn freq_rows(&self, t: f64, recs: &mut Vec<(Stamp, Record)>) {
+        if self.pstate_changes.is_empty() {
+            return;
+        }
+        let pw = &self.sc.servers[self.h].model.power;
+        // Stamped like the CPU poll: the clock in force at the poll's end.
+        let hz = pw.pstates.get(self.pstate_at(t)).map(|p| p.frequency_hz);
+        for c in 0..pw.cores {
+            recs.push((
+                stamp(t),
+                Record::Freq(FreqRow {
+                    source: "cpufreq".into(),
+                    cpu: format!("cpu{c}"),
+                    freq_hz: hz,
+                    flags: Flags::none(),
+                }),
+            ));
+        }
+    }
+
+    /// Adds host `s`'s CPU over the interval (t − dt, t] to the cumulative counters.
+    fn accumulate(&self, row: &[f64], s: usize, t: f64, dt: f64, cum: &mut Counters) {
+        let at = |n: String| self.col(&n).map_or(0.0, |c| row[c]);
+        cum.dom0[s] += at(format!("{}.dom0.cpu_cores", self.server(s))) * dt;
+        let ghost = at(format!("{}.vm_copies.cpu_cores", self.server(s)));
+        for v in 0..self.sc.vms.len() {
+            if self.host_at(v, t) == s {
+                cum.vm[s][v] += at(format!("{}.cpu_cores", self.vm(v))) * dt;
+            }
+        }
+        // The lingering source copy's CPU counts in the renamed domain.
+        if let Some(m) = self.migs.iter().find(|m| {
+            self.sc.vms[m.vm].host == s
+                && m.switch.is_some_and(|w| w < t)
+                && m.gone.is_none_or(|g| g > t - dt)
+        }) {
+            cum.vm[s][m.vm] += ghost * dt;
+        }
+    }
+
+    /// cpu.csv rows of host `s` at `t`, domains named as `xl list` shows them then.
+    fn cpu_rows(&self, s: usize, t: f64, cum: &Counters, recs: &mut Vec<(Stamp, Record)>) {
+        let source = if s == self.h {
+            "xl".to_string()
+        } else {
+            format!("xl@{}", self.server(s))
+        };
+        let mut push = |domain: String, domid: u32, core_s: f64| {
+            recs.push((
+                stamp(t),
+                Record::Cpu(CpuRow {
+                    source: source.clone(),
+                    domain,
+                    domid: Some(domid),
+                    cpu_ns: Some((core_s * 1e9).round() as u64),
+                    idle_ns: None,
+                    vcpus: None,
+                    state: String::new(),
+                    flags: Flags::none(),
+                }),
+            ))
+        };
+        push("Domain-0".into(), 0, cum.dom0[s]);
+        for (v, &c) in cum.vm[s].iter().enumerate() {
+            let name = self.vm(v);
+            if self.sc.vms[v].host == s {
+                match self.migs.iter().find(|m| m.vm == v) {
+                    Some(m) if m.gone.is_some_and(|g| g < t) => {}
+                    Some(m) if m.switch.is_some_and(|w| w < t) => {
+                        push(format!("{name}--migratedaway"), v as u32 + 1, c)
+                    }
+                    _ => push(name.to_string(), v as u32 + 1, c),
+                }
+            } else if let Some(m) = self.migs.iter().find(|m| m.vm == v && m.to == s) {
+                if m.transfer_start.is_some_and(|a| a < t) {
+                    let n = if m.switch.is_some_and(|w| w < t) {
+                        name.to_string()
+                    } else {
+                        format!("{name}--incoming")
+                    };
+                    push(n, 100 + v as u32, c);
+                }
+            }
+        }
+    }
+
+    /// Power (with noise), freq and CPU rows for every time-series row.
+    fn interval_records(&self, o: &Options, recs: &mut Vec<(Stamp, Record)>) -> Result<(), String> {
+        let ts = &self.res.timeseries;
+        let p_col = self
+            .col(&format!("{}.power_w", self.server(self.h)))
+            .ok_or("internal: no power column")?;
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(o.seed);
+        let noise = Normal::new(0.0, o.noise_w.max(1e-300)).map_err(|e| e.to_string())?;
+        let servers = self.sc.servers.len();
+        let mut cum = Counters {
+            dom0: vec![0.0; servers],
+            vm: vec![vec![0.0; self.sc.vms.len()]; servers],
+        };
+        let mut prev_t = 0.0;
+        for row in ts.values.chunks_exact(ts.columns.len()) {
+            let t = row[0];
+            let dt = t - prev_t;
+            prev_t = t;
+            // One draw per row, kept or not, so the noise does not depend on the shift.
+            let n = if o.noise_w > 0.0 {
+                noise.sample(&mut rng)
+            } else {
+                0.0
+            };
+            let shifted = t + o.power_shift_s;
+            if shifted > 0.0 {
+                recs.push((
+                    stamp(shifted),
+                    Record::Power(PowerRow {
+                        source: "synthetic-meter".into(),
+                        power_w: Some(row[p_col] + n),
+                        voltage_v: None,
+                        current_a: None,
+                        energy_raw_j: None,
+                        flags: Flags::none(),
+                    }),
+                ));
+            }
+            self.freq_rows(t, recs);
+            for &s in &self.hosts {
+                self.accumulate(row, s, t, dt, &mut cum);
+                self.cpu_rows(s, t, &cum, recs);
+            }
+        }
+        Ok(())
+    }
+
+    /// The events a real `--run "xl migrate …" --xl` capture writes for each migration.
+    fn migration_events(&self, recs: &mut Vec<(Stamp, Record)>) {
+        let ev = |kind: &str, source: &str, vm: Option<&str>, f: serde_json::Value| {
+            event(kind, source, vm, f)
+        };
+        for m in self.migs {
+            let vm = Some(self.vm(m.vm));
+            let cmd = format!("xl migrate --live {} {}", self.vm(m.vm), self.server(m.to));
+            let (src_id, dst_id) = (m.vm + 1, 100 + m.vm);
+            recs.push((
+                stamp(m.start),
+                ev(
+                    "run.start",
+                    "run",
+                    None,
+                    serde_json::json!({"command": cmd}),
+                ),
+            ));
+            if let Some(t) = m.transfer_start {
+                let f = serde_json::json!({"domid": dst_id});
+                recs.push((stamp(t), ev("migration.incoming_seen", "xl", vm, f)));
+            }
+            if let Some(t) = m.transfer_end {
+                let f = serde_json::json!({"domid": src_id, "side": "source"});
+                recs.push((stamp(t), ev("migration.migratedaway_seen", "xl", vm, f)));
+            }
+            if let Some(t) = m.switch {
+                let f = serde_json::json!({"domid": dst_id, "side": "target"});
+                recs.push((stamp(t), ev("migration.switch", "xl", vm, f.clone())));
+                recs.push((stamp(t), ev("migration.end", "xl", vm, f)));
+            }
+            if let Some(t) = m.gone {
+                let gone = serde_json::json!({"domid": src_id});
+                let end = serde_json::json!({"domid": src_id, "side": "source",
+                    "bytes_sent": m.bytes, "pages_sent": m.pages});
+                let run_end = serde_json::json!({"command": cmd, "exit_code": 0,
+                    "duration_s": t - m.start});
+                recs.push((stamp(t), ev("migration.migratedaway_gone", "xl", vm, gone)));
+                recs.push((stamp(t), ev("migration.end", "xl", vm, end)));
+                recs.push((stamp(t), ev("run.end", "run", None, run_end)));
+            }
+        }
+    }
+}
+
+/// Cumulative CPU per host: dom0's and each VM's, core-seconds.
+struct Counters {
+    dom0: Vec<f64>,
+    vm: Vec<Vec<f64>>,
+}
+
+/// Simulates `sc` and turns the metered host (and the destinations of its migrations)
+/// into capture records.
+pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Synthetic, String> {
+    let h = metered_host(sc, scenario_name, &o.host)?;
     if !(o.interval_s > 0.0 && o.noise_w >= 0.0) {
         return Err("the interval must be > 0 and the noise ≥ 0".into());
     }
@@ -202,269 +454,60 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
     sc.output.vms = true;
     let res = crate::sim::run(&sc);
     let migs = sim_migrations(&res, ServerId::new(h));
-    let name_of = |i: usize| sc.vms[i].name.as_str();
-    let col = |n: String| res.timeseries.columns.iter().position(|c| *c == n);
-    let ncol = res.timeseries.columns.len();
-    let rows: Vec<&[f64]> = res.timeseries.values.chunks_exact(ncol).collect();
-    let host_name = |s: usize| sc.servers[s].name.clone();
-    let p_col = col(format!("{}.power_w", host_name(h))).ok_or("internal: no power column")?;
-    // The hosts recorded: the metered one and every destination of its migrations.
     let mut hosts = vec![h];
     for m in &migs {
         if !hosts.contains(&m.to) {
             hosts.push(m.to);
         }
     }
-    // Where each VM runs during an interval ending at t: after a switch-over inside the
-    // interval the VM is on the destination (it was suspended for the rest of it).
-    let host_at = |v: usize, t: f64| -> usize {
-        let mut hst = sc.vms[v].host;
-        for m in migs.iter().filter(|m| m.vm == v) {
-            if m.switch.is_some_and(|s| s < t) {
-                hst = m.to;
-            }
-        }
-        hst
+    let sampler = Sampler {
+        sc: &sc,
+        res: &res,
+        migs: &migs,
+        h,
+        hosts,
+        pstate_changes: pstate_changes(&res, h),
     };
-    // The metered host's p-state over time (from the simulator's log): written to
-    // freq.csv, as `capture --cpufreq` would, when the host changes p-state at all.
-    let mut pstate_changes: Vec<(f64, usize)> = Vec::new();
-    for e in &res.log {
-        if let LogEvent::Actuated {
-            actuation: Actuation::SetPstate { server, pstate },
-            ..
-        } = e.event
-        {
-            if server.idx() == h {
-                pstate_changes.push((e.time_ns as f64 / 1e9, pstate));
-            }
-        }
-    }
-    let initial_pstate = sc.servers[h].pstate;
-    let pstate_at = |t: f64| {
-        pstate_changes
-            .iter()
-            .take_while(|(at, _)| *at < t)
-            .last()
-            .map_or(initial_pstate, |c| c.1)
-    };
-    let pstates = &sc.servers[h].model.power.pstates;
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(o.seed);
-    let noise = Normal::new(0.0, o.noise_w.max(1e-300)).map_err(|e| e.to_string())?;
-    let mut recs: Vec<(Stamp, Record)> = Vec::new();
-    recs.push((
+    let capture = |kind: &str, f: serde_json::Value| event(kind, "capture", None, f);
+    let mut recs: Vec<(Stamp, Record)> = vec![(
         stamp(0.0),
-        event(
+        capture(
             "capture.start",
-            "capture",
-            None,
             serde_json::json!({"sources": ["synthetic-meter", "xl"]}),
         ),
-    ));
-    // Cumulative CPU per (host, domain key), core-seconds.
-    let nv = sc.vms.len();
-    let mut dom0_cum = vec![0.0; sc.servers.len()];
-    let mut vm_cum = vec![vec![0.0; nv]; sc.servers.len()];
-    let mut prev_t = 0.0;
-    let cpu_src = |s: usize| {
-        if s == h {
-            "xl".to_string()
-        } else {
-            format!("xl@{}", host_name(s))
-        }
-    };
-    for row in &rows {
-        let t = row[0];
-        let dt = t - prev_t;
-        prev_t = t;
-        let p = row[p_col]
-            + if o.noise_w > 0.0 {
-                noise.sample(&mut rng)
-            } else {
-                0.0
-            };
-        let ts = t + o.power_shift_s;
-        if ts > 0.0 {
-            recs.push((
-                stamp(ts),
-                Record::Power(PowerRow {
-                    source: "synthetic-meter".into(),
-                    power_w: Some(p),
-                    voltage_v: None,
-                    current_a: None,
-                    energy_raw_j: None,
-                    flags: Flags::none(),
-                }),
-            ));
-        }
-        if !pstate_changes.is_empty() {
-            // Stamped like the CPU poll: the clock in force at the poll's end.
-            let hz = pstates.get(pstate_at(t)).map(|p| p.frequency_hz);
-            for c in 0..sc.servers[h].model.power.cores {
-                recs.push((
-                    stamp(t),
-                    Record::Freq(FreqRow {
-                        source: "cpufreq".into(),
-                        cpu: format!("cpu{c}"),
-                        freq_hz: hz,
-                        flags: Flags::none(),
-                    }),
-                ));
-            }
-        }
-        for &s in &hosts {
-            let d0 = col(format!("{}.dom0.cpu_cores", host_name(s))).map_or(0.0, |c| row[c]);
-            dom0_cum[s] += d0 * dt;
-            let ghost =
-                col(format!("{}.vm_copies.cpu_cores", host_name(s))).map_or(0.0, |c| row[c]);
-            for (v, cum) in vm_cum[s].iter_mut().enumerate() {
-                let c = col(format!("{}.cpu_cores", name_of(v))).map_or(0.0, |c| row[c]);
-                if host_at(v, t) == s {
-                    *cum += c * dt;
-                }
-            }
-            // The lingering source copy's CPU counts in the renamed domain.
-            if let Some(m) = migs.iter().find(|m| {
-                sc.vms[m.vm].host == s
-                    && m.switch.is_some_and(|w| w < t)
-                    && m.gone.is_none_or(|g| g > t - dt)
-            }) {
-                vm_cum[s][m.vm] += ghost * dt;
-            }
-            let mut cpu_row = |domain: String, domid: u32, cum: f64| {
-                recs.push((
-                    stamp(t),
-                    Record::Cpu(CpuRow {
-                        source: cpu_src(s),
-                        domain,
-                        domid: Some(domid),
-                        cpu_ns: Some((cum * 1e9).round() as u64),
-                        idle_ns: None,
-                        vcpus: None,
-                        state: String::new(),
-                        flags: Flags::none(),
-                    }),
-                ))
-            };
-            cpu_row("Domain-0".into(), 0, dom0_cum[s]);
-            for (v, &cum) in vm_cum[s].iter().enumerate() {
-                let mig_out = migs.iter().find(|m| m.vm == v && sc.vms[v].host == s);
-                let mig_in = migs.iter().find(|m| m.vm == v && m.to == s);
-                if sc.vms[v].host == s {
-                    match mig_out {
-                        Some(m) if m.gone.is_some_and(|g| g < t) => {}
-                        Some(m) if m.switch.is_some_and(|w| w < t) => {
-                            cpu_row(format!("{}--migratedaway", name_of(v)), v as u32 + 1, cum)
-                        }
-                        _ => cpu_row(name_of(v).to_string(), v as u32 + 1, cum),
-                    }
-                } else if let Some(m) = mig_in {
-                    if m.transfer_start.is_some_and(|a| a < t) {
-                        let n = if m.switch.is_some_and(|w| w < t) {
-                            name_of(v).to_string()
-                        } else {
-                            format!("{}--incoming", name_of(v))
-                        };
-                        cpu_row(n, 100 + v as u32, cum);
-                    }
-                }
-            }
-        }
-    }
-    for m in &migs {
-        let vm = Some(name_of(m.vm));
-        let cmd = format!("xl migrate --live {} {}", name_of(m.vm), host_name(m.to));
-        recs.push((
-            stamp(m.start),
-            event(
-                "run.start",
-                "run",
-                None,
-                serde_json::json!({"command": cmd}),
-            ),
-        ));
-        if let Some(t) = m.transfer_start {
-            recs.push((
-                stamp(t),
-                event(
-                    "migration.incoming_seen",
-                    "xl",
-                    vm,
-                    serde_json::json!({"domid": 100 + m.vm}),
-                ),
-            ));
-        }
-        if let Some(t) = m.transfer_end {
-            recs.push((
-                stamp(t),
-                event(
-                    "migration.migratedaway_seen",
-                    "xl",
-                    vm,
-                    serde_json::json!({"domid": m.vm + 1, "side": "source"}),
-                ),
-            ));
-        }
-        if let Some(t) = m.switch {
-            recs.push((
-                stamp(t),
-                event(
-                    "migration.switch",
-                    "xl",
-                    vm,
-                    serde_json::json!({"domid": 100 + m.vm, "side": "target"}),
-                ),
-            ));
-            recs.push((
-                stamp(t),
-                event(
-                    "migration.end",
-                    "xl",
-                    vm,
-                    serde_json::json!({"domid": 100 + m.vm, "side": "target"}),
-                ),
-            ));
-        }
-        if let Some(t) = m.gone {
-            recs.push((
-                stamp(t),
-                event(
-                    "migration.migratedaway_gone",
-                    "xl",
-                    vm,
-                    serde_json::json!({"domid": m.vm + 1}),
-                ),
-            ));
-            recs.push((
-                stamp(t),
-                event("migration.end", "xl", vm, serde_json::json!({"domid": m.vm + 1, "side": "source", "bytes_sent": m.bytes, "pages_sent": m.pages})),
-            ));
-            recs.push((
-                stamp(t),
-                event(
-                    "run.end",
-                    "run",
-                    None,
-                    serde_json::json!({"command": cmd, "exit_code": 0, "duration_s": t - m.start}),
-                ),
-            ));
-        }
-    }
+    )];
+    sampler.interval_records(o, &mut recs)?;
+    sampler.migration_events(&mut recs);
     let end = sc.duration_ns as f64 / 1e9;
     recs.push((
         stamp(end),
-        event(
+        capture(
             "capture.end",
-            "capture",
-            None,
             serde_json::json!({"exit_reason": "synthetic"}),
         ),
     ));
     recs.sort_by_key(|(s, _)| s.mono_ns);
     let truth = truth_of(&sc, h, &migs);
+    let manifest = manifest(&sc, h, scenario_name, o, &truth);
+    Ok(Synthetic {
+        records: recs,
+        manifest,
+        truth,
+    })
+}
+
+/// manifest.json of a synthetic run.
+fn manifest(
+    sc: &Scenario,
+    h: usize,
+    scenario_name: &str,
+    o: &Options,
+    truth: &Truth,
+) -> serde_json::Value {
+    let end = sc.duration_ns as f64 / 1e9;
     let model = &sc.servers[h].model;
     let p0 = model.power.pstates.get(sc.servers[h].pstate);
-    let manifest = serde_json::json!({
+    serde_json::json!({
         "format": "capsim-capture/1",
         "status": "complete",
         "tool": {"name": "capsim", "version": env!("CARGO_PKG_VERSION")},
@@ -475,7 +518,7 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
             "noise_w": o.noise_w,
             "seed": o.seed,
             "power_shift_s": o.power_shift_s,
-            "truth": truth_json(&truth),
+            "truth": truth_json(truth),
         },
         "host": {
             "description": format!("SYNTHETIC run of model `{}`: {}", model.name, model.description),
@@ -498,11 +541,6 @@ pub fn synthesize(sc: &Scenario, scenario_name: &str, o: &Options) -> Result<Syn
             {"id": "synthetic-meter", "kind": "power meter", "model": "simulated 100 ms means + Gaussian noise", "update_interval_s": o.interval_s},
             {"id": "xl", "kind": "cpu", "interval_s": o.interval_s},
         ],
-    });
-    Ok(Synthetic {
-        records: recs,
-        manifest,
-        truth,
     })
 }
 
