@@ -391,6 +391,166 @@ enum Method {
     Gaps(Gaps),
 }
 
+/// The pages of a set that may be written: `[lo, hi)` minus the skipped ranges, by
+/// bitmap word.
+struct Lanes<'a> {
+    lo: u32,
+    hi: u32,
+    first: usize,
+    last: usize,
+    skip: &'a [(u32, u32); 2],
+    /// Words touched by each skipped range (an empty range touches none).
+    skip_words: [(usize, usize); 2],
+}
+
+impl<'a> Lanes<'a> {
+    fn new(lo: u32, hi: u32, skip: &'a [(u32, u32); 2]) -> Self {
+        Lanes {
+            lo,
+            hi,
+            first: (lo / 64) as usize,
+            last: ((hi - 1) / 64) as usize,
+            skip,
+            skip_words: skip.map(|(a, b)| {
+                if a < b {
+                    ((a / 64) as usize, ((b - 1) / 64) as usize)
+                } else {
+                    (1, 0)
+                }
+            }),
+        }
+    }
+
+    /// The pages of word `w` that may be written.
+    fn mask(&self, w: usize) -> u64 {
+        let mut m = if w == self.first || w == self.last {
+            range_mask(w, self.lo, self.hi)
+        } else {
+            !0
+        };
+        for (i, &(a, b)) in self.skip_words.iter().enumerate() {
+            if w >= a && w <= b {
+                m &= !range_mask(w, self.skip[i].0, self.skip[i].1);
+            }
+        }
+        m
+    }
+
+    /// Whether every page of words `[c, c + n)` may be written.
+    fn whole(&self, c: usize, n: usize) -> bool {
+        let (a, b) = ((c * 64) as u64, ((c + n) * 64) as u64);
+        self.lo as u64 <= a
+            && b <= self.hi as u64
+            && self
+                .skip_words
+                .iter()
+                .all(|&(s0, s1)| s1 < c || s0 >= c + n)
+    }
+}
+
+/// The cheapest exact way to draw events of probability `e` (= `p`, or 1 − `p` when
+/// `invert`) over the words of `lanes`.
+fn method(p: f64, e: f64, lanes: &Lanes) -> Method {
+    if p >= 1.0 {
+        Method::Certain
+    } else if e >= BITS_E {
+        Method::Bits(Bernoulli64::new(p))
+    } else if e >= GAPS_E {
+        let tail = (lanes.last + 1 - lanes.first) % CHUNK;
+        let short = (tail > 0)
+            .then(|| Binomial::new((tail * 64) as u64, e).ok())
+            .flatten();
+        match Binomial::new((CHUNK * 64) as u64, e) {
+            Ok(full) => Method::Counts(full, short),
+            // Unreachable for e in (0, 1/4); the bit-parallel draws are exact anyway.
+            Err(_) => Method::Bits(Bernoulli64::new(p)),
+        }
+    } else {
+        Method::Gaps(Gaps::new(e, lanes.lo, lanes.hi))
+    }
+}
+
+/// Rare writes: word by word, O(writes) however large the set. Returns the count.
+fn write_rare<R: Rng + ?Sized, S: PageSink + ?Sized>(
+    gaps: &mut Gaps,
+    lanes: &Lanes,
+    rng: &mut R,
+    sink: &mut S,
+) -> u64 {
+    let mut written = 0u64;
+    let mut flush = |w: usize, hits: u64| {
+        let bits = hits & lanes.mask(w);
+        if bits != 0 {
+            sink.word(w, bits);
+            written += bits.count_ones() as u64;
+        }
+    };
+    let (mut w, mut hits) = (lanes.first, 0u64);
+    while let Some(page) = gaps.next_hit(rng) {
+        let pw = (page / 64) as usize;
+        if pw != w {
+            flush(w, hits);
+            (w, hits) = (pw, 0);
+        }
+        hits |= 1 << (page % 64);
+    }
+    flush(w, hits);
+    written
+}
+
+/// Draws one chunk's words `[c, c + words.len())`: written pages (Certain, Bits) or
+/// events (Counts, Gaps). Returns the number of events when known without counting, and
+/// which words may be non-zero (bit i for word c + i).
+fn draw_chunk<R: Rng + ?Sized>(
+    method: &mut Method,
+    next_event: &mut Option<u32>,
+    lanes: &Lanes,
+    c: usize,
+    words: &mut [u64],
+    flip: u64,
+    rng: &mut R,
+) -> (Option<u64>, u64) {
+    let n = words.len();
+    let all = !0u64 >> (CHUNK - n);
+    match method {
+        Method::Certain => {
+            words.fill(0);
+            (Some(0), all)
+        }
+        Method::Bits(b) => {
+            for (i, x) in words.iter_mut().enumerate() {
+                let l = lanes.mask(c + i);
+                *x = if l != 0 { b.draw(l, rng) } else { 0 };
+            }
+            (None, all)
+        }
+        Method::Counts(full, short) => {
+            words.fill(0);
+            let d = match short {
+                Some(d) if n < CHUNK => d,
+                _ => full,
+            };
+            let k = d.sample(rng);
+            let occ = scatter(k, (n * 64) as u32, words, rng);
+            (Some(k), if flip == 0 { occ } else { all })
+        }
+        Method::Gaps(g) => {
+            words.fill(0);
+            let end = ((c + n) * 64) as u64;
+            let mut k = 0;
+            while let Some(ev) = *next_event {
+                if ev as u64 >= end {
+                    break;
+                }
+                words[ev as usize / 64 - c] |= 1 << (ev % 64);
+                k += 1;
+                *next_event = g.next_hit(rng);
+            }
+            (Some(k), all)
+        }
+    }
+}
+
 /// Pages `[lo, hi)` each written independently with probability `p`, except those in
 /// `skip` (pages the sweep already reported): passes the written pages to `sink` in
 /// increasing order, a chunk of bitmap words at a time (a word at a time for rare
@@ -406,77 +566,14 @@ fn write_bernoulli<R: Rng + ?Sized, S: PageSink + ?Sized>(
     if lo >= hi || !positive(p) {
         return 0;
     }
-    let (first, last) = ((lo / 64) as usize, ((hi - 1) / 64) as usize);
-    // Words touched by each skipped range (an empty range touches none).
-    let skip_words = skip.map(|(a, b)| {
-        if a < b {
-            ((a / 64) as usize, ((b - 1) / 64) as usize)
-        } else {
-            (1, 0)
-        }
-    });
-    // The pages of word `w` that may be written.
-    let lanes = |w: usize| {
-        let mut m = if w == first || w == last {
-            range_mask(w, lo, hi)
-        } else {
-            !0
-        };
-        for (i, &(a, b)) in skip_words.iter().enumerate() {
-            if w >= a && w <= b {
-                m &= !range_mask(w, skip[i].0, skip[i].1);
-            }
-        }
-        m
-    };
-    // Whether every page of words `[c, c + n)` may be written.
-    let whole = |c: usize, n: usize| {
-        let (a, b) = ((c * 64) as u64, ((c + n) * 64) as u64);
-        lo as u64 <= a && b <= hi as u64 && skip_words.iter().all(|&(s0, s1)| s1 < c || s0 >= c + n)
-    };
+    let lanes = Lanes::new(lo, hi, skip);
     // Events are the written pages, or (p > 1/2) the unwritten ones; 1 − p is exact
     // there (p within a factor 2 of 1).
     let invert = p > 0.5;
     let e = if invert { 1.0 - p } else { p };
-    let mut method = if p >= 1.0 {
-        Method::Certain
-    } else if e >= BITS_E {
-        Method::Bits(Bernoulli64::new(p))
-    } else if e >= GAPS_E {
-        let tail = (last + 1 - first) % CHUNK;
-        let short = (tail > 0)
-            .then(|| Binomial::new((tail * 64) as u64, e).ok())
-            .flatten();
-        match Binomial::new((CHUNK * 64) as u64, e) {
-            Ok(full) => Method::Counts(full, short),
-            // Unreachable for e in (0, 1/4); the bit-parallel draws are exact anyway.
-            Err(_) => Method::Bits(Bernoulli64::new(p)),
-        }
-    } else {
-        Method::Gaps(Gaps::new(e, lo, hi))
-    };
-    let mut written = 0u64;
+    let mut method = method(p, e, &lanes);
     if let (Method::Gaps(gaps), false) = (&mut method, invert) {
-        // Rare writes: word by word, O(writes) however large the set.
-        let (mut w, mut hits) = (first, 0u64);
-        while let Some(page) = gaps.next_hit(rng) {
-            let pw = (page / 64) as usize;
-            if pw != w {
-                let bits = hits & lanes(w);
-                if bits != 0 {
-                    sink.word(w, bits);
-                    written += bits.count_ones() as u64;
-                }
-                (w, hits) = (pw, 0);
-            }
-            hits |= 1 << (page % 64);
-        }
-        let bits = hits & lanes(w);
-        if bits != 0 {
-            sink.word(w, bits);
-            written += bits.count_ones() as u64;
-        }
-        return written;
+        return write_rare(gaps, &lanes, rng, sink);
     }
     // Bits and Certain give the written pages; the others give events.
     let flip = match method {
@@ -489,57 +586,16 @@ fn write_bernoulli<R: Rng + ?Sized, S: PageSink + ?Sized>(
         Method::Gaps(g) => g.next_hit(rng),
         _ => None,
     };
+    let mut written = 0u64;
     let mut buf = [0u64; CHUNK];
-    let mut c = first;
-    while c <= last {
-        let n = (last + 1 - c).min(CHUNK);
+    let mut c = lanes.first;
+    while c <= lanes.last {
+        let n = (lanes.last + 1 - c).min(CHUNK);
         let words = &mut buf[..n];
-        let all = !0u64 >> (CHUNK - n);
-        // Events in the chunk when known without counting, and which words may be
-        // non-zero (bit i for word c + i).
-        let mut events = None;
-        let mut occupied = all;
-        match &mut method {
-            Method::Certain => {
-                words.fill(0);
-                events = Some(0);
-            }
-            Method::Bits(b) => {
-                for (i, x) in words.iter_mut().enumerate() {
-                    let l = lanes(c + i);
-                    *x = if l != 0 { b.draw(l, rng) } else { 0 };
-                }
-            }
-            Method::Counts(full, short) => {
-                words.fill(0);
-                let d = match short {
-                    Some(d) if n < CHUNK => d,
-                    _ => full,
-                };
-                let k = d.sample(rng);
-                let occ = scatter(k, (n * 64) as u32, words, rng);
-                if flip == 0 {
-                    occupied = occ;
-                }
-                events = Some(k);
-            }
-            Method::Gaps(g) => {
-                words.fill(0);
-                let end = ((c + n) * 64) as u64;
-                let mut k = 0;
-                while let Some(ev) = next_event {
-                    if ev as u64 >= end {
-                        break;
-                    }
-                    words[ev as usize / 64 - c] |= 1 << (ev % 64);
-                    k += 1;
-                    next_event = g.next_hit(rng);
-                }
-                events = Some(k);
-            }
-        }
+        let (events, occupied) =
+            draw_chunk(&mut method, &mut next_event, &lanes, c, words, flip, rng);
         match events {
-            Some(k) if whole(c, n) => {
+            Some(k) if lanes.whole(c, n) => {
                 // Every page may be written: no masking, and the count is known.
                 if flip != 0 {
                     words.iter_mut().for_each(|x| *x = !*x);
@@ -550,7 +606,7 @@ fn write_bernoulli<R: Rng + ?Sized, S: PageSink + ?Sized>(
             }
             _ => {
                 for (i, x) in words.iter_mut().enumerate() {
-                    *x = (*x ^ flip) & lanes(c + i);
+                    *x = (*x ^ flip) & lanes.mask(c + i);
                     written += x.count_ones() as u64;
                 }
             }
