@@ -404,23 +404,129 @@ fn draw_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-fn draw_figure<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    fig: &Figure,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// A figure without panels: a note in the middle.
+fn draw_empty<DB: DrawingBackend>(body: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    let style = TextStyle::from((FONT, 16).into_font())
+        .color(&MARKER_TEXT_COLOR)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let (w, h) = body.dim_in_pixel();
+    body.draw(&Text::new(
+        "(no panels)",
+        (w as i32 / 2, h as i32 / 2),
+        style,
+    ))
+}
+
+/// A panel's lines (colours continue across panels from `series_idx`); pushes their
+/// legend entries.
+fn draw_lines<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    panel: &Panel,
+    (x0, x1): (f64, f64),
+    series_idx: &mut usize,
+    legend: &mut Vec<(String, LegendSwatch)>,
+) -> DrawResult<DB> {
+    let columns = chart.plotting_area().dim_in_pixel().0.max(1) as usize;
+    for s in &panel.series {
+        let color = PALETTE[*series_idx % PALETTE.len()];
+        *series_idx += 1;
+        let pts = finite_points(s);
+        let pts = if pts.len() > 4 * columns {
+            downsample(&pts, x0, x1, columns)
+        } else {
+            pts
+        };
+        if pts.len() == 1 || panel.scatter {
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        } else if pts.len() > 1 {
+            chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
+        }
+        legend.push((s.label.clone(), LegendSwatch::Line(color)));
+    }
+    Ok(())
+}
+
+/// A panel's reference lines (caps dashed, ratings solid); pushes their legend entries.
+fn draw_hlines<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    panel: &Panel,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    legend: &mut Vec<(String, LegendSwatch)>,
+) -> DrawResult<DB> {
+    for h in panel.hlines.iter() {
+        let (color, dashed) = match h.kind {
+            HLineKind::Cap => (CAP_COLOR, true),
+            HLineKind::Rating => (RATING_COLOR, false),
+        };
+        if h.y.is_finite() && h.y >= y0 && h.y <= y1 {
+            if dashed {
+                chart.draw_series(DashedLineSeries::new(
+                    vec![(x0, h.y), (x1, h.y)],
+                    10,
+                    6,
+                    color.stroke_width(2),
+                ))?;
+            } else {
+                chart.draw_series(LineSeries::new(
+                    vec![(x0, h.y), (x1, h.y)],
+                    color.stroke_width(2),
+                ))?;
+            }
+        }
+        let swatch = if dashed {
+            LegendSwatch::Dashed(color)
+        } else {
+            LegendSwatch::Line(color)
+        };
+        legend.push((h.label.clone(), swatch));
+    }
+    Ok(())
+}
+
+/// Marker labels above the top panel's plotting area, staggered over a few rows.
+fn draw_marker_labels<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart<'_, DB>,
+    markers: &[&Marker],
+    y1: f64,
+) -> DrawResult<DB> {
+    let screen = area.use_screen_coord();
+    let style = TextStyle::from((FONT, 12).into_font())
+        .color(&MARKER_TEXT_COLOR)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let plot_top_abs = chart.plotting_area().get_pixel_range().1.start;
+    let mut row_end = [i32::MIN; MARKER_ROWS];
+    for m in markers {
+        let (px, _) = chart.backend_coord(&(m.x, y1));
+        let w = screen
+            .estimate_text_size(&m.label, &style)
+            .map(|s| s.0 as i32)
+            .unwrap_or(0);
+        let start = px - w / 2;
+        let row = (0..MARKER_ROWS)
+            .find(|&r| row_end[r] + 6 <= start)
+            .unwrap_or_else(|| (0..MARKER_ROWS).min_by_key(|&r| row_end[r]).unwrap_or(0));
+        row_end[row] = start + w;
+        // Row 0 is closest to the plot.
+        let y = plot_top_abs - 8 - row as i32 * MARKER_ROW_HEIGHT;
+        screen.draw(&PathElement::new(
+            vec![(px, y + 5), (px, plot_top_abs)],
+            MARKER_COLOR.stroke_width(1),
+        ))?;
+        screen.draw(&Text::new(m.label.clone(), (px, y), style.clone()))?;
+    }
+    Ok(())
+}
+
+fn draw_figure<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let body = root.titled(&fig.title, (FONT, 24).into_font().color(&BLACK))?;
     if fig.panels.is_empty() {
-        let style = TextStyle::from((FONT, 16).into_font())
-            .color(&MARKER_TEXT_COLOR)
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let (w, h) = body.dim_in_pixel();
-        body.draw(&Text::new(
-            "(no panels)",
-            (w as i32 / 2, h as i32 / 2),
-            style,
-        ))?;
-        return Ok(());
+        return draw_empty(&body);
     }
     let (x0, x1) = x_range(fig);
     let x_fmt = tick_formatter(x0, x1, X_LABELS, false);
@@ -467,7 +573,6 @@ fn draw_figure<DB: DrawingBackend>(
             }
             mesh.draw()?;
         }
-
         // Markers behind the data.
         for m in &markers {
             chart.draw_series(std::iter::once(PathElement::new(
@@ -475,84 +580,13 @@ fn draw_figure<DB: DrawingBackend>(
                 MARKER_COLOR.stroke_width(1),
             )))?;
         }
-
         let mut legend: Vec<(String, LegendSwatch)> = Vec::new();
-        let columns = chart.plotting_area().dim_in_pixel().0.max(1) as usize;
-        for s in &panel.series {
-            let color = PALETTE[series_idx % PALETTE.len()];
-            series_idx += 1;
-            let pts = finite_points(s);
-            let pts = if pts.len() > 4 * columns {
-                downsample(&pts, x0, x1, columns)
-            } else {
-                pts
-            };
-            if pts.len() == 1 || panel.scatter {
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
-            } else if pts.len() > 1 {
-                chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?;
-            }
-            legend.push((s.label.clone(), LegendSwatch::Line(color)));
-        }
-
-        for h in panel.hlines.iter() {
-            let (color, dashed) = match h.kind {
-                HLineKind::Cap => (CAP_COLOR, true),
-                HLineKind::Rating => (RATING_COLOR, false),
-            };
-            if h.y.is_finite() && h.y >= y0 && h.y <= y1 {
-                if dashed {
-                    chart.draw_series(DashedLineSeries::new(
-                        vec![(x0, h.y), (x1, h.y)],
-                        10,
-                        6,
-                        color.stroke_width(2),
-                    ))?;
-                } else {
-                    chart.draw_series(LineSeries::new(
-                        vec![(x0, h.y), (x1, h.y)],
-                        color.stroke_width(2),
-                    ))?;
-                }
-            }
-            let swatch = if dashed {
-                LegendSwatch::Dashed(color)
-            } else {
-                LegendSwatch::Line(color)
-            };
-            legend.push((h.label.clone(), swatch));
-        }
-
+        draw_lines(&mut chart, panel, (x0, x1), &mut series_idx, &mut legend)?;
+        draw_hlines(&mut chart, panel, (x0, x1), (y0, y1), &mut legend)?;
         let plot_top = chart.plotting_area().get_pixel_range().1.start - area.get_base_pixel().1;
         draw_legend(&legend_area, &legend, plot_top)?;
-
-        // Marker labels above the top panel's plotting area, staggered over a few rows.
         if pi == 0 && !markers.is_empty() {
-            let screen = area.use_screen_coord();
-            let style = TextStyle::from((FONT, 12).into_font())
-                .color(&MARKER_TEXT_COLOR)
-                .pos(Pos::new(HPos::Center, VPos::Center));
-            let plot_top_abs = chart.plotting_area().get_pixel_range().1.start;
-            let mut row_end = [i32::MIN; MARKER_ROWS];
-            for m in &markers {
-                let (px, _) = chart.backend_coord(&(m.x, y1));
-                let w = screen
-                    .estimate_text_size(&m.label, &style)
-                    .map(|s| s.0 as i32)
-                    .unwrap_or(0);
-                let start = px - w / 2;
-                let row = (0..MARKER_ROWS)
-                    .find(|&r| row_end[r] + 6 <= start)
-                    .unwrap_or_else(|| (0..MARKER_ROWS).min_by_key(|&r| row_end[r]).unwrap_or(0));
-                row_end[row] = start + w;
-                // Row 0 is closest to the plot.
-                let y = plot_top_abs - 8 - row as i32 * MARKER_ROW_HEIGHT;
-                screen.draw(&PathElement::new(
-                    vec![(px, y + 5), (px, plot_top_abs)],
-                    MARKER_COLOR.stroke_width(1),
-                ))?;
-                screen.draw(&Text::new(m.label.clone(), (px, y), style.clone()))?;
-            }
+            draw_marker_labels(area, &chart, &markers, y1)?;
         }
     }
     Ok(())
