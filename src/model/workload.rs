@@ -120,6 +120,21 @@ impl Demand {
     }
 }
 
+/// Interval between the lines of a PlanetLab trace: 5 minutes, ns (the CoMon
+/// measurements behind the PlanetLab VM traces were taken every 300 s).
+pub const PLANETLAB_INTERVAL_NS: u64 = 300_000_000_000;
+
+/// Xen's default credit-scheduler weight of a domain (`CSCHED_DEFAULT_WEIGHT`, 256, in
+/// `xen/common/sched_credit.c`); weights are relative, so only ratios matter.
+pub const XEN_DEFAULT_WEIGHT: f64 = 256.0;
+
+/// A trace repeats from its first sample (a PlanetLab day is followed by the same day).
+impl Default for TraceEnd {
+    fn default() -> Self {
+        TraceEnd::Repeat
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

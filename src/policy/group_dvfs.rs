@@ -120,3 +120,12 @@ impl Policy for GroupDvfs {
         }
     }
 }
+
+/// Default bands.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bands: Bands::default(),
+        }
+    }
+}
