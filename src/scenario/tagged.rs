@@ -93,7 +93,7 @@ pub(crate) use parts;
 pub trait Kinds: Sized {
     /// The field that names the kind (`kind`, `mechanism`).
     const TAG: &'static str;
-    /// What a kind is called in messages (`policy`, `demand kind`).
+    /// What a kind is called in messages, with its article (`a policy`, `an action`).
     const WHAT: &'static str;
     /// Every kind, in declaration order.
     const KINDS: &'static [&'static str];
@@ -144,12 +144,12 @@ macro_rules! tagged {
 }
 pub(crate) use tagged;
 
-/// `` `x` is not a policy; valid: none, dvfs, … `` at the tag.
+/// `` `x` is not a policy; valid: none, dvfs, … `` (at the tag).
 pub fn unknown_kind<K: Kinds>(kind: &str) -> FieldError {
     FieldError::value(
         K::TAG,
         format!(
-            "`{kind}` is not a {}; valid: {}",
+            "`{kind}` is not {}; valid: {}",
             K::WHAT,
             K::KINDS.join(", ")
         ),
@@ -289,7 +289,7 @@ mod tests {
     }
     tagged! {
         /// Test kinds.
-        pub enum Kind { tag: "kind", what: "test kind",
+        pub enum Kind { tag: "kind", what: "a test kind",
             /// No fields.
             "a" => A(()),
             /// A gain.

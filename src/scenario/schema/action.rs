@@ -9,7 +9,7 @@ pub type ActionEntry = Tagged<At, ActionKindEntry>;
 
 tagged! {
     /// A scheduled change (`kind = "…"`).
-    pub enum ActionKindEntry { tag: "kind", what: "action",
+    pub enum ActionKindEntry { tag: "kind", what: "an action",
         /// Set a server's p-state.
         "set_pstate" => SetPstate(SetPstate),
         /// Set or remove a VM's credit-scheduler cap.

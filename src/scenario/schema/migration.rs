@@ -12,7 +12,7 @@ pub type PresetFile = Tagged<CommonFields, MechanismFields>;
 
 tagged! {
     /// How memory moves (`mechanism = "…"`).
-    pub enum MechanismFields { tag: "mechanism", what: "mechanism",
+    pub enum MechanismFields { tag: "mechanism", what: "a mechanism",
         /// Xen `xc_domain_save`: rounds over the dirty bitmap in page order.
         "xen-precopy" => XenPrecopy(XenFields),
         /// QEMU RAM migration: passes until pending < bandwidth × downtime limit.

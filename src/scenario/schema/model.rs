@@ -49,7 +49,7 @@ pub type PowerSection = Tagged<NicPower, PowerKind>;
 
 tagged! {
     /// A server power model (`kind = "…"`).
-    pub enum PowerKind { tag: "kind", what: "power kind",
+    pub enum PowerKind { tag: "kind", what: "a power kind",
         /// Idle to max, linear in utilisation.
         "linear" => Linear(LinearPower),
         /// A SPECpower 11-point table, piecewise linear in utilisation.

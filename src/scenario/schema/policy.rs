@@ -11,7 +11,7 @@ pub type PolicyEntry = Tagged<Timing, PolicyKind>;
 
 tagged! {
     /// A capping policy (`kind = "…"`).
-    pub enum PolicyKind { tag: "kind", what: "policy",
+    pub enum PolicyKind { tag: "kind", what: "a policy",
         /// No capping (meters still read every period).
         "none" => None(()),
         /// Per-server DVFS feedback (Lefurgy-style).

@@ -25,7 +25,7 @@ pub type DemandEntry = Tagged<(), DemandKind>;
 
 tagged! {
     /// A VM's CPU demand (`kind = "…"`).
-    pub enum DemandKind { tag: "kind", what: "demand kind",
+    pub enum DemandKind { tag: "kind", what: "a demand kind",
         /// `{ kind = "constant", level = "100%" }`: the same level for ever.
         "constant" => Constant(ConstantDemand),
         /// `{ kind = "steps", steps = [["0s", "20%"], ["60s", "100%"]] }`.
