@@ -666,6 +666,18 @@ fn an_action_field_its_kind_does_not_take_and_an_unknown_action() {
         e.message,
         "`set_weight` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight, migrate"
     );
+    // A field the kind needs is missing: named, at its table (`[[actions]]`, 20:1).
+    let text = plus("[[actions]]\nat = \"1s\"\nkind = \"set_pstate\"\nserver = \"node\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (20, 1, "actions[0].pstate"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "missing field `pstate`, which `set_pstate` needs"
+    );
 }
 
 /// BASE with a 1 GiB VM and a `migrate` action whose last line is `overrides` (line 28).

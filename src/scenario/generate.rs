@@ -5,6 +5,7 @@
 
 use super::config::{BreakerPreset, DeviceConfig, ServerConfig, ServerModel, VmConfig};
 use super::error::ConfigError;
+use super::schema::DeviceLevel;
 use crate::model::memory::{MemoryProfile, PAGE_SIZE};
 use crate::model::pdu::Electrical;
 use crate::model::workload::{Demand, TraceEnd, PLANETLAB_INTERVAL_NS, XEN_DEFAULT_WEIGHT};
@@ -163,7 +164,7 @@ pub fn power_tree(
         let row_ix = devices.len();
         devices.push(DeviceConfig {
             name: format!("row-{r}"),
-            kind: "row".into(),
+            kind: DeviceLevel::Row.name().into(),
             parent: None,
             electrical: plan.row,
             rating_a: None,
@@ -198,7 +199,7 @@ pub fn power_tree(
             row_rating_w += plan.rack.watts(rating_a);
             devices.push(DeviceConfig {
                 name: format!("rack-{r}-{k:02}"),
-                kind: "rack".into(),
+                kind: DeviceLevel::Rack.name().into(),
                 parent: Some(first_device + row_ix),
                 electrical: plan.rack,
                 rating_a: Some(rating_a),

@@ -11,9 +11,11 @@ use crate::migration::params::{Mechanism, Params, Push, XenStop};
 use crate::units::{Bitrate, Percent, Seconds};
 
 /// What one layer (a preset, a host, overrides) sets; `None` leaves the layer below.
-/// Units as in the files: [`CommonFields`] and the mechanisms' fields document each.
+/// Each field is the file field of the same name, in the file's units: [`CommonFields`],
+/// [`PrecopyFields`], [`XenRounds`], [`QemuPasses`] and [`PostcopyFields`] document them
+/// with their defaults. Flat, because layers of different origins are merged field by
+/// field; which fields a mechanism takes is checked when a file is read.
 #[derive(Clone, Debug, Default)]
-#[allow(missing_docs)]
 pub struct MigrationFields {
     pub description: Option<String>,
     /// `xen-precopy`, `qemu-precopy` or `postcopy` (see [`MechanismFields`]).

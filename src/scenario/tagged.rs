@@ -199,8 +199,14 @@ impl<C: Part, K: Kinds> Tagged<C, K> {
                 ),
             ));
         }
-        let common = C::take(&mut table)?;
-        let kind = K::take(kind, &mut table)?;
+        let needs = |mut e: FieldError| {
+            if e.message.starts_with("missing field") {
+                e.message = format!("{}, which `{kind}` needs", e.message);
+            }
+            e
+        };
+        let common = C::take(&mut table).map_err(needs)?;
+        let kind = K::take(kind, &mut table).map_err(needs)?;
         Ok(Tagged { common, kind })
     }
 }
@@ -350,6 +356,6 @@ mod tests {
         assert_eq!(e.path, "level");
         assert!(e.message.contains("expected u32"), "{}", e.message);
         let e = read("kind = 'c'").unwrap_err();
-        assert_eq!(e.message, "missing field `level`");
+        assert_eq!(e.message, "missing field `level`, which `c` needs");
     }
 }

@@ -8,6 +8,7 @@ use crate::model::pdu::Electrical;
 use crate::scenario::error::{ConfigError, Source};
 use crate::scenario::generate::{self, Plan, VmSize};
 use crate::scenario::schema::datacenter::DatacenterEntry;
+use crate::scenario::schema::DeviceLevel;
 use crate::units::Bytes;
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,7 +55,7 @@ impl Validator<'_> {
                 .map_err(|m| self.err(&format!("datacenter.{field}"), m))
         };
         for d in devices {
-            let field = if d.kind == "row" {
+            let field = if d.kind == DeviceLevel::Row.name() {
                 "rows"
             } else {
                 "racks_per_row"

@@ -1,6 +1,7 @@
 //! `[[vms]]`: VMs on servers, one or `count` per entry, their demand and memory from the
 //! entry or its workload model.
 
+use super::demand::memory_profile;
 use super::{list, Validator, World};
 use crate::model::memory::MemoryProfile;
 use crate::model::workload::{Demand, XEN_DEFAULT_WEIGHT};
@@ -177,5 +178,3 @@ impl Validator<'_> {
         Ok((demand, memory, work))
     }
 }
-
-pub(super) use super::demand::memory_profile;
