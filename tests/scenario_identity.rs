@@ -77,3 +77,60 @@ fn every_shipped_scenario_validates_to_the_recorded_scenario() {
         "a validated scenario changed (CAPSIM_BLESS=1 re-records)"
     );
 }
+
+/// Every `.toml` under `dir`, recursively, sorted.
+fn tomls(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_model_and_calibrated_file_parses_under_its_kinds() {
+    use capsim::scenario::error::Source;
+    use capsim::scenario::schema::workload::WorkloadFile;
+    use capsim::scenario::validate::{breaker_from_text, parse, server_model_from_text};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let name = |p: &Path| p.display().to_string();
+    let mut n = 0;
+    // Server models: the library's and the ones calibration writes.
+    for p in tomls(&root.join("models/servers"))
+        .into_iter()
+        .chain(tomls(&root.join("calibration")))
+    {
+        server_model_from_text("m", &name(&p), &read(&p)).unwrap_or_else(|e| panic!("{e}"));
+        n += 1;
+    }
+    for p in tomls(&root.join("models/breakers")) {
+        breaker_from_text("b", &name(&p), &read(&p)).unwrap_or_else(|e| panic!("{e}"));
+        n += 1;
+    }
+    for p in tomls(&root.join("models/migration")) {
+        capsim::scenario::migration::preset_from_text(&name(&p), &read(&p))
+            .unwrap_or_else(|e| panic!("{e}"));
+        n += 1;
+    }
+    for p in tomls(&root.join("models/workloads")) {
+        let (origin, text) = (name(&p), read(&p));
+        let src = Source {
+            name: &origin,
+            text: &text,
+        };
+        parse::<WorkloadFile>(&src).unwrap_or_else(|e| panic!("{e}"));
+        n += 1;
+    }
+    // 9 servers + 15 calibrated, 8 breakers, 9 presets, 4 workloads.
+    assert_eq!(n, 45);
+}

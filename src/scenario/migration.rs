@@ -18,7 +18,7 @@ use crate::units::{Bitrate, Percent, Seconds};
 #[derive(Clone, Debug, Default)]
 pub struct MigrationFields {
     pub description: Option<String>,
-    /// `xen-precopy`, `qemu-precopy` or `postcopy` (see [`MechanismFields`]).
+    /// A [`MechanismFields`] kind name.
     pub mechanism: Option<String>,
     pub batch_pages: Option<u32>,
     pub setup: Option<Seconds>,

@@ -93,7 +93,7 @@ pub struct XenRounds {
     pub stop_pages: Option<u32>,
     /// Xen 3.x: skip pages re-dirtied in the current round (default false).
     pub skip: Option<bool>,
-    /// `sent+skipped` (3.x, the default) or `dirty-count` (4.6+).
+    /// Which [`StopRule`] (default `sent+skipped`, Xen 3.x).
     pub stop_rule: Option<StopRule>,
 }
 

@@ -101,7 +101,7 @@ impl DeviceLevel {
 pub struct PduEntry {
     /// Unique name.
     pub name: String,
-    /// Level label: `outlet_group`, `rack`, `row` or `datacenter` (default `rack`).
+    /// Level label, a [`DeviceLevel`] (default `rack`).
     #[serde(default)]
     pub kind: DeviceLevel,
     /// The device feeding this one (must be listed earlier).
