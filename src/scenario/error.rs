@@ -182,7 +182,8 @@ impl Source<'_> {
     }
 
     /// Converts a TOML syntax error (text that is not TOML at all: no field path exists),
-    /// recovering the field name from the text at the error's position (`key = value` on that line, inside the last `[table]`).
+    /// recovering the field name from the text at the error's position (`key = value` on
+    /// that line, inside the last `[table]`).
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         let (line, column) = self.line_col(span.start);
