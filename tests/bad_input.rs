@@ -472,3 +472,365 @@ fn output_path_that_is_an_existing_file_leaves_no_hidden_files() {
         "no hidden staging or old entries"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Kind-tagged sections: a field the kind does not take is an error naming the field, the
+// kind and the kind's fields, at the field's key; an unknown kind lists the valid ones.
+// BASE has 19 lines, so a section appended after it starts on line 20.
+// ---------------------------------------------------------------------------------------
+
+/// BASE with `extra` appended (its first line is line 20).
+fn plus(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+#[test]
+fn a_policy_field_its_kind_does_not_take_is_named_with_the_kinds_fields() {
+    // Lines 20 `[policy]`, 21 `kind = "group-dvfs"`, 22 `gain = 0.5`: the key at 22:1.
+    let text = plus("[policy]\nkind = \"group-dvfs\"\ngain = 0.5\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (22, 1), "{e}");
+    assert!(from(&text, e.line, e.column).starts_with("gain"));
+    assert_eq!(e.field, "policy.gain");
+    // group-dvfs takes the common timing fields, the bands and its DVFS latency.
+    assert_eq!(
+        e.message,
+        "`group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, dvfs_latency"
+    );
+    assert_eq!(
+        e.to_string(),
+        "s.toml:22:1: field `policy.gain`: `group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, dvfs_latency"
+    );
+    // The same field is valid for `dvfs`.
+    load_str(
+        "s.toml",
+        &plus("[policy]\nkind = \"dvfs\"\ngain = 0.5\n"),
+        Path::new("."),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let msg = run_fails("policy-field", &text, &[]);
+    assert!(msg.contains("scenario.toml:22:1"), "{msg}");
+}
+
+#[test]
+fn an_unknown_policy_lists_every_policy() {
+    // Line 21 `kind = "dvfs-group"`: the value starts at column 8.
+    let text = plus("[policy]\nkind = \"dvfs-group\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (21, 8, "policy.kind"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`dvfs-group` is not a policy; valid: none, dvfs, group-dvfs, thunderbolt, idle, migration, headroom, power-aware-migration, dvfs+migration"
+    );
+}
+
+#[test]
+fn a_bad_value_inside_a_kind_is_located_at_the_value() {
+    // serde's own tagged enums would report this at the whole `[policy]` table. Line 22
+    // `dvfs_latency = "10V"`: the value starts at column 16 (`dvfs_latency = ` is 15).
+    let text = plus("[policy]\nkind = \"group-dvfs\"\ndvfs_latency = \"10V\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (22, 16), "{e}");
+    assert!(from(&text, e.line, e.column).starts_with("\"10V\""));
+    assert_eq!(e.field, "policy.dvfs_latency");
+    assert!(e.message.contains("`V`"), "{}", e.message);
+}
+
+#[test]
+fn a_migration_policy_checks_vm_choice_and_its_overrides_against_the_preset() {
+    // Line 22 `vm_choice = "random"`: the value at column 13 (`vm_choice = ` is 12).
+    let text = plus("[policy]\nkind = \"migration\"\nvm_choice = \"random\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (22, 13, "policy.vm_choice"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("`largest-cpu`, `smallest-memory`, `best-ratio`"),
+        "{}",
+        e.message
+    );
+    // A post-copy preset has no rounds. Line 23 `overrides = { max_live_rounds = 3 }`:
+    // the key at column 15 (`overrides = { ` is 14).
+    let text = plus(
+        "[policy]\nkind = \"migration\"\nalgorithm = \"postcopy-snowflock\"\noverrides = { max_live_rounds = 3 }\n",
+    );
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (23, 15), "{e}");
+    assert_eq!(e.field, "policy.overrides.max_live_rounds");
+    assert!(
+        e.message.starts_with(
+            "`postcopy` has no field `max_live_rounds`; its fields are: description, setup,"
+        ) && e
+            .message
+            .ends_with("switch, fault_service, push, push_chunk_pages, fault_cpu, tick"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn an_unknown_device_level_lists_the_levels() {
+    // Line 6 `kind = "rak"`: the value at column 8.
+    let text = with(r#"name = "rack1""#, "name = \"rack1\"\nkind = \"rak\"");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (6, 8, "pdus[0].kind"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .contains("`outlet_group`, `rack`, `row`, `datacenter`"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_demand_field_its_kind_does_not_take_and_an_unknown_demand_kind() {
+    // Line 19 `demand = { kind = "constant", level = "50%", file = "x" }`: `file` at
+    // column 46 (`demand = { ` 11 + `kind = "constant", ` 19 + `level = "50%", ` 15).
+    let text = with(r#"level = "50%" }"#, r#"level = "50%", file = "x" }"#);
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (19, 46), "{e}");
+    assert!(from(&text, e.line, e.column).starts_with("file"));
+    assert_eq!(e.field, "vms[0].demand.file");
+    assert_eq!(
+        e.message,
+        "`constant` has no field `file`; its fields are: level"
+    );
+    // Line 19 `demand = { kind = "const", … }`: the value at column 19.
+    let text = with(r#"kind = "constant""#, r#"kind = "const""#);
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (19, 19, "vms[0].demand.kind"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`const` is not a demand kind; valid: constant, steps, trace"
+    );
+}
+
+#[test]
+fn an_unknown_after_end_lists_the_valid_ones() {
+    // Line 19: `demand = { ` 11 + `kind = "trace", ` 16 + `file = "cpu.trace", ` 20 +
+    // `after_end = ` 12 = 59 characters, so the value starts at column 60.
+    let text = with(
+        r#"demand = { kind = "constant", level = "50%" }"#,
+        r#"demand = { kind = "trace", file = "cpu.trace", after_end = "loop" }"#,
+    );
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (19, 60), "{e}");
+    assert_eq!(e.field, "vms[0].demand.after_end");
+    assert!(
+        e.message.contains("`repeat`, `hold`, `zero`"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn an_action_field_its_kind_does_not_take_and_an_unknown_action() {
+    // Lines 20 `[[actions]]`, 21 `at`, 22 `kind`, 23 `vm`, 24 `weight`, 25 `pstate = 1`.
+    let text =
+        plus("[[actions]]\nat = \"1s\"\nkind = \"set_vm_weight\"\nvm = \"vm\"\nweight = 2.0\npstate = 1\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (25, 1, "actions[0].pstate"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`set_vm_weight` has no field `pstate`; its fields are: at, vm, weight"
+    );
+    // Line 22 `kind = "set_weight"`: the value at column 8.
+    let text = plus("[[actions]]\nat = \"1s\"\nkind = \"set_weight\"\nvm = \"vm\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (22, 8, "actions[0].kind"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`set_weight` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight, migrate"
+    );
+    // A field the kind needs is missing: named, at its table (`[[actions]]`, 20:1).
+    let text = plus("[[actions]]\nat = \"1s\"\nkind = \"set_pstate\"\nserver = \"node\"\n");
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (20, 1, "actions[0].pstate"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "missing field `pstate`, which `set_pstate` needs"
+    );
+}
+
+/// BASE with a 1 GiB VM and a `migrate` action whose last line is `overrides` (line 28).
+fn migrating(overrides: &str) -> String {
+    // Lines 18 vcpus, 19 memory, 20 demand; 21 blank, 22 `[[actions]]`, 23 at, 24 kind,
+    // 25 vm, 26 to, 27 algorithm, 28 overrides.
+    let text = with("vcpus = 8", "vcpus = 8\nmemory = \"1GiB\"");
+    format!(
+        "{text}\n[[actions]]\nat = \"1s\"\nkind = \"migrate\"\nvm = \"vm\"\nto = \"node\"\nalgorithm = \"xen34-precopy\"\noverrides = {{ {overrides} }}\n"
+    )
+}
+
+#[test]
+fn a_migrate_override_is_checked_against_the_presets_mechanism() {
+    // Line 28 `overrides = { push = "none" }`: the key at column 15.
+    let text = migrating(r#"push = "none""#);
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (28, 15), "{e}");
+    assert!(from(&text, e.line, e.column).starts_with("push"));
+    assert_eq!(e.field, "actions[0].overrides.push");
+    // Xen pre-copy's fields: the common ones, the pre-copy batches and Xen's rounds.
+    assert!(
+        e.message
+            .starts_with("`xen-precopy` has no field `push`; its fields are: description, setup,")
+            && e.message.ends_with("batch_pages, suspend, resume, max_live_rounds, max_factor, stop_pages, skip, stop_rule"),
+        "{}",
+        e.message
+    );
+    // A field it takes, with a value the merged parameters reject: at that value.
+    // `overrides = { efficiency = ` is 27 characters, so "0%" starts at column 28.
+    let text = migrating(r#"efficiency = "0%""#);
+    let e = load("s.toml", &text, Path::new("."));
+    assert_eq!((e.line, e.column), (28, 28), "{e}");
+    assert_eq!(e.field, "actions[0].overrides.efficiency");
+    assert!(e.message.contains("(0%, 100%]"), "{}", e.message);
+    // And a valid override loads.
+    load_str(
+        "s.toml",
+        &migrating("max_live_rounds = 3"),
+        Path::new("."),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A model library in a scratch directory with one file at `rel`.
+fn library_with(tag: &str, rel: &str, body: &str) -> (PathBuf, Library) {
+    let dir = scratch(tag);
+    let p = dir.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(&p, body).unwrap();
+    (dir.clone(), Library::new(vec![dir]))
+}
+
+#[test]
+fn a_preset_field_of_another_mechanism_push_and_stop_rule_are_checked() {
+    // models/migration/bad.toml line 3 `stop_pages = 10`: a post-copy has no rounds.
+    let (dir, lib) = library_with(
+        "preset",
+        "migration/bad.toml",
+        "description = \"x\"\nmechanism = \"postcopy\"\nstop_pages = 10\n",
+    );
+    let text = migrating("")
+        .replace("xen34-precopy", "bad")
+        .replace("overrides = {  }\n", "");
+    let e = load_str("s.toml", &text, Path::new("."), &lib).expect_err("rejected");
+    eprintln!("{e}");
+    assert!(e.file.ends_with("bad.toml"), "{e}");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (3, 1, "stop_pages"),
+        "{e}"
+    );
+    assert!(
+        e.message
+            .starts_with("`postcopy` has no field `stop_pages`; its fields are:"),
+        "{}",
+        e.message
+    );
+    fs::remove_dir_all(&dir).unwrap();
+    let preset = |text: &str| {
+        capsim::scenario::migration::preset_from_text("p.toml", text).expect_err("rejected")
+    };
+    // Line 1 `mechanism = "precopy"`: the value at column 13.
+    let e = preset("mechanism = \"precopy\"\n");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (1, 13, "mechanism"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`precopy` is not a mechanism; valid: xen-precopy, qemu-precopy, postcopy"
+    );
+    // Line 2 `push = "eager"`: the value at column 8.
+    let e = preset("mechanism = \"postcopy\"\npush = \"eager\"\n");
+    assert_eq!((e.line, e.column, e.field.as_str()), (2, 8, "push"), "{e}");
+    assert!(
+        e.message.contains("`none`, `linear`, `prepaging`"),
+        "{}",
+        e.message
+    );
+    // Line 2 `stop_rule = "sent"`: the value at column 13.
+    let e = preset("mechanism = \"xen-precopy\"\nstop_rule = \"sent\"\n");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (2, 13, "stop_rule"),
+        "{e}"
+    );
+    assert!(
+        e.message.contains("`sent+skipped`") && e.message.contains("`dirty-count`"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn a_power_field_its_kind_does_not_take_and_an_unknown_power_kind() {
+    let model =
+        |power: &str| format!("cores = 4\nmemory = \"4GiB\"\nnic = \"1Gbps\"\n[power]\n{power}");
+    // Lines 4 `[power]`, 5 kind, 6 idle, 7 max, 8 `table = ["1W"]`: the key at 8:1.
+    let text = model("kind = \"linear\"\nidle = \"100W\"\nmax = \"200W\"\ntable = [\"1W\"]\n");
+    let e = capsim::scenario::validate::server_model_from_text("m", "m.toml", &text)
+        .expect_err("rejected");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (8, 1, "power.table"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`linear` has no field `table`; its fields are: nic_per_gbps, idle, max"
+    );
+    // Line 5 `kind = "cubic"`: the value at column 8.
+    let text = model("kind = \"cubic\"\n");
+    let e = capsim::scenario::validate::server_model_from_text("m", "m.toml", &text)
+        .expect_err("rejected");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (5, 8, "power.kind"),
+        "{e}"
+    );
+    assert_eq!(
+        e.message,
+        "`cubic` is not a power kind; valid: linear, specpower, cores"
+    );
+    // A missing field of the kind names itself and points at its table (`[power]`, 4:1).
+    let text = model("kind = \"linear\"\nidle = \"100W\"\n");
+    let e = capsim::scenario::validate::server_model_from_text("m", "m.toml", &text)
+        .expect_err("rejected");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (4, 1, "power.max"),
+        "{e}"
+    );
+}

@@ -112,3 +112,67 @@ pub struct Params {
     /// Power-aware: the source's p-state from migration start to end.
     pub pstate: Option<usize>,
 }
+
+/// Xen's pages per batch (`MAX_BATCH_SIZE` in `tools/libxc/xg_save_restore.h`).
+pub const XEN_BATCH_PAGES: u32 = 1024;
+
+/// The built-in parameters, what a preset and its overrides are laid over: a Xen 3.x
+/// pre-copy (rounds, stop rule and batch from `xc_domain_save`), QEMU's defaults
+/// (`migration/options.c`) and post-copy priors for the fields other mechanisms read.
+/// Times are ns, CPU in cores, CPU per page in s.
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            preset: String::new(),
+            mechanism: Mechanism::XenPrecopy,
+            batch_pages: XEN_BATCH_PAGES,
+            // Connect, create the target domain, enable log-dirty: ~1 s.
+            setup_ns: 1_000_000_000,
+            setup_cpu: 0.1,
+            // The study's ~100 MB/s with dom0 at about half a core (DESIGN §3).
+            sender_cpu_per_page_s: 17e-6,
+            receiver_cpu_per_page_s: 10e-6,
+            // xc_save is single-threaded.
+            threads: 1.0,
+            // TCP/IP over Ethernet: 940 of 1000 Mbit/s of payload.
+            efficiency: 0.94,
+            bandwidth_cap_bps: None,
+            // DEF_MAX_ITERS.
+            max_live_rounds: 29,
+            max_factor: None,
+            // sent + skipped < 50 ends the live rounds.
+            stop_pages: 50,
+            skip: false,
+            xen_stop: XenStop::SentPlusSkipped,
+            // DEFAULT_MIGRATE_SET_DOWNTIME: 300 ms.
+            downtime_limit_ns: 300_000_000,
+            auto_converge: false,
+            // cpu-throttle-initial 20 %, -increment 10 %, CPU_THROTTLE_PCT_MAX 99 %,
+            // throttle-trigger-threshold 50 %, over 1 s periods.
+            throttle_initial: 0.2,
+            throttle_increment: 0.1,
+            throttle_max: 0.99,
+            throttle_trigger: 0.5,
+            throttle_period_ns: 1_000_000_000,
+            suspend_ns: 30_000_000,
+            resume_ns: 100_000_000,
+            // The study: the source copy runs ~1 s after switch-over, then dom0 ~1 s more
+            // at about half a core.
+            cleanup_vm_ns: 1_000_000_000,
+            cleanup_dom0_ns: 1_000_000_000,
+            cleanup_dom0_cpu: 0.5,
+            // The study's post-copy: power fell ~0.12 s after the start.
+            switch_ns: 120_000_000,
+            // A demand fault's round trip and handling: 0.2-0.5 ms (DESIGN §3).
+            fault_service_ns: 300_000,
+            push: Push::Linear,
+            push_chunk_pages: 64,
+            fault_cpu_s: 50e-6,
+            tick_ns: 10_000_000,
+            sender_cap: None,
+            vm_cap: None,
+            vm_weight: None,
+            pstate: None,
+        }
+    }
+}

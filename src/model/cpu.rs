@@ -2,6 +2,11 @@
 //! semantics: a domain never gets more than its cap or its vCPU count, and spare CPU is
 //! shared in proportion to weight among the domains that still want more).
 
+/// Xen's default credit-scheduler weight of a domain, dom0 included
+/// (`CSCHED_DEFAULT_WEIGHT`, 256, in `xen/common/sched_credit.c`); weights are relative,
+/// so only ratios matter.
+pub const XEN_DEFAULT_WEIGHT: f64 = 256.0;
+
 /// One domain's request on a server: a guest VM or dom0 / host work.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Request {

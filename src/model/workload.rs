@@ -120,6 +120,17 @@ impl Demand {
     }
 }
 
+/// Interval between the lines of a PlanetLab trace: 5 minutes, ns (the CoMon
+/// measurements behind the PlanetLab VM traces were taken every 300 s).
+pub const PLANETLAB_INTERVAL_NS: u64 = 300_000_000_000;
+
+/// A trace repeats from its first sample (a PlanetLab day is followed by the same day).
+impl Default for TraceEnd {
+    fn default() -> Self {
+        TraceEnd::Repeat
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

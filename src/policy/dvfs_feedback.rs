@@ -100,3 +100,13 @@ impl Policy for DvfsFeedback {
         }
     }
 }
+
+/// Default bands and the full estimated correction each period (gain 1.0).
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bands: Bands::default(),
+            gain: 1.0,
+        }
+    }
+}

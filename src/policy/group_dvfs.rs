@@ -126,3 +126,12 @@ impl Policy for GroupDvfs {
         }
     }
 }
+
+/// Default bands.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bands: Bands::default(),
+        }
+    }
+}

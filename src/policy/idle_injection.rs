@@ -100,3 +100,14 @@ impl Policy for IdleInjection {
         }
     }
 }
+
+/// Idle fraction raised by 10 % of the time per period, at most 50 %.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bands: Bands::default(),
+            step: 0.1,
+            max: 0.5,
+        }
+    }
+}

@@ -241,3 +241,35 @@ impl Policy for LastResort {
         }
     }
 }
+
+/// The migration preset a migration policy uses unless told otherwise
+/// (`models/migration/xen34-precopy.toml`: the study's Xen 3.4 pre-copy).
+pub const DEFAULT_ALGORITHM: &str = "xen34-precopy";
+
+/// The preset of `power-aware-migration` unless told otherwise
+/// (`models/migration/precopy-vm-cap.toml`: the migrating VM capped while copied).
+pub const POWER_AWARE_ALGORITHM: &str = "precopy-vm-cap";
+
+/// The VM using the most CPU leaves (the most relief once it is gone).
+impl Default for VmChoice {
+    fn default() -> Self {
+        VmChoice::LargestCpu
+    }
+}
+
+/// Migrate above 100 % of the cap held for 5 s, the largest-CPU VM, to a destination
+/// whose device stays under 95 % of its cap, one migration in flight per device, with the
+/// built-in pre-copy parameters (`Params::default()`; a scenario names a preset instead).
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            threshold: 1.0,
+            dwell_ns: 5_000_000_000,
+            headroom: false,
+            vm_choice: VmChoice::default(),
+            destination_limit: 0.95,
+            max_in_flight: 1,
+            algorithm: Arc::new(Params::default()),
+        }
+    }
+}

@@ -192,3 +192,31 @@ pub fn build(c: &PolicyConfig) -> Box<dyn Policy> {
         )),
     }
 }
+
+/// Default control period (also the device meters' averaging window): 1 s, ns, the
+/// granularity of rack-level controllers such as Dynamo's.
+pub const DEFAULT_PERIOD_NS: u64 = 1_000_000_000;
+
+/// Act above 100 % of the cap, aim for 95 %, release below 90 % (Dynamo's bands).
+impl Default for Bands {
+    fn default() -> Self {
+        Bands {
+            cap: 1.0,
+            target: 0.95,
+            uncap: 0.9,
+        }
+    }
+}
+
+/// DVFS 10 ms (a p-state change through the OS governor), CPU quota 1 ms (a scheduler
+/// parameter write), idle injection 10 ms, migration command 100 ms (toolstack start).
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies {
+            dvfs_ns: 10_000_000,
+            cap_ns: 1_000_000,
+            idle_ns: 10_000_000,
+            migrate_ns: 100_000_000,
+        }
+    }
+}

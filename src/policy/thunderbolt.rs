@@ -82,3 +82,18 @@ impl Policy for Thunderbolt {
         }
     }
 }
+
+/// Priority 0 and below throttled, quota halved per period over the cap, never below
+/// 10 % of a core (0.1 cores), released with probability 25 % per period below the
+/// uncap band.
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bands: Bands::default(),
+            low_priority: 0,
+            decrease: 0.5,
+            min_quota: 0.1,
+            recovery: 0.25,
+        }
+    }
+}

@@ -205,3 +205,14 @@ pub struct Scenario {
     /// The capping controller (`None`: no capping).
     pub policy: Option<PolicySetup>,
 }
+
+/// Rows every second, with a power column per server and a CPU column per VM and dom0.
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            interval_ns: 1_000_000_000,
+            servers: true,
+            vms: true,
+        }
+    }
+}

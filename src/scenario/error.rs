@@ -1,5 +1,9 @@
 //! Configuration errors that name the file, line, column and field, and say what is valid.
+//!
+//! Errors are raised by field path ([`FieldError`], or [`Source::at`]) and located in the
+//! text by [`super::locate`] only when reported.
 
+use super::locate;
 use std::fmt;
 use std::ops::Range;
 
@@ -32,6 +36,76 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An error about a field, not yet located in a file: raised while a table is read into
+/// its type (a kind-tagged table is read from a buffer, where no position survives) or
+/// while a section is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Dotted path relative to where the table was read (`gain`, `steps[1]`).
+    pub path: String,
+    /// Point at the key (an unknown field) rather than at its value.
+    pub at_key: bool,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+/// Marks a [`FieldError`] carried through serde's error type as a message.
+const MARK: char = '\u{1}';
+
+impl FieldError {
+    /// An error about the value at `path`.
+    pub fn value(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            at_key: false,
+            message: message.into(),
+        }
+    }
+
+    /// An error about the key at `path` (a field that is not valid there).
+    pub fn key(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            at_key: true,
+            message: message.into(),
+        }
+    }
+
+    /// The same error seen from `outer` (its path prefixed).
+    pub fn under(mut self, outer: &str) -> Self {
+        self.path = locate::join(outer, &self.path);
+        self
+    }
+
+    /// The error as a serde message (serde errors carry only text), for [`Self::decode`].
+    pub fn encode(&self) -> String {
+        let k = if self.at_key { 'k' } else { 'v' };
+        format!("{MARK}{k}{}{MARK}{}", self.path, self.message)
+    }
+
+    /// A serde failure at `path` with `message` (which may carry an encoded error from a
+    /// table read inside it). serde's own messages keep their text; an unknown field is
+    /// located at its key, a missing one names itself in the path.
+    pub fn decode(path: &str, message: &str) -> Self {
+        if let Some(rest) = message.strip_prefix(MARK) {
+            if let Some((head, msg)) = rest.split_once(MARK) {
+                let at_key = head.starts_with('k');
+                let inner = head.get(1..).unwrap_or("");
+                return FieldError {
+                    path: locate::join(path, inner),
+                    at_key,
+                    message: msg.to_string(),
+                };
+            }
+        }
+        let message = message.trim().to_string();
+        if message.starts_with("unknown field") {
+            return FieldError::key(path, message);
+        }
+        FieldError::value(locate::join(path, ""), message)
+    }
+}
 
 /// A file's text with its name, for turning byte offsets into line and column.
 pub struct Source<'a> {
@@ -72,8 +146,44 @@ impl Source<'_> {
         }
     }
 
-    /// Converts a TOML parse or type error, recovering the field name from the text at
-    /// the error's position (`key = value` on that line, inside the last `[table]`).
+    /// An error about the value at `path` (or, if absent, the deepest table around it).
+    pub fn at(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.located(&FieldError::value(path, message))
+    }
+
+    /// Locates a [`FieldError`] whose path is relative to the file's root. A `missing
+    /// field` names the field in the path and points at its table.
+    pub fn located(&self, e: &FieldError) -> ConfigError {
+        let mut field = e.path.trim_matches('.').to_string();
+        if let Some(missing) = e
+            .message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            field = locate::join(&field, missing);
+        }
+        let found = locate::find(self.text, &e.path).unwrap_or_default();
+        let span = if e.at_key {
+            found.key.or(found.value)
+        } else {
+            found.value
+        };
+        let (line, column) = match span {
+            Some(s) => self.line_col(s.start),
+            None => (0, 0),
+        };
+        ConfigError {
+            file: self.name.to_string(),
+            line,
+            column,
+            field,
+            message: e.message.clone(),
+        }
+    }
+
+    /// Converts a TOML syntax error (text that is not TOML at all: no field path exists),
+    /// recovering the field name from the text at the error's position (`key = value` on
+    /// that line, inside the last `[table]`).
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         let (line, column) = self.line_col(span.start);
@@ -167,5 +277,36 @@ mod tests {
         };
         assert_eq!(s.line_col(0), (1, 1));
         assert_eq!(s.line_col(11), (2, 6));
+    }
+
+    #[test]
+    fn field_errors_survive_a_serde_message_and_are_located_by_path() {
+        let e = FieldError::key("gain", "`group-dvfs` has no field `gain`");
+        let back = FieldError::decode("policy", &e.encode());
+        assert_eq!(
+            back,
+            FieldError::key("policy.gain", "`group-dvfs` has no field `gain`")
+        );
+        // serde's own unknown-field message: at the key.
+        let serde_msg = FieldError::decode("pdus[0].ratting", "unknown field `ratting`");
+        assert!(serde_msg.at_key);
+        let s = Source {
+            name: "x.toml",
+            text: "a = 1\n[policy]\nkind = \"group-dvfs\"\ngain = 2\n",
+        };
+        // Line 4 `gain = 2`: the key at column 1, the value at column 8.
+        let k = s.located(&back);
+        assert_eq!((k.line, k.column, k.field.as_str()), (4, 1, "policy.gain"));
+        let v = s.at("policy.gain", "too big");
+        assert_eq!((v.line, v.column), (4, 8));
+        // A missing field names itself and points at its table (`[policy]`, line 2).
+        let m = s.located(&FieldError::decode("policy", "missing field `period`"));
+        assert_eq!(
+            (m.line, m.column, m.field.as_str()),
+            (2, 1, "policy.period")
+        );
+        // The whole file: no position.
+        let w = s.at("", "empty");
+        assert_eq!((w.line, w.column), (0, 0));
     }
 }

@@ -1,99 +1,203 @@
-//! Migration presets (`models/migration/<name>.toml`) and their overrides in a scenario's
-//! `migrate` action: the same fields in both, every one optional; an override wins over
-//! the preset, the preset over the built-in default named in each field's comment.
+//! Migration parameters from a preset (`models/migration/<name>.toml`), the source host's
+//! dom0 costs and a scenario's `overrides`, laid in that order over
+//! `migration::Params::default()`; the last layer that sets a field wins.
 
-use super::error::{ConfigError, Source};
+use super::error::{ConfigError, FieldError, Source};
+use super::parse::parse;
+use super::schema::migration::*;
+use super::tagged::{Kinds, Tagged};
+use crate::engine::time::secs_to_nanos;
 use crate::migration::params::{Mechanism, Params, Push, XenStop};
 use crate::units::{Bitrate, Percent, Seconds};
-use serde::Deserialize;
 
-/// The fields of a migration preset or override.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What one layer (a preset, a host, overrides) sets; `None` leaves the layer below.
+/// Each field is the file field of the same name, in the file's units: [`CommonFields`],
+/// [`PrecopyFields`], [`XenRounds`], [`QemuPasses`] and [`PostcopyFields`] document them
+/// with their defaults. Flat, because layers of different origins are merged field by
+/// field; which fields a mechanism takes is checked when a file is read.
+// Each field is documented (with its unit and default) on the schema struct that reads it.
+#[allow(missing_docs)]
+#[derive(Clone, Debug, Default)]
 pub struct MigrationFields {
-    /// Free text.
     pub description: Option<String>,
-    /// `xen-precopy`, `qemu-precopy` or `postcopy` (required in a preset).
+    /// A [`MechanismFields`] kind name.
     pub mechanism: Option<String>,
-    /// Pages per batch (default 1024, Xen's MAX_BATCH_SIZE).
     pub batch_pages: Option<u32>,
-    /// Setup before the first page (default "1s").
     pub setup: Option<Seconds>,
-    /// dom0 CPU during setup, % of a core (default "10%").
     pub setup_cpu: Option<Percent>,
-    /// Sender dom0 CPU per 4 KiB page (default "17us").
     pub sender_cpu_per_page: Option<Seconds>,
-    /// Receiver dom0 CPU per 4 KiB page (default "10us").
     pub receiver_cpu_per_page: Option<Seconds>,
-    /// Most CPU the sender or receiver can use, cores (default 1: one thread).
     pub threads: Option<f64>,
-    /// Payload share of the line rate (default "94%": TCP over Ethernet).
     pub efficiency: Option<Percent>,
-    /// Payload rate limit (default none).
     pub bandwidth_cap: Option<Bitrate>,
-    /// Xen: live rounds at most (default 29).
     pub max_live_rounds: Option<u32>,
-    /// Xen 3.x: total sent / memory at most (default none).
     pub max_factor: Option<f64>,
-    /// Xen: small-dirty-set threshold, pages (default 50).
     pub stop_pages: Option<u32>,
-    /// Xen 3.x: skip pages re-dirtied in the current round (default false).
     pub skip: Option<bool>,
-    /// Xen: `sent+skipped` (3.x, default) or `dirty-count` (4.6+).
-    pub stop_rule: Option<String>,
-    /// QEMU: downtime limit (default "300ms").
+    pub stop_rule: Option<StopRule>,
     pub downtime_limit: Option<Seconds>,
-    /// QEMU: auto-converge (default false).
     pub auto_converge: Option<bool>,
-    /// QEMU: first throttle (default "20%").
     pub throttle_initial: Option<Percent>,
-    /// QEMU: throttle step (default "10%").
     pub throttle_increment: Option<Percent>,
-    /// QEMU: largest throttle (default "99%").
     pub throttle_max: Option<Percent>,
-    /// QEMU: dirtied/sent ratio that counts towards a step (default "50%").
     pub throttle_trigger: Option<Percent>,
-    /// QEMU: rate period (default "1s").
     pub throttle_period: Option<Seconds>,
-    /// Suspend before the final copy (default "30ms").
     pub suspend: Option<Seconds>,
-    /// CPU state, restore and unpause on the destination (default "100ms").
     pub resume: Option<Seconds>,
-    /// The source copy of the VM keeps running after switch-over (default "1s").
     pub cleanup_vm: Option<Seconds>,
-    /// Then dom0 on the source stays busy (default "1s").
     pub cleanup_dom0: Option<Seconds>,
-    /// dom0 CPU during that clean-up, % of a core (default "50%").
     pub cleanup_dom0_cpu: Option<Percent>,
-    /// Post-copy: suspend → running on the destination (default "120ms").
     pub switch: Option<Seconds>,
-    /// Post-copy: vCPU stall per demand fault (default "300us").
     pub fault_service: Option<Seconds>,
-    /// Post-copy: `none`, `linear` or `prepaging` (default `linear`).
-    pub push: Option<String>,
-    /// Post-copy: pages per push chunk (default 64).
+    pub push: Option<PushEntry>,
     pub push_chunk_pages: Option<u32>,
-    /// Post-copy: source dom0 CPU per fault served (default "50us").
     pub fault_cpu: Option<Seconds>,
-    /// Post-copy: fault accounting interval when idle (default "10ms").
     pub tick: Option<Seconds>,
-    /// Power-aware: cap on the sender's CPU, % of a core (default none).
     pub sender_cap: Option<Percent>,
-    /// Power-aware: cap on the migrating VM's CPU while copied, % of a core (default none).
     pub vm_cap: Option<Percent>,
-    /// Power-aware: the migrating VM's weight while copied (default unchanged).
     pub vm_weight: Option<f64>,
-    /// Power-aware: source p-state during the migration (default unchanged).
     pub pstate: Option<usize>,
 }
 
-macro_rules! pick {
-    ($o:expr, $p:expr, $f:ident) => {
-        $o.$f.clone().or_else(|| $p.$f.clone())
-    };
+impl MigrationFields {
+    /// The fields a preset or an override table sets.
+    pub fn of(t: &Tagged<CommonFields, MechanismFields>) -> Self {
+        let c = t.common.clone();
+        let mut f = MigrationFields {
+            description: c.description,
+            mechanism: Some(t.kind.kind().to_string()),
+            setup: c.setup,
+            setup_cpu: c.setup_cpu,
+            sender_cpu_per_page: c.sender_cpu_per_page,
+            receiver_cpu_per_page: c.receiver_cpu_per_page,
+            threads: c.threads,
+            efficiency: c.efficiency,
+            bandwidth_cap: c.bandwidth_cap,
+            cleanup_vm: c.cleanup_vm,
+            cleanup_dom0: c.cleanup_dom0,
+            cleanup_dom0_cpu: c.cleanup_dom0_cpu,
+            sender_cap: c.sender_cap,
+            vm_cap: c.vm_cap,
+            vm_weight: c.vm_weight,
+            pstate: c.pstate,
+            ..MigrationFields::default()
+        };
+        let precopy = |f: &mut Self, p: &PrecopyFields| {
+            f.batch_pages = p.batch_pages;
+            f.suspend = p.suspend;
+            f.resume = p.resume;
+        };
+        match &t.kind {
+            MechanismFields::XenPrecopy(x) => {
+                precopy(&mut f, &x.precopy);
+                let r = x.rounds.clone();
+                f.max_live_rounds = r.max_live_rounds;
+                f.max_factor = r.max_factor;
+                f.stop_pages = r.stop_pages;
+                f.skip = r.skip;
+                f.stop_rule = r.stop_rule;
+            }
+            MechanismFields::QemuPrecopy(q) => {
+                precopy(&mut f, &q.precopy);
+                let p = q.passes.clone();
+                f.downtime_limit = p.downtime_limit;
+                f.auto_converge = p.auto_converge;
+                f.throttle_initial = p.throttle_initial;
+                f.throttle_increment = p.throttle_increment;
+                f.throttle_max = p.throttle_max;
+                f.throttle_trigger = p.throttle_trigger;
+                f.throttle_period = p.throttle_period;
+            }
+            MechanismFields::Postcopy(p) => {
+                let p = p.clone();
+                f.switch = p.switch;
+                f.fault_service = p.fault_service;
+                f.push = p.push;
+                f.push_chunk_pages = p.push_chunk_pages;
+                f.fault_cpu = p.fault_cpu;
+                f.tick = p.tick;
+            }
+        }
+        f
+    }
+
+    /// Lays the fields this layer sets over `p`.
+    fn lay_over(&self, p: &mut Params) {
+        fn set<T: Clone, U>(v: &Option<T>, dst: &mut U, f: impl Fn(T) -> U) {
+            if let Some(v) = v {
+                *dst = f(v.clone());
+            }
+        }
+        let ns = |s: Seconds| secs_to_nanos(s.0);
+        let secs = |s: Seconds| s.0;
+        let pct = |x: Percent| x.0;
+        let same = |x| x;
+        set(&self.batch_pages, &mut p.batch_pages, same);
+        set(&self.setup, &mut p.setup_ns, ns);
+        set(&self.setup_cpu, &mut p.setup_cpu, pct);
+        set(
+            &self.sender_cpu_per_page,
+            &mut p.sender_cpu_per_page_s,
+            secs,
+        );
+        set(
+            &self.receiver_cpu_per_page,
+            &mut p.receiver_cpu_per_page_s,
+            secs,
+        );
+        set(&self.threads, &mut p.threads, |x| x);
+        set(&self.efficiency, &mut p.efficiency, pct);
+        set(&self.bandwidth_cap, &mut p.bandwidth_cap_bps, |b| Some(b.0));
+        set(&self.max_live_rounds, &mut p.max_live_rounds, same);
+        set(&self.max_factor, &mut p.max_factor, Some);
+        set(&self.stop_pages, &mut p.stop_pages, same);
+        set(&self.skip, &mut p.skip, |x| x);
+        set(&self.stop_rule, &mut p.xen_stop, |r| match r {
+            StopRule::SentPlusSkipped => XenStop::SentPlusSkipped,
+            StopRule::DirtyCount => XenStop::DirtyCount,
+        });
+        set(&self.downtime_limit, &mut p.downtime_limit_ns, ns);
+        set(&self.auto_converge, &mut p.auto_converge, |x| x);
+        set(&self.throttle_initial, &mut p.throttle_initial, pct);
+        set(&self.throttle_increment, &mut p.throttle_increment, pct);
+        set(&self.throttle_max, &mut p.throttle_max, pct);
+        set(&self.throttle_trigger, &mut p.throttle_trigger, pct);
+        set(&self.throttle_period, &mut p.throttle_period_ns, ns);
+        set(&self.suspend, &mut p.suspend_ns, ns);
+        set(&self.resume, &mut p.resume_ns, ns);
+        set(&self.cleanup_vm, &mut p.cleanup_vm_ns, ns);
+        set(&self.cleanup_dom0, &mut p.cleanup_dom0_ns, ns);
+        set(&self.cleanup_dom0_cpu, &mut p.cleanup_dom0_cpu, pct);
+        set(&self.switch, &mut p.switch_ns, ns);
+        set(&self.fault_service, &mut p.fault_service_ns, ns);
+        set(&self.push, &mut p.push, |x| match x {
+            PushEntry::None => Push::None,
+            PushEntry::Linear => Push::Linear,
+            PushEntry::Prepaging => Push::Prepaging,
+        });
+        set(&self.push_chunk_pages, &mut p.push_chunk_pages, same);
+        set(&self.fault_cpu, &mut p.fault_cpu_s, secs);
+        set(&self.tick, &mut p.tick_ns, ns);
+        set(&self.sender_cap, &mut p.sender_cap, |x| Some(x.0));
+        set(&self.vm_cap, &mut p.vm_cap, |x| Some(x.0));
+        set(&self.vm_weight, &mut p.vm_weight, Some);
+        set(&self.pstate, &mut p.pstate, Some);
+    }
 }
 
-/// Merges `over` onto `preset` (named `name`, from `origin`) and validates the result.
+impl MechanismFields {
+    /// The simulator's mechanism.
+    pub fn mechanism(&self) -> Mechanism {
+        match self {
+            MechanismFields::XenPrecopy(_) => Mechanism::XenPrecopy,
+            MechanismFields::QemuPrecopy(_) => Mechanism::QemuPrecopy,
+            MechanismFields::Postcopy(_) => Mechanism::Postcopy,
+        }
+    }
+}
+
+/// Lays `over` onto `preset` (named `name`, from `origin`) onto the built-in defaults and
+/// validates the result.
 pub fn params(
     name: &str,
     origin: &str,
@@ -107,113 +211,84 @@ pub fn params(
         field: field.to_string(),
         message: format!("migration preset `{name}` with overrides: {msg}"),
     };
-    let mechanism = match pick!(over, preset, mechanism).as_deref() {
-        Some("xen-precopy") => Mechanism::XenPrecopy,
-        Some("qemu-precopy") => Mechanism::QemuPrecopy,
-        Some("postcopy") => Mechanism::Postcopy,
-        Some(other) => {
-            return Err(bad(
-                "mechanism",
-                format!("`{other}` is not a mechanism; valid: xen-precopy, qemu-precopy, postcopy"),
-            ))
-        }
-        None => {
-            return Err(bad(
-                "mechanism",
-                "missing; valid: xen-precopy, qemu-precopy, postcopy".into(),
-            ))
-        }
-    };
-    let secs = |v: Option<Seconds>, d: f64| v.map_or(d, |s| s.0);
-    let ns = |v: Option<Seconds>, d: f64| crate::engine::time::secs_to_nanos(secs(v, d));
-    let pct = |v: Option<Percent>, d: f64| v.map_or(d, |p| p.0);
-    let xen_stop = match pick!(over, preset, stop_rule).as_deref() {
-        None | Some("sent+skipped") => XenStop::SentPlusSkipped,
-        Some("dirty-count") => XenStop::DirtyCount,
-        Some(other) => {
-            return Err(bad(
-                "stop_rule",
-                format!("`{other}`; valid: sent+skipped, dirty-count"),
-            ))
-        }
-    };
-    let push = match pick!(over, preset, push).as_deref() {
-        None | Some("linear") => Push::Linear,
-        Some("none") => Push::None,
-        Some("prepaging") => Push::Prepaging,
-        Some(other) => {
-            return Err(bad(
-                "push",
-                format!("`{other}`; valid: none, linear, prepaging"),
-            ))
-        }
-    };
-    let p = Params {
+    let kind = over.mechanism.as_ref().or(preset.mechanism.as_ref());
+    let kind = kind.ok_or_else(|| {
+        bad(
+            "mechanism",
+            format!("missing; valid: {}", MechanismFields::KINDS.join(", ")),
+        )
+    })?;
+    let mechanism = MechanismFields::take(kind, &mut toml::Table::new())
+        .map_err(|e| bad("mechanism", e.message))?
+        .mechanism();
+    let mut p = Params {
         preset: name.to_string(),
         mechanism,
-        batch_pages: pick!(over, preset, batch_pages).unwrap_or(1024),
-        setup_ns: ns(pick!(over, preset, setup), 1.0),
-        setup_cpu: pct(pick!(over, preset, setup_cpu), 0.1),
-        sender_cpu_per_page_s: secs(pick!(over, preset, sender_cpu_per_page), 17e-6),
-        receiver_cpu_per_page_s: secs(pick!(over, preset, receiver_cpu_per_page), 10e-6),
-        threads: pick!(over, preset, threads).unwrap_or(1.0),
-        efficiency: pct(pick!(over, preset, efficiency), 0.94),
-        bandwidth_cap_bps: pick!(over, preset, bandwidth_cap).map(|b| b.0),
-        max_live_rounds: pick!(over, preset, max_live_rounds).unwrap_or(29),
-        max_factor: pick!(over, preset, max_factor),
-        stop_pages: pick!(over, preset, stop_pages).unwrap_or(50),
-        skip: pick!(over, preset, skip).unwrap_or(false),
-        xen_stop,
-        downtime_limit_ns: ns(pick!(over, preset, downtime_limit), 0.3),
-        auto_converge: pick!(over, preset, auto_converge).unwrap_or(false),
-        throttle_initial: pct(pick!(over, preset, throttle_initial), 0.2),
-        throttle_increment: pct(pick!(over, preset, throttle_increment), 0.1),
-        throttle_max: pct(pick!(over, preset, throttle_max), 0.99),
-        throttle_trigger: pct(pick!(over, preset, throttle_trigger), 0.5),
-        throttle_period_ns: ns(pick!(over, preset, throttle_period), 1.0),
-        suspend_ns: ns(pick!(over, preset, suspend), 0.03),
-        resume_ns: ns(pick!(over, preset, resume), 0.1),
-        cleanup_vm_ns: ns(pick!(over, preset, cleanup_vm), 1.0),
-        cleanup_dom0_ns: ns(pick!(over, preset, cleanup_dom0), 1.0),
-        cleanup_dom0_cpu: pct(pick!(over, preset, cleanup_dom0_cpu), 0.5),
-        switch_ns: ns(pick!(over, preset, switch), 0.12),
-        fault_service_ns: ns(pick!(over, preset, fault_service), 300e-6),
-        push,
-        push_chunk_pages: pick!(over, preset, push_chunk_pages).unwrap_or(64),
-        fault_cpu_s: secs(pick!(over, preset, fault_cpu), 50e-6),
-        tick_ns: ns(pick!(over, preset, tick), 0.01),
-        sender_cap: pick!(over, preset, sender_cap).map(|p| p.0),
-        vm_cap: pick!(over, preset, vm_cap).map(|p| p.0),
-        vm_weight: pick!(over, preset, vm_weight),
-        pstate: pick!(over, preset, pstate),
+        ..Params::default()
     };
+    preset.lay_over(&mut p);
+    over.lay_over(&mut p);
+    check(&p).map_err(|(f, m)| bad(f, m.into()))?;
+    Ok(p)
+}
+
+/// Range checks of merged parameters: (field, what is valid).
+fn check(p: &Params) -> Result<(), (&'static str, &'static str)> {
     let positive = |v: f64| v > 0.0 && v.is_finite();
-    if p.batch_pages == 0 {
-        return Err(bad(
+    let rules: [(bool, &str, &str); 10] = [
+        (
+            p.batch_pages == 0,
             "batch_pages",
-            "must be at least 1 (Xen sends 1024)".into(),
-        ));
-    }
-    if p.push_chunk_pages == 0 {
-        return Err(bad("push_chunk_pages", "must be at least 1".into()));
-    }
-    if !positive(p.threads) {
-        return Err(bad("threads", "must be a positive number of cores".into()));
-    }
-    if !(p.efficiency > 0.0 && p.efficiency <= 1.0) {
-        return Err(bad("efficiency", "must be in (0%, 100%]".into()));
-    }
-    if p.bandwidth_cap_bps.is_some_and(|b| b <= 0.0) {
-        return Err(bad(
+            "must be at least 1 (Xen sends 1024)",
+        ),
+        (
+            p.push_chunk_pages == 0,
+            "push_chunk_pages",
+            "must be at least 1",
+        ),
+        (
+            !positive(p.threads),
+            "threads",
+            "must be a positive number of cores",
+        ),
+        (
+            !(p.efficiency > 0.0 && p.efficiency <= 1.0),
+            "efficiency",
+            "must be in (0%, 100%]",
+        ),
+        (
+            p.bandwidth_cap_bps.is_some_and(|b| b <= 0.0),
             "bandwidth_cap",
-            "must be positive (leave it out for no cap)".into(),
-        ));
-    }
-    if p.max_live_rounds == 0 {
-        return Err(bad("max_live_rounds", "must be at least 1".into()));
-    }
-    if p.max_factor.is_some_and(|f| !(f >= 1.0 && f.is_finite())) {
-        return Err(bad("max_factor", "must be at least 1 (Xen 3.x: 3)".into()));
+            "must be positive (leave it out for no cap)",
+        ),
+        (
+            p.max_live_rounds == 0,
+            "max_live_rounds",
+            "must be at least 1",
+        ),
+        (
+            p.max_factor.is_some_and(|f| !(f >= 1.0 && f.is_finite())),
+            "max_factor",
+            "must be at least 1 (Xen 3.x: 3)",
+        ),
+        (
+            p.throttle_period_ns == 0 || p.tick_ns == 0,
+            "throttle_period/tick",
+            "must be longer than zero",
+        ),
+        (
+            p.vm_weight.is_some_and(|w| !positive(w)),
+            "vm_weight",
+            "must be a positive number",
+        ),
+        (
+            p.vm_cap == Some(0.0) || p.sender_cap == Some(0.0),
+            "vm_cap/sender_cap",
+            "a cap of 0% would stop the work for ever",
+        ),
+    ];
+    if let Some((_, f, m)) = rules.iter().find(|r| r.0) {
+        return Err((f, m));
     }
     for (f, v) in [
         ("throttle_initial", p.throttle_initial),
@@ -221,25 +296,10 @@ pub fn params(
         ("throttle_max", p.throttle_max),
     ] {
         if v >= 1.0 {
-            return Err(bad(f, "must be below 100% (QEMU's maximum is 99%)".into()));
+            return Err((f, "must be below 100% (QEMU's maximum is 99%)"));
         }
     }
-    if p.throttle_period_ns == 0 || p.tick_ns == 0 {
-        return Err(bad(
-            "throttle_period/tick",
-            "must be longer than zero".into(),
-        ));
-    }
-    if p.vm_weight.is_some_and(|w| !positive(w)) {
-        return Err(bad("vm_weight", "must be a positive number".into()));
-    }
-    if p.vm_cap == Some(0.0) || p.sender_cap == Some(0.0) {
-        return Err(bad(
-            "vm_cap/sender_cap",
-            "a cap of 0% would stop the work for ever".into(),
-        ));
-    }
-    Ok(p)
+    Ok(())
 }
 
 /// A preset with a host's dom0 costs laid over it.
@@ -260,5 +320,16 @@ pub fn with_host_costs(
 /// Parses a preset file.
 pub fn preset_from_text(origin: &str, text: &str) -> Result<MigrationFields, ConfigError> {
     let src = Source { name: origin, text };
-    super::validate::parse(&src)
+    let f: PresetFile = parse(&src)?;
+    Ok(MigrationFields::of(&f))
+}
+
+/// Reads an `overrides` table against the preset's `mechanism`: the common fields and
+/// that mechanism's (paths relative to the table).
+pub fn overrides(mechanism: &str, table: &toml::Table) -> Result<MigrationFields, FieldError> {
+    let t = Tagged::<CommonFields, MechanismFields>::of_kind(mechanism, table.clone())?;
+    let mut f = MigrationFields::of(&t);
+    // An override does not name a mechanism: it keeps the preset's.
+    f.mechanism = None;
+    Ok(f)
 }

@@ -12,8 +12,8 @@ use crate::model::vm::{Vm, VmPhase};
 use crate::scenario::config::{DeviceConfig, MeterTarget, Scenario, ServerConfig, VmConfig};
 
 /// Weight of dom0 work in the CPU scheduler: Xen's default weight for every domain,
-/// dom0 included (`xen/common/sched_credit.c`, `CSCHED_DEFAULT_WEIGHT` = 256).
-pub const DOM0_WEIGHT: f64 = 256.0;
+/// dom0 included.
+pub const DOM0_WEIGHT: f64 = crate::model::cpu::XEN_DEFAULT_WEIGHT;
 
 /// What a `meters.csv` meter measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,112 @@
+//! Model-library files that are not scenarios: server models and breaker presets.
+
+use crate::model::breaker::TripCurve;
+use crate::model::power::{PState, PowerCurve, PowerModel};
+use crate::model::server::HostMigrationCosts;
+use crate::scenario::config::{BreakerPreset, ServerModel};
+use crate::scenario::error::{ConfigError, Source};
+use crate::scenario::parse::parse;
+use crate::scenario::schema::model::{BreakerFile, PowerKind, ServerModelFile};
+
+/// Parses and checks a server model file.
+pub fn server_model_from_text(
+    name: &str,
+    origin: &str,
+    text: &str,
+) -> Result<ServerModel, ConfigError> {
+    let src = Source { name: origin, text };
+    let f: ServerModelFile = parse(&src)?;
+    let curve = match &f.power.kind {
+        PowerKind::Linear(l) => PowerCurve::Linear {
+            idle_w: l.idle.0,
+            max_w: l.max.0,
+        },
+        PowerKind::Cores(c) => PowerCurve::Cores { idle_w: c.idle.0 },
+        PowerKind::Specpower(s) => {
+            let v: Vec<f64> = s.table.iter().map(|p| p.0).collect();
+            let table_w: [f64; 11] = v.clone().try_into().map_err(|_| {
+                src.at(
+                    "power.table",
+                    format!(
+                        "has {} values; a SPECpower table has 11 (0%, 10%, …, 100% load)",
+                        v.len()
+                    ),
+                )
+            })?;
+            PowerCurve::SpecPower { table_w }
+        }
+    };
+    if f.cores == 0 {
+        return Err(src.at("cores", "must be at least 1"));
+    }
+    let mut pstates: Vec<PState> = f
+        .pstates
+        .iter()
+        .map(|p| PState {
+            frequency_hz: p.frequency.0,
+            voltage_v: p.voltage.map(|v| v.0),
+            core_w: p.core_power.map(|c| c.0),
+        })
+        .collect();
+    if pstates.is_empty() {
+        if matches!(f.power.kind, PowerKind::Cores(_)) {
+            return Err(src.at(
+                "pstates",
+                "a `cores` model needs at least one [[pstates]] entry with `frequency` and `core_power`",
+            ));
+        }
+        // One nominal state: frequency factors are relative, so 1 Hz stands for P0.
+        pstates.push(PState {
+            frequency_hz: 1.0,
+            voltage_v: None,
+            core_w: None,
+        });
+    }
+    let power = PowerModel {
+        cores: f.cores,
+        curve,
+        pstates,
+        nic_w_per_gbps: f.power.common.nic_per_gbps.0,
+    };
+    power.check().map_err(|m| src.at("", m))?;
+    let d = f.dom0.unwrap_or_default();
+    let dom0 = HostMigrationCosts {
+        sender_cpu_per_page_s: d.sender_cpu_per_page.map(|v| v.0),
+        receiver_cpu_per_page_s: d.receiver_cpu_per_page.map(|v| v.0),
+        setup_cpu: d.setup_cpu.map(|v| v.0),
+        cleanup_dom0_cpu: d.cleanup_dom0_cpu.map(|v| v.0),
+        fault_cpu_s: d.fault_cpu.map(|v| v.0),
+    };
+    Ok(ServerModel {
+        name: name.to_string(),
+        description: f.description,
+        memory_bytes: f.memory.0 as u64,
+        nic_bps: f.nic.0,
+        power,
+        dom0,
+    })
+}
+
+/// Parses and checks a breaker preset file.
+pub fn breaker_from_text(
+    name: &str,
+    origin: &str,
+    text: &str,
+) -> Result<BreakerPreset, ConfigError> {
+    let src = Source { name: origin, text };
+    let f: BreakerFile = parse(&src)?;
+    let curve = TripCurve {
+        pickup: f.pickup,
+        alpha: f.alpha,
+        k_s: f.k.0,
+        k_band_s: f.k_band.map(|(a, b)| (a.0, b.0)),
+        reset_s: f.reset.0,
+        magnetic_pickup: f.magnetic_pickup,
+        magnetic_time_s: f.magnetic_time.0,
+    };
+    curve.check().map_err(|m| src.at("", m))?;
+    Ok(BreakerPreset {
+        name: name.to_string(),
+        curve,
+    })
+}
