@@ -5,10 +5,10 @@ use crate::model::vm::VmPhase;
 use crate::scenario::config::Scenario;
 use crate::sim::migrate::Mig;
 use crate::sim::world::World;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Cap-violation figures for one device.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ViolationSummary {
     /// Separate excursions above the cap.
     pub episodes: u64,
@@ -21,7 +21,7 @@ pub struct ViolationSummary {
 }
 
 /// One breaker trip.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TripSummary {
     /// When, s.
     pub time_s: f64,
@@ -30,7 +30,7 @@ pub struct TripSummary {
 }
 
 /// One device of the power tree.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct DeviceSummary {
     /// Name.
     pub name: String,
@@ -61,7 +61,7 @@ pub struct DeviceSummary {
 }
 
 /// One VM.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct VmSummary {
     /// Name.
     pub name: String,
@@ -87,7 +87,7 @@ pub struct VmSummary {
 }
 
 /// One live migration.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MigrationSummary {
     /// VM name.
     pub vm: String,
@@ -123,7 +123,7 @@ pub struct MigrationSummary {
 }
 
 /// One server.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ServerSummary {
     /// Name.
     pub name: String,
@@ -136,7 +136,7 @@ pub struct ServerSummary {
 }
 
 /// The whole `summary.json`.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     /// Scenario name.
     pub scenario: String,
