@@ -4,9 +4,11 @@
 //! and summarised one row per run in `runs.csv`.
 
 pub mod expand;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shard;
 
 pub use expand::{expand, expand_embedded, Run, Sweep};
-pub use run::{run_sweep, Progress, SweepOptions};
+pub use progress::Progress;
+pub use run::{run_sweep, SweepOptions};
