@@ -295,3 +295,34 @@ fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
     assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
     let _ = fs::remove_dir_all(&d);
 }
+
+/// The golden sweep: its `runs.csv` was written by capsim at commit 9eefa3b, when the
+/// metrics were read back from each run's summary.json by string keys.
+fn golden() -> (PathBuf, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweep-metrics");
+    let csv = fs::read_to_string(dir.join("runs.csv")).unwrap();
+    (dir.join("sweep.toml"), csv)
+}
+
+#[test]
+fn every_metric_column_equals_the_string_keyed_computation_it_replaced() {
+    let d = setup("golden");
+    let (sweep, want) = golden();
+    let (csv, failed) = run_into(&sweep, &d.join("out"), 2, false);
+    assert_eq!(failed, 0);
+    assert_eq!(csv, want);
+    // Resuming from every run's summary.json (runs.csv gone, one summary torn) gives
+    // the same bytes; the torn run is redone, the others are not.
+    fs::remove_file(d.join("out/runs.csv")).unwrap();
+    let runs = expand(&sweep).unwrap().runs;
+    let torn = d.join("out/runs").join(&runs[0].id).join("summary.json");
+    fs::write(&torn, "{\"scenario\": ").unwrap();
+    let kept = d.join("out/runs").join(&runs[1].id).join("summary.json");
+    let before = fs::metadata(&kept).unwrap().modified().unwrap();
+    let (resumed, failed) = run_into(&sweep, &d.join("out"), 2, true);
+    assert_eq!(failed, 0);
+    assert_eq!(resumed, want);
+    assert!(fs::read_to_string(&torn).unwrap().len() > 1000);
+    assert_eq!(fs::metadata(&kept).unwrap().modified().unwrap(), before);
+    let _ = fs::remove_dir_all(&d);
+}

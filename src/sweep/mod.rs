@@ -4,6 +4,7 @@
 //! and summarised one row per run in `runs.csv`.
 
 pub mod expand;
+pub mod metrics;
 pub mod progress;
 pub mod report;
 pub mod run;
