@@ -9,6 +9,8 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shard;
+pub mod splice;
+pub mod target;
 
 pub use expand::{expand, expand_embedded, Run, Sweep};
 pub use progress::Progress;
