@@ -80,7 +80,7 @@ fn expansion_counts_ids_and_seeds_are_stable() {
                 let mut k: Vec<String> = r
                     .assignments
                     .iter()
-                    .map(|(p, v)| format!("{p}={}", capsim::sweep::expand::show(v)))
+                    .map(|a| format!("{}={}", a.path, capsim::sweep::expand::show(&a.value)))
                     .collect();
                 k.sort();
                 ((k.join(";"), r.replicate), (r.id.clone(), r.seed))
@@ -293,6 +293,135 @@ fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
         .unwrap();
     assert!(status.success());
     assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The error each failed run recorded beside its results, one per failed run.
+fn run_errors(out: &Path) -> Vec<String> {
+    let mut errors: Vec<String> = fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("error.txt")).ok())
+        .collect();
+    errors.sort();
+    errors
+}
+
+#[test]
+fn an_invalid_swept_value_is_reported_at_its_axis_in_the_sweep_file() {
+    let d = setup("axis");
+    // Line 5 of the sweep file is `values = ["100%", "ninety"]` ("base" and
+    // "replicates" come first): `"ninety"` starts at column 19.
+    let sw = sweep_file(
+        &d,
+        "s.toml",
+        "[[grid]]\npath = \"policy.cap\"\nvalues = [\"100%\", \"ninety\"]\n",
+    );
+    let (csv, failed) = run_into(&sw, &d.join("out"), 2, false);
+    // "ninety" × 2 replicates.
+    assert_eq!(failed, 2);
+    assert_eq!(csv.lines().filter(|l| l.contains(",ok,")).count(), 2);
+    let errors = run_errors(&d.join("out"));
+    assert_eq!(errors.len(), 2);
+    let prefix = format!("{}:5:19: axis policy.cap = \"ninety\": ", sw.display());
+    for e in &errors {
+        // The rest is the validator's own message.
+        let rest = e.strip_prefix(&prefix).unwrap_or_else(|| panic!("{e}"));
+        assert!(rest.contains("`ninety` is not a percentage"), "{e}");
+    }
+    // A value of the wrong type: line 5 `values = [0.5, "high"]`, `"high"` at column 16.
+    let sw = sweep_file(
+        &d,
+        "t.toml",
+        "[[grid]]\npath = \"policy.gain\"\nvalues = [0.5, \"high\"]\n",
+    );
+    let (_, failed) = run_into(&sw, &d.join("typed"), 2, false);
+    assert_eq!(failed, 2);
+    let prefix = format!("{}:5:16: axis policy.gain = \"high\": ", sw.display());
+    for e in run_errors(&d.join("typed")) {
+        let rest = e.strip_prefix(&prefix).unwrap_or_else(|| panic!("{e}"));
+        assert!(rest.contains("invalid type: string \"high\""), "{e}");
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_error_elsewhere_in_the_base_points_at_the_base_file_as_written() {
+    let d = setup("base-error");
+    // No `name` or `seed` (the sweep writes both in front) and no `gain` under
+    // [policy] (the sweep writes it after the header): each shifts the text the
+    // validator reads, not the position reported.
+    let base = "duration = \"120s\"\n\
+                [policy]\n\
+                kind = \"none\"\n\
+                [[pdus]]\n\
+                name = \"rack\"\n\
+                voltage = \"230V\"\n\
+                rating = \"10Q\"\n\
+                [[servers]]\n\
+                name = \"h\"\n\
+                count = 1\n\
+                model = \"i7-920-xen34\"\n\
+                pdu = \"rack\"\n";
+    fs::write(d.join("base.toml"), base).unwrap();
+    let sw = sweep_file(
+        &d,
+        "s.toml",
+        "[[grid]]\npath = \"policy.kind\"\nvalues = [\"none\", \"idle\"]\n\
+         [[grid]]\npath = \"policy.gain\"\nvalues = [0.5]\n",
+    );
+    let (_, failed) = run_into(&sw, &d.join("out"), 2, false);
+    assert_eq!(failed, 4);
+    // Line 7 is `rating = "10Q"`; the value starts at column 10.
+    let prefix = format!(
+        "{}:7:10: field `pdus[0].rating`: ",
+        d.join("base.toml").display()
+    );
+    let errors = run_errors(&d.join("out"));
+    assert_eq!(errors.len(), 4);
+    for e in errors {
+        assert!(e.starts_with(&prefix) && e.contains("`10Q`"), "{e}");
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_path_that_cannot_be_set_is_an_error_naming_the_axis() {
+    let d = setup("paths");
+    // Line 4 of each sweep file is `path = "…"`: the string starts at column 8.
+    let err = |name: &str, path: &str| {
+        let sw = sweep_file(
+            &d,
+            name,
+            &format!("[[grid]]\npath = \"{path}\"\nvalues = [1]\n"),
+        );
+        (
+            sw.display().to_string(),
+            expand(&sw).unwrap_err().to_string(),
+        )
+    };
+    let (file, e) = err("a.toml", "pdus.cap");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis pdus.cap: `pdus` is an array of tables ([[pdus]]); a path cannot go into one")
+    );
+    let (file, e) = err("b.toml", "policy.kind.x");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis policy.kind.x: `policy.kind` is a string, not a table, so it has no field `x`")
+    );
+    let (file, e) = err("c.toml", "policy");
+    assert_eq!(
+        e,
+        format!(
+            "{file}:4:8: axis policy: `policy` is a table; the path must name a value inside it"
+        )
+    );
+    let (file, e) = err("d.toml", "seed.x");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis seed.x: the sweep sets `seed` for every run, so nothing inside it can be swept")
+    );
     let _ = fs::remove_dir_all(&d);
 }
 

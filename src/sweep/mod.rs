@@ -3,7 +3,9 @@
 //! run in parallel with per-run atomic results (so a resumed sweep skips finished runs),
 //! and summarised one row per run in `runs.csv`.
 
+pub mod base;
 pub mod expand;
+pub mod load;
 pub mod metrics;
 pub mod progress;
 pub mod report;

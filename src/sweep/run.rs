@@ -3,16 +3,15 @@
 //! `--resume` skipping runs already complete, and `DIR/runs.csv` one row per run in
 //! expansion order (the same bytes whatever the thread count or resume history).
 
-use super::expand::{set_path, show, Run, Sweep};
+use super::expand::{show, Run, Sweep};
 use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
 use crate::output::dir::{write_file_atomic, Staging};
 use crate::output::summary::Summary;
 use crate::output::write::{field, num, write_run};
-use crate::scenario::{load_str, Library};
 use rayon::prelude::*;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Options of `capsim sweep`.
 #[derive(Clone, Debug, Default)]
@@ -36,17 +35,6 @@ enum Outcome {
     Failed(String),
 }
 
-fn scenario_text(sweep: &Sweep, run: &Run) -> Result<String, String> {
-    let mut t = sweep.base.clone();
-    for (p, v) in &run.assignments {
-        set_path(&mut t, p, v.clone())?;
-    }
-    let name = format!("{}-{}", sweep.name, run.id);
-    t.insert("name".into(), toml::Value::String(name));
-    t.insert("seed".into(), toml::Value::Integer(run.seed as i64));
-    toml::to_string(&t).map_err(|e| e.to_string())
-}
-
 fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     let dir = opts.out.join("runs").join(&run.id);
     if opts.resume {
@@ -58,23 +46,7 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
         }
     }
     let result = (|| -> Result<Summary, String> {
-        let text = scenario_text(sweep, run)?;
-        // A built-in base resolves relative paths like `capsim run` without a file does.
-        let base_dir = match sweep.base_path.parent() {
-            Some(d) if !sweep.embedded => d,
-            _ => Path::new("."),
-        };
-        let mut lib = Library::new(opts.models.clone());
-        if !sweep.embedded {
-            lib = lib.with_scenario_dir(base_dir);
-        }
-        let mut sc = load_str(
-            &format!("{} (run {})", sweep.base_path.display(), run.id),
-            &text,
-            base_dir,
-            &lib,
-        )
-        .map_err(|e| e.to_string())?;
+        let mut sc = super::load::load(sweep, run, &opts.models).map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
         let r = crate::sim::run(&sc).map_err(|e| e.to_string())?;
         write_run(&sc, &r, &dir)?;
@@ -147,8 +119,8 @@ fn runs_csv(sweep: &Sweep, outcomes: &[Outcome]) -> (String, usize) {
     let mut failed = 0;
     for (run, o) in sweep.runs.iter().zip(outcomes) {
         let _ = write!(csv, "{}", run.id);
-        for (_, v) in &run.assignments {
-            let _ = write!(csv, ",{}", field(&show(v)));
+        for a in &run.assignments {
+            let _ = write!(csv, ",{}", field(&show(&a.value)));
         }
         let _ = write!(csv, ",{},{}", run.replicate, run.seed);
         match o {
