@@ -40,7 +40,7 @@ demand = { kind = "steps", steps = [["0s", "30%"], ["120s", "100%"], ["420s", "4
 "#,
     )
     .unwrap();
-    // 4 policies × 5 caps × 2 replicates = 40 runs.
+    // 4 policies × 5 control periods × 2 replicates = 40 runs (every kind takes `period`).
     fs::write(
         d.join("sweep.toml"),
         r#"
@@ -50,8 +50,8 @@ replicates = 2
 path = "policy.kind"
 values = ["none", "dvfs", "group-dvfs", "idle"]
 [[grid]]
-path = "policy.gain"
-values = [0.5, 0.75, 1.0, 1.25, 1.5]
+path = "policy.period"
+values = ["1s", "2s", "3s", "4s", "5s"]
 "#,
     )
     .unwrap();

@@ -80,7 +80,7 @@ fn expansion_counts_ids_and_seeds_are_stable() {
                 let mut k: Vec<String> = r
                     .assignments
                     .iter()
-                    .map(|(p, v)| format!("{p}={}", capsim::sweep::expand::show(v)))
+                    .map(|a| format!("{}={}", a.path, capsim::sweep::expand::show(&a.value)))
                     .collect();
                 k.sort();
                 ((k.join(";"), r.replicate), (r.id.clone(), r.seed))
@@ -205,15 +205,21 @@ fn shards_merged_equal_the_whole() {
 #[test]
 fn the_report_is_self_contained_with_tables_and_three_plots() {
     let d = setup("report");
-    // A numeric axis (the DVFS gain) gives the violations-against-x plot too.
+    // A numeric axis gives the violations-against-x plot too. It must be a field of
+    // every kind swept (a `policy.gain` over kinds without a gain is now an error, where
+    // it used to give identical runs): the migration policies' `max_in_flight`.
     let body = grid()
-        .replace("output.interval", "policy.gain")
-        .replace("[\"10s\", \"20s\"]", "[0.5, 1.0]");
+        .replace(
+            "[\"none\", \"group-dvfs\", \"idle\"]",
+            "[\"migration\", \"headroom\", \"power-aware-migration\"]",
+        )
+        .replace("output.interval", "policy.max_in_flight")
+        .replace("[\"10s\", \"20s\"]", "[1, 2]");
     let sw = sweep_file(&d, "s.toml", &body);
     run_into(&sw, &d.join("out"), 2, false);
     let html_path = capsim::sweep::report::report(&d.join("out")).unwrap();
     let html = fs::read_to_string(html_path).unwrap();
-    // One table row per point (3 policies × 2 gains) plus the header row.
+    // One table row per point (3 policies × 2 limits) plus the header row.
     assert_eq!(html.matches("<tr>").count(), 7);
     // Three inlined SVG plots and nothing fetched from elsewhere.
     assert_eq!(html.matches("<svg").count(), 3);
@@ -293,5 +299,168 @@ fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
         .unwrap();
     assert!(status.success());
     assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The error each failed run recorded beside its results, one per failed run.
+fn run_errors(out: &Path) -> Vec<String> {
+    let mut errors: Vec<String> = fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("error.txt")).ok())
+        .collect();
+    errors.sort();
+    errors
+}
+
+#[test]
+fn an_invalid_swept_value_is_reported_at_its_axis_in_the_sweep_file() {
+    let d = setup("axis");
+    // Line 5 of the sweep file is `values = ["100%", "ninety"]` ("base" and
+    // "replicates" come first): `"ninety"` starts at column 19. (The policy is made one
+    // that has a `cap` band: the base's `none` takes no `cap`.)
+    let sw = sweep_file(
+        &d,
+        "s.toml",
+        "[[grid]]\npath = \"policy.cap\"\nvalues = [\"100%\", \"ninety\"]\n\
+         [[grid]]\npath = \"policy.kind\"\nvalues = [\"group-dvfs\"]\n",
+    );
+    let (csv, failed) = run_into(&sw, &d.join("out"), 2, false);
+    // "ninety" × 2 replicates.
+    assert_eq!(failed, 2);
+    assert_eq!(csv.lines().filter(|l| l.contains(",ok,")).count(), 2);
+    let errors = run_errors(&d.join("out"));
+    assert_eq!(errors.len(), 2);
+    let prefix = format!("{}:5:19: axis policy.cap = \"ninety\": ", sw.display());
+    for e in &errors {
+        // The rest is the validator's own message.
+        let rest = e.strip_prefix(&prefix).unwrap_or_else(|| panic!("{e}"));
+        assert!(rest.contains("`ninety` is not a percentage"), "{e}");
+    }
+    // A value of the wrong type: line 5 `values = [0.5, "high"]`, `"high"` at column 16.
+    let sw = sweep_file(
+        &d,
+        "t.toml",
+        "[[grid]]\npath = \"policy.gain\"\nvalues = [0.5, \"high\"]\n\
+         [[grid]]\npath = \"policy.kind\"\nvalues = [\"dvfs\"]\n",
+    );
+    let (_, failed) = run_into(&sw, &d.join("typed"), 2, false);
+    assert_eq!(failed, 2);
+    let prefix = format!("{}:5:16: axis policy.gain = \"high\": ", sw.display());
+    for e in run_errors(&d.join("typed")) {
+        let rest = e.strip_prefix(&prefix).unwrap_or_else(|| panic!("{e}"));
+        assert!(rest.contains("invalid type: string \"high\""), "{e}");
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_error_elsewhere_in_the_base_points_at_the_base_file_as_written() {
+    let d = setup("base-error");
+    // No `name` or `seed` (the sweep writes both in front) and no `period` under
+    // [policy] (the sweep writes it after the header): each shifts the text the
+    // validator reads, not the position reported.
+    let base = "duration = \"120s\"\n\
+                [policy]\n\
+                kind = \"none\"\n\
+                [[pdus]]\n\
+                name = \"rack\"\n\
+                voltage = \"230V\"\n\
+                rating = \"10Q\"\n\
+                [[servers]]\n\
+                name = \"h\"\n\
+                count = 1\n\
+                model = \"i7-920-xen34\"\n\
+                pdu = \"rack\"\n";
+    fs::write(d.join("base.toml"), base).unwrap();
+    let sw = sweep_file(
+        &d,
+        "s.toml",
+        "[[grid]]\npath = \"policy.kind\"\nvalues = [\"none\", \"idle\"]\n\
+         [[grid]]\npath = \"policy.period\"\nvalues = [\"2s\"]\n",
+    );
+    let (_, failed) = run_into(&sw, &d.join("out"), 2, false);
+    assert_eq!(failed, 4);
+    // Line 7 is `rating = "10Q"`; the value starts at column 10.
+    let prefix = format!(
+        "{}:7:10: field `pdus[0].rating`: ",
+        d.join("base.toml").display()
+    );
+    let errors = run_errors(&d.join("out"));
+    assert_eq!(errors.len(), 4);
+    for e in errors {
+        assert!(e.starts_with(&prefix) && e.contains("`10Q`"), "{e}");
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_path_that_cannot_be_set_is_an_error_naming_the_axis() {
+    let d = setup("paths");
+    // Line 4 of each sweep file is `path = "…"`: the string starts at column 8.
+    let err = |name: &str, path: &str| {
+        let sw = sweep_file(
+            &d,
+            name,
+            &format!("[[grid]]\npath = \"{path}\"\nvalues = [1]\n"),
+        );
+        (
+            sw.display().to_string(),
+            expand(&sw).unwrap_err().to_string(),
+        )
+    };
+    let (file, e) = err("a.toml", "pdus.cap");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis pdus.cap: `pdus` is an array of tables ([[pdus]]); a path cannot go into one")
+    );
+    let (file, e) = err("b.toml", "policy.kind.x");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis policy.kind.x: `policy.kind` is a string, not a table, so it has no field `x`")
+    );
+    let (file, e) = err("c.toml", "policy");
+    assert_eq!(
+        e,
+        format!(
+            "{file}:4:8: axis policy: `policy` is a table; the path must name a value inside it"
+        )
+    );
+    let (file, e) = err("d.toml", "seed.x");
+    assert_eq!(
+        e,
+        format!("{file}:4:8: axis seed.x: the sweep sets `seed` for every run, so nothing inside it can be swept")
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The golden sweep (tests/data/sweep-metrics/sweep.toml says how its `runs.csv` was
+/// recorded).
+fn golden() -> (PathBuf, String) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sweep-metrics");
+    let csv = fs::read_to_string(dir.join("runs.csv")).unwrap();
+    (dir.join("sweep.toml"), csv)
+}
+
+#[test]
+fn every_metric_column_equals_the_string_keyed_computation_it_replaced() {
+    let d = setup("golden");
+    let (sweep, want) = golden();
+    let (csv, failed) = run_into(&sweep, &d.join("out"), 2, false);
+    assert_eq!(failed, 0);
+    assert_eq!(csv, want);
+    // Resuming from every run's summary.json (runs.csv gone, one summary torn) gives
+    // the same bytes; the torn run is redone, the others are not.
+    fs::remove_file(d.join("out/runs.csv")).unwrap();
+    let runs = expand(&sweep).unwrap().runs;
+    let torn = d.join("out/runs").join(&runs[0].id).join("summary.json");
+    fs::write(&torn, "{\"scenario\": ").unwrap();
+    let kept = d.join("out/runs").join(&runs[1].id).join("summary.json");
+    let before = fs::metadata(&kept).unwrap().modified().unwrap();
+    let (resumed, failed) = run_into(&sweep, &d.join("out"), 2, true);
+    assert_eq!(failed, 0);
+    assert_eq!(resumed, want);
+    assert!(fs::read_to_string(&torn).unwrap().len() > 1000);
+    assert_eq!(fs::metadata(&kept).unwrap().modified().unwrap(), before);
     let _ = fs::remove_dir_all(&d);
 }

@@ -1,11 +1,12 @@
 //! Sweep files and their expansion into runs.
 
+use super::base::Base;
 use crate::engine::rng::stream_seed;
 use crate::scenario::error::{ConfigError, Source};
 use crate::scenario::library::embedded_file;
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
-use toml::Value;
+use toml::{Spanned, Value};
 
 /// A sweep file.
 #[derive(Debug, Deserialize)]
@@ -34,18 +35,18 @@ fn one() -> u32 {
 #[serde(deny_unknown_fields)]
 struct GridAxis {
     /// Dotted field path in the scenario (`policy.kind`, `datacenter.oversubscription`).
-    path: String,
+    path: Spanned<String>,
     /// Values, in the scenario's own notation ("90%", 2.0, "migration").
-    values: Vec<Value>,
+    values: Vec<Spanned<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ZipAxis {
     /// Paths varied together.
-    paths: Vec<String>,
+    paths: Vec<Spanned<String>>,
     /// One tuple per step, as long as `paths`.
-    values: Vec<Vec<Value>>,
+    values: Vec<Vec<Spanned<Value>>>,
 }
 
 /// An expanded sweep.
@@ -53,17 +54,33 @@ struct ZipAxis {
 pub struct Sweep {
     /// Sweep name.
     pub name: String,
+    /// The sweep file's name in errors (its path, with "(built-in)" for the copy in the
+    /// binary).
+    pub file: String,
     /// The base scenario file (for a built-in sweep, its path inside the binary,
     /// `scenarios/datacenter/small.toml`).
     pub base_path: PathBuf,
     /// Whether the sweep and its base are the copies built into the binary.
     pub embedded: bool,
-    /// The base scenario's text, parsed.
-    pub base: toml::Table,
+    /// The base scenario as written, and where each swept path goes in it.
+    pub base: Base,
     /// The swept paths, in file order (grid axes, then zipped ones).
     pub paths: Vec<String>,
     /// Every run, in expansion order.
     pub runs: Vec<Run>,
+}
+
+/// One swept value of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assignment {
+    /// Dotted field path in the scenario.
+    pub path: String,
+    /// The value, as the sweep file gives it.
+    pub value: Value,
+    /// 1-based line of the value in the sweep file.
+    pub line: usize,
+    /// 1-based column of the value in the sweep file (characters).
+    pub column: usize,
 }
 
 /// One run of a sweep.
@@ -72,8 +89,8 @@ pub struct Run {
     /// Stable id: a hash of the sorted assignments and the replicate, so adding,
     /// removing or reordering other axes or fields does not change it.
     pub id: String,
-    /// (path, value) assignments, in `Sweep::paths` order.
-    pub assignments: Vec<(String, Value)>,
+    /// The swept values, in `Sweep::paths` order.
+    pub assignments: Vec<Assignment>,
     /// Replicate number.
     pub replicate: u32,
     /// Seed derived from the base seed, the id and the replicate.
@@ -86,26 +103,6 @@ pub fn show(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Sets `path` (dotted) in `table` to `value`, creating tables on the way.
-pub fn set_path(table: &mut toml::Table, path: &str, value: Value) -> Result<(), String> {
-    let mut parts: Vec<&str> = path.split('.').collect();
-    let last = parts
-        .pop()
-        .filter(|l| !l.is_empty())
-        .ok_or("an empty path")?;
-    let mut t = table;
-    for p in parts {
-        let entry = t
-            .entry(p.to_string())
-            .or_insert_with(|| Value::Table(toml::Table::new()));
-        t = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{p}` in `{path}` is not a table"))?;
-    }
-    t.insert(last.to_string(), value);
-    Ok(())
 }
 
 /// Reads and expands a sweep file.
@@ -155,75 +152,118 @@ fn expand_text(path: &Path, text: &str, embedded: bool) -> Result<Sweep, ConfigE
     } else {
         path.display().to_string()
     };
-    let whole = |msg: String| whole(&file, msg);
     let src = Source { name: &file, text };
     let f: SweepFile = crate::scenario::validate::parse(&src)?;
-    let mut base_path = path.parent().unwrap_or(Path::new(".")).join(&f.base);
-    let base_text = if embedded {
-        base_path = normalise(&base_path);
-        embedded_file(&base_path.to_string_lossy())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                whole(format!(
-                    "base scenario {} is not built in",
-                    base_path.display()
-                ))
-            })?
-    } else {
-        std::fs::read_to_string(&base_path)
-            .map_err(|e| whole(format!("base scenario {}: {e}", base_path.display())))?
-    };
-    let base: toml::Table = toml::from_str(&base_text).map_err(|e| {
-        Source {
-            name: &base_path.display().to_string(),
-            text: &base_text,
-        }
-        .from_toml(&e)
-    })?;
-    let base_seed = base.get("seed").and_then(Value::as_integer).unwrap_or(1) as u64;
+    let (base_path, mut base) = read_base(path, &f.base, embedded, &file)?;
     if f.replicates == 0 {
-        return Err(whole("`replicates` must be at least 1".into()));
+        return Err(whole(&file, "`replicates` must be at least 1".into()));
     }
-    // Axes as lists of steps; each step a list of assignments.
-    let mut axes: Vec<Vec<Vec<(String, Value)>>> = Vec::new();
+    let (paths, axes) = axes(&f, &src)?;
+    for (p, span) in &paths {
+        base.add_path(p)
+            .map_err(|m| src.error(span.clone(), "", format!("axis {p}: {m}")))?;
+    }
+    let runs = runs(product(&axes), f.replicates, base.seed);
+    let name = f.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("sweep".into(), |s| s.to_string_lossy().into_owned())
+    });
+    Ok(Sweep {
+        name,
+        file,
+        base_path,
+        embedded,
+        base,
+        paths: paths.into_iter().map(|(p, _)| p).collect(),
+        runs,
+    })
+}
+
+/// The base scenario named `rel` in sweep file `path` (shown as `file` in errors).
+fn read_base(
+    path: &Path,
+    rel: &str,
+    embedded: bool,
+    file: &str,
+) -> Result<(PathBuf, Base), ConfigError> {
+    let base_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+    let (base_path, name, text) = if embedded {
+        let p = normalise(&base_path);
+        let text = embedded_file(&p.to_string_lossy()).ok_or_else(|| {
+            whole(
+                file,
+                format!("base scenario {} is not built in", p.display()),
+            )
+        })?;
+        let name = format!("{} (built-in)", p.display());
+        (p, name, text.to_string())
+    } else {
+        let text = std::fs::read_to_string(&base_path)
+            .map_err(|e| whole(file, format!("base scenario {}: {e}", base_path.display())))?;
+        (base_path.clone(), base_path.display().to_string(), text)
+    };
+    Ok((base_path, Base::parse(name, text)?))
+}
+
+/// One axis: its steps, each a list of assignments.
+type Axis = Vec<Vec<Assignment>>;
+
+/// The swept paths, each with its byte span in the sweep file.
+type Paths = Vec<(String, std::ops::Range<usize>)>;
+
+/// The swept paths and the axes, grid axes first.
+fn axes(f: &SweepFile, src: &Source) -> Result<(Paths, Vec<Axis>), ConfigError> {
+    let whole = |msg: String| whole(src.name, msg);
+    let assign = |path: &Spanned<String>, v: &Spanned<Value>| {
+        let (line, column) = src.line_col(v.span().start);
+        Assignment {
+            path: path.get_ref().clone(),
+            value: v.get_ref().clone(),
+            line,
+            column,
+        }
+    };
+    let mut axes: Vec<Axis> = Vec::new();
     let mut paths = Vec::new();
     for g in &f.grid {
         if g.values.is_empty() {
-            return Err(whole(format!("grid axis `{}` has no values", g.path)));
+            return Err(whole(format!(
+                "grid axis `{}` has no values",
+                g.path.get_ref()
+            )));
         }
-        paths.push(g.path.clone());
-        axes.push(
-            g.values
-                .iter()
-                .map(|v| vec![(g.path.clone(), v.clone())])
-                .collect(),
-        );
+        paths.push((g.path.get_ref().clone(), g.path.span()));
+        axes.push(g.values.iter().map(|v| vec![assign(&g.path, v)]).collect());
     }
     for z in &f.zip {
         if z.values.is_empty() || z.values.iter().any(|t| t.len() != z.paths.len()) {
+            let names: Vec<&String> = z.paths.iter().map(Spanned::get_ref).collect();
             return Err(whole(format!(
-                "zipped axis {:?}: every value tuple needs {} values",
-                z.paths,
+                "zipped axis {names:?}: every value tuple needs {} values",
                 z.paths.len()
             )));
         }
-        paths.extend(z.paths.iter().cloned());
+        paths.extend(z.paths.iter().map(|p| (p.get_ref().clone(), p.span())));
         axes.push(
             z.values
                 .iter()
-                .map(|t| z.paths.iter().cloned().zip(t.iter().cloned()).collect())
+                .map(|t| z.paths.iter().zip(t).map(|(p, v)| assign(p, v)).collect())
                 .collect(),
         );
     }
-    let mut dup = paths.clone();
+    let mut dup: Vec<&String> = paths.iter().map(|(p, _)| p).collect();
     dup.sort();
     dup.dedup();
     if dup.len() != paths.len() {
         return Err(whole("a path appears in more than one axis".into()));
     }
-    // The cartesian product, first axis slowest.
-    let mut points: Vec<Vec<(String, Value)>> = vec![Vec::new()];
-    for axis in &axes {
+    Ok((paths, axes))
+}
+
+/// The cartesian product of the axes, first axis slowest.
+fn product(axes: &[Axis]) -> Vec<Vec<Assignment>> {
+    let mut points: Vec<Vec<Assignment>> = vec![Vec::new()];
+    for axis in axes {
         let mut next = Vec::with_capacity(points.len() * axis.len());
         for p in &points {
             for step in axis {
@@ -234,19 +274,19 @@ fn expand_text(path: &Path, text: &str, embedded: bool) -> Result<Sweep, ConfigE
         }
         points = next;
     }
+    points
+}
+
+/// Every point's replicates, with their ids and seeds.
+fn runs(points: Vec<Vec<Assignment>>, replicates: u32, base_seed: u64) -> Vec<Run> {
     let mut runs = Vec::new();
     for point in points {
-        // Validate the paths against the base once per point.
-        let mut probe = base.clone();
-        for (p, v) in &point {
-            set_path(&mut probe, p, v.clone()).map_err(|m| whole(format!("path `{p}`: {m}")))?;
-        }
         let mut key: Vec<String> = point
             .iter()
-            .map(|(p, v)| format!("{p}={}", show(v)))
+            .map(|a| format!("{}={}", a.path, show(&a.value)))
             .collect();
         key.sort();
-        for replicate in 0..f.replicates {
+        for replicate in 0..replicates {
             let canon = format!("{}#{replicate}", key.join(";"));
             // Well-mixed (SplitMix over FNV-1a) so similar points get unrelated ids.
             let id = format!("{:012x}", stream_seed(0, 0, &canon) & 0xffff_ffff_ffff);
@@ -259,16 +299,5 @@ fn expand_text(path: &Path, text: &str, embedded: bool) -> Result<Sweep, ConfigE
             });
         }
     }
-    let name = f.name.unwrap_or_else(|| {
-        path.file_stem()
-            .map_or("sweep".into(), |s| s.to_string_lossy().into_owned())
-    });
-    Ok(Sweep {
-        name,
-        base_path,
-        embedded,
-        base,
-        paths,
-        runs,
-    })
+    runs
 }

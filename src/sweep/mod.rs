@@ -3,10 +3,17 @@
 //! run in parallel with per-run atomic results (so a resumed sweep skips finished runs),
 //! and summarised one row per run in `runs.csv`.
 
+pub mod base;
 pub mod expand;
+pub mod load;
+pub mod metrics;
+pub mod progress;
 pub mod report;
 pub mod run;
 pub mod shard;
+pub mod splice;
+pub mod target;
 
 pub use expand::{expand, expand_embedded, Run, Sweep};
-pub use run::{run_sweep, Progress, SweepOptions};
+pub use progress::Progress;
+pub use run::{run_sweep, SweepOptions};

@@ -6,6 +6,7 @@
 use crate::output::dir::{write_file_atomic, Staging};
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use crate::output::stats::mean_ci;
+use crate::output::summary::Summary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -93,191 +94,79 @@ fn figure(
     }
 }
 
+/// `runs.csv` as read back.
+struct Runs {
+    header: Vec<String>,
+    /// Every row with as many fields as the header.
+    rows: Vec<Vec<String>>,
+    /// The swept columns (between `run_id` and `replicate`).
+    swept: Vec<usize>,
+    /// The `status` column.
+    status: usize,
+}
+
+/// One run's row.
+type Row<'a> = &'a [String];
+
+/// Rows grouped by a key (a swept value combination, a series name).
+type Groups<'a> = BTreeMap<Vec<String>, Vec<Row<'a>>>;
+
+impl Runs {
+    fn read(dir: &Path) -> Result<Runs, String> {
+        let csv_path = dir.join("runs.csv");
+        let text = std::fs::read_to_string(&csv_path)
+            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+        let mut lines = text.lines();
+        let header = fields(lines.next().ok_or("runs.csv is empty")?);
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let rep = col("replicate").ok_or("runs.csv has no `replicate` column")?;
+        let status = col("status").ok_or("runs.csv has no `status` column")?;
+        let rows = lines
+            .map(fields)
+            .filter(|r| r.len() == header.len())
+            .collect();
+        Ok(Runs {
+            swept: (1..rep).collect(),
+            header,
+            rows,
+            status,
+        })
+    }
+
+    fn col(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// Column `name` of row `r` as a number (NaN when missing or empty).
+    fn num(&self, r: Row, name: &str) -> f64 {
+        self.col(name)
+            .and_then(|c| r[c].parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// The rows of runs that completed.
+    fn ok(&self) -> Vec<Row<'_>> {
+        self.rows
+            .iter()
+            .filter(|r| r[self.status] == "ok")
+            .map(Vec::as_slice)
+            .collect()
+    }
+}
+
 /// Writes `DIR/report.html` (self-contained: the plots are inlined) and the plots as
 /// separate SVG and PNG files in `DIR/report/`; returns the report's path.
 pub fn report(dir: &Path) -> Result<PathBuf, String> {
-    let csv_path = dir.join("runs.csv");
-    let text =
-        std::fs::read_to_string(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
-    let mut lines = text.lines();
-    let header = fields(lines.next().ok_or("runs.csv is empty")?);
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let rep = col("replicate").ok_or("runs.csv has no `replicate` column")?;
-    let status = col("status").ok_or("runs.csv has no `status` column")?;
-    // Swept columns sit between run_id and replicate.
-    let swept: Vec<usize> = (1..rep).collect();
-    let rows: Vec<Vec<String>> = lines
-        .map(fields)
-        .filter(|r| r.len() == header.len())
-        .collect();
-    let ok: Vec<&Vec<String>> = rows.iter().filter(|r| r[status] == "ok").collect();
-    let failed = rows.len() - ok.len();
-    let num = |r: &Vec<String>, name: &str| -> f64 {
-        col(name)
-            .and_then(|c| r[c].parse().ok())
-            .unwrap_or(f64::NAN)
-    };
-    // Groups: every swept value combination.
-    let mut groups: BTreeMap<Vec<String>, Vec<&Vec<String>>> = BTreeMap::new();
-    for r in &ok {
-        groups
-            .entry(swept.iter().map(|&c| r[c].clone()).collect())
-            .or_default()
-            .push(r);
-    }
+    let runs = Runs::read(dir)?;
+    let ok = runs.ok();
     // The directory's own name (normally the sweep's), not a path that differs per machine.
     let name = std::fs::canonicalize(dir)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| dir.display().to_string());
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>capsim sweep report</title>\
-         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}\
-         .wide{{overflow-x:auto;max-width:100%}}svg{{max-width:100%;height:auto}}</style>\
-         </head><body><h1>Sweep report: {}</h1><p>{} runs, {} failed. Each cell: mean ± 95 % \
-         confidence half-width over replicates (Student t). Violations are summed over \
-         every capped device.</p><div class=\"wide\"><table><tr>",
-        html_escape(&name),
-        rows.len(),
-        failed
-    );
-    for &c in &swept {
-        let _ = write!(html, "<th>{}</th>", html_escape(&header[c]));
-    }
-    html.push_str("<th>n</th>");
-    for (_, heading, _) in SHOWN {
-        let _ = write!(html, "<th>{heading}</th>");
-    }
-    html.push_str("</tr>");
-    for (key, rs) in &groups {
-        html.push_str("<tr>");
-        for k in key {
-            let _ = write!(html, "<td>{}</td>", html_escape(k));
-        }
-        let _ = write!(html, "<td>{}</td>", rs.len());
-        for (m, _, scale) in SHOWN {
-            let (mean, ci) = mean_ci(&rs.iter().map(|r| num(r, m) * scale).collect::<Vec<_>>());
-            let _ = write!(html, "<td>{} ± {}</td>", sig(mean), sig(ci));
-        }
-        html.push_str("</tr>");
-    }
-    html.push_str("</table></div>");
-
-    // Plots: series by the policy (or first non-numeric) axis, x the first numeric axis.
-    let is_num = |c: usize| ok.iter().all(|r| r[c].parse::<f64>().is_ok());
-    let x_col = swept.iter().copied().find(|&c| is_num(c));
-    let s_col = swept
-        .iter()
-        .copied()
-        .find(|&c| header[c] == "policy.kind")
-        .or_else(|| swept.iter().copied().find(|&c| !is_num(c)));
-    let series_of = |r: &Vec<String>| s_col.map_or("all".to_string(), |c| r[c].clone());
-    let mut by_series: BTreeMap<String, Vec<&Vec<String>>> = BTreeMap::new();
-    for r in &ok {
-        by_series.entry(series_of(r)).or_default().push(r);
-    }
+    let mut html = table_html(&runs, &ok, &name);
     let st = Staging::new(&dir.join("report")).map_err(|e| e.to_string())?;
-    let mut figures: Vec<(String, Figure)> = Vec::new();
-    if let Some(xc) = x_col {
-        let series = by_series
-            .iter()
-            .map(|(name, rs)| {
-                let mut per_x: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-                for r in rs {
-                    per_x
-                        .entry(r[xc].clone())
-                        .or_default()
-                        .push(num(r, "seconds_over_cap"));
-                }
-                let mut points: Vec<(f64, f64)> = per_x
-                    .iter()
-                    .map(|(x, v)| (x.parse().unwrap_or(f64::NAN), mean_ci(v).0))
-                    .collect();
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                Series {
-                    label: name.clone(),
-                    points,
-                }
-            })
-            .collect();
-        figures.push((
-            "violations".into(),
-            figure(
-                format!("Seconds over cap against {}", header[xc]),
-                header[xc].clone(),
-                "device-seconds over cap (mean over replicates)",
-                series,
-                (Some(0.0), None),
-            ),
-        ));
-    }
-    let scatter = by_series
-        .iter()
-        .map(|(name, rs)| {
-            let mut points: Vec<(f64, f64)> = rs
-                .iter()
-                .map(|r| (num(r, "seconds_over_cap"), num(r, "mean_slowdown")))
-                .collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Series {
-                label: name.clone(),
-                points,
-            }
-        })
-        .collect();
-    let mut slow_fig = figure(
-        "Mean VM slowdown against time over cap (one point per run)".into(),
-        "device-seconds over cap".into(),
-        "mean slowdown",
-        scatter,
-        (None, None),
-    );
-    slow_fig.panels[0].scatter = true;
-    figures.push(("slowdown".into(), slow_fig));
-    // CDF of per-VM slowdown, from each run's summary.json.
-    let id = col("run_id").unwrap_or(0);
-    let cdf = by_series
-        .iter()
-        .map(|(name, rs)| {
-            let mut s: Vec<f64> = Vec::new();
-            for r in rs {
-                let p = dir.join("runs").join(&r[id]).join("summary.json");
-                if let Ok(t) = std::fs::read_to_string(p) {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
-                        for vm in v["vms"].as_array().into_iter().flatten() {
-                            if let Some(x) = vm["slowdown"].as_f64() {
-                                s.push(x);
-                            }
-                        }
-                    }
-                }
-            }
-            s.sort_by(f64::total_cmp);
-            let n = s.len().max(1) as f64;
-            Series {
-                label: name.clone(),
-                points: s
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &x)| (x, (i + 1) as f64 / n))
-                    .collect(),
-            }
-        })
-        .collect();
-    figures.push((
-        "slowdown-cdf".into(),
-        figure(
-            "CDF of per-VM slowdown".into(),
-            "slowdown".into(),
-            "fraction of VMs",
-            cdf,
-            (Some(0.0), Some(1.0)),
-        ),
-    ));
-    for (name, fig) in &figures {
+    for (name, fig) in &figures(&runs, &ok, dir) {
         let svg = st.path(&format!("{name}.svg"));
         write_figure(fig, &svg, &st.path(&format!("{name}.png")))?;
         let text = std::fs::read_to_string(&svg).map_err(|e| e.to_string())?;
@@ -293,6 +182,183 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
     let out = dir.join("report.html");
     write_file_atomic(&out, html.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(out)
+}
+
+/// The report's head and its table: per swept value combination, the number of runs
+/// and each shown metric's mean and confidence half-width.
+fn table_html(runs: &Runs, ok: &[Row], name: &str) -> String {
+    let mut groups: Groups = BTreeMap::new();
+    for r in ok {
+        groups
+            .entry(runs.swept.iter().map(|&c| r[c].clone()).collect())
+            .or_default()
+            .push(r);
+    }
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>capsim sweep report</title>\
+         <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}th{{background:#eee}}\
+         .wide{{overflow-x:auto;max-width:100%}}svg{{max-width:100%;height:auto}}</style>\
+         </head><body><h1>Sweep report: {}</h1><p>{} runs, {} failed. Each cell: mean ± 95 % \
+         confidence half-width over replicates (Student t). Violations are summed over \
+         every capped device.</p><div class=\"wide\"><table><tr>",
+        html_escape(name),
+        runs.rows.len(),
+        runs.rows.len() - ok.len()
+    );
+    for &c in &runs.swept {
+        let _ = write!(html, "<th>{}</th>", html_escape(&runs.header[c]));
+    }
+    html.push_str("<th>n</th>");
+    for (_, heading, _) in SHOWN {
+        let _ = write!(html, "<th>{heading}</th>");
+    }
+    html.push_str("</tr>");
+    for (key, rs) in &groups {
+        html.push_str("<tr>");
+        for k in key {
+            let _ = write!(html, "<td>{}</td>", html_escape(k));
+        }
+        let _ = write!(html, "<td>{}</td>", rs.len());
+        for (m, _, scale) in SHOWN {
+            let values: Vec<f64> = rs.iter().map(|r| runs.num(r, m) * scale).collect();
+            let (mean, ci) = mean_ci(&values);
+            let _ = write!(html, "<td>{} ± {}</td>", sig(mean), sig(ci));
+        }
+        html.push_str("</tr>");
+    }
+    html.push_str("</table></div>");
+    html
+}
+
+/// The plots, by file stem: series by the policy (or first non-numeric) axis, x the
+/// first numeric axis.
+fn figures(runs: &Runs, ok: &[Row], dir: &Path) -> Vec<(String, Figure)> {
+    let is_num = |c: usize| ok.iter().all(|r| r[c].parse::<f64>().is_ok());
+    let x_col = runs.swept.iter().copied().find(|&c| is_num(c));
+    let s_col = runs
+        .swept
+        .iter()
+        .copied()
+        .find(|&c| runs.header[c] == "policy.kind")
+        .or_else(|| runs.swept.iter().copied().find(|&c| !is_num(c)));
+    let mut by_series: Groups = BTreeMap::new();
+    for r in ok {
+        let series = s_col.map_or("all".to_string(), |c| r[c].clone());
+        by_series.entry(vec![series]).or_default().push(r);
+    }
+    let mut figures = Vec::new();
+    if let Some(xc) = x_col {
+        figures.push(("violations".into(), violations(runs, xc, &by_series)));
+    }
+    figures.push(("slowdown".into(), slowdown(runs, &by_series)));
+    figures.push(("slowdown-cdf".into(), slowdown_cdf(dir, runs, &by_series)));
+    figures
+}
+
+/// Mean device-seconds over cap against the numeric axis in column `xc`, per series.
+fn violations(runs: &Runs, xc: usize, by_series: &Groups) -> Figure {
+    let series = by_series
+        .iter()
+        .map(|(name, rs)| {
+            let mut per_x: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for r in rs {
+                per_x
+                    .entry(r[xc].clone())
+                    .or_default()
+                    .push(runs.num(r, "seconds_over_cap"));
+            }
+            let mut points: Vec<(f64, f64)> = per_x
+                .iter()
+                .map(|(x, v)| (x.parse().unwrap_or(f64::NAN), mean_ci(v).0))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label: name[0].clone(),
+                points,
+            }
+        })
+        .collect();
+    let x = &runs.header[xc];
+    figure(
+        format!("Seconds over cap against {x}"),
+        x.clone(),
+        "device-seconds over cap (mean over replicates)",
+        series,
+        (Some(0.0), None),
+    )
+}
+
+/// Mean VM slowdown against time over cap, one point per run.
+fn slowdown(runs: &Runs, by_series: &Groups) -> Figure {
+    let scatter = by_series
+        .iter()
+        .map(|(name, rs)| {
+            let mut points: Vec<(f64, f64)> = rs
+                .iter()
+                .map(|r| {
+                    (
+                        runs.num(r, "seconds_over_cap"),
+                        runs.num(r, "mean_slowdown"),
+                    )
+                })
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Series {
+                label: name[0].clone(),
+                points,
+            }
+        })
+        .collect();
+    let mut fig = figure(
+        "Mean VM slowdown against time over cap (one point per run)".into(),
+        "device-seconds over cap".into(),
+        "mean slowdown",
+        scatter,
+        (None, None),
+    );
+    fig.panels[0].scatter = true;
+    fig
+}
+
+/// CDF of per-VM slowdown per series, from each run's summary.json (a run whose
+/// summary is missing or does not parse contributes nothing).
+fn slowdown_cdf(dir: &Path, runs: &Runs, by_series: &Groups) -> Figure {
+    let id = runs.col("run_id").unwrap_or(0);
+    let cdf = by_series
+        .iter()
+        .map(|(name, rs)| {
+            let mut s: Vec<f64> = Vec::new();
+            for r in rs {
+                let p = dir.join("runs").join(&r[id]).join("summary.json");
+                let summary = std::fs::read_to_string(p)
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+                for vm in summary.iter().flat_map(|s| &s.vms) {
+                    s.extend(vm.slowdown);
+                }
+            }
+            s.sort_by(f64::total_cmp);
+            let n = s.len().max(1) as f64;
+            Series {
+                label: name[0].clone(),
+                points: s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x, (i + 1) as f64 / n))
+                    .collect(),
+            }
+        })
+        .collect();
+    figure(
+        "CDF of per-VM slowdown".into(),
+        "slowdown".into(),
+        "fraction of VMs",
+        cdf,
+        (Some(0.0), Some(1.0)),
+    )
 }
 
 #[cfg(test)]

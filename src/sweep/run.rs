@@ -3,15 +3,15 @@
 //! `--resume` skipping runs already complete, and `DIR/runs.csv` one row per run in
 //! expansion order (the same bytes whatever the thread count or resume history).
 
-use super::expand::{set_path, show, Run, Sweep};
+use super::expand::{show, Run, Sweep};
+use super::metrics::{row, Row, METRICS};
+use super::progress::{Progress, Reporter};
 use crate::output::dir::{write_file_atomic, Staging};
+use crate::output::summary::Summary;
 use crate::output::write::{field, num, write_run};
-use crate::scenario::{load_str, Library};
 use rayon::prelude::*;
-use serde_json::Value as Json;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 
 /// Options of `capsim sweep`.
 #[derive(Clone, Debug, Default)]
@@ -26,145 +26,36 @@ pub struct SweepOptions {
     pub progress: Progress,
 }
 
-/// Progress display of a sweep (on stderr, so it never touches the outputs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Progress {
-    /// Nothing.
-    #[default]
-    Off,
-    /// One line per finished run with its status, the count of failures and the ETA
-    /// (for logs, pipes and Slurm output files).
-    Lines,
-    /// A live bar: runs done, elapsed, ETA, failures (for a terminal).
-    Bar,
-}
-
-impl Progress {
-    /// A bar when stderr is a terminal, plain lines otherwise.
-    pub fn auto() -> Self {
-        use std::io::IsTerminal;
-        if std::io::stderr().is_terminal() {
-            Progress::Bar
-        } else {
-            Progress::Lines
-        }
-    }
-}
-
-/// Shows progress as runs finish (called from the worker threads).
-struct Reporter {
-    mode: Progress,
-    total: usize,
-    done: AtomicUsize,
-    failed: AtomicUsize,
-    start: std::time::Instant,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Reporter {
-    fn new(mode: Progress, total: usize) -> Self {
-        let bar = (mode == Progress::Bar).then(|| {
-            let b = indicatif::ProgressBar::new(total as u64);
-            let style = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} runs  {msg}  elapsed {elapsed}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-            b.set_style(style);
-            b.set_message("0 failed");
-            b
-        });
-        Reporter {
-            mode,
-            total,
-            done: AtomicUsize::new(0),
-            failed: AtomicUsize::new(0),
-            start: std::time::Instant::now(),
-            bar,
-        }
-    }
-
-    fn finished(&self, id: &str, ok: bool) {
-        let k = self.done.fetch_add(1, Ordering::Relaxed) + 1;
-        let failed = self.failed.fetch_add(usize::from(!ok), Ordering::Relaxed) + usize::from(!ok);
-        match (&self.bar, self.mode) {
-            (Some(b), _) => {
-                b.set_message(format!("{failed} failed"));
-                b.inc(1);
-            }
-            (None, Progress::Lines) => {
-                let elapsed = self.start.elapsed().as_secs_f64();
-                // Mean time per finished run so far × runs left.
-                let eta = elapsed / k as f64 * (self.total - k) as f64;
-                eprintln!(
-                    "[{k}/{}] run {id} {}  ({failed} failed, elapsed {elapsed:.0} s, ETA {eta:.0} s)",
-                    self.total,
-                    if ok { "done" } else { "FAILED" },
-                );
-            }
-            _ => {}
-        }
-    }
-
-    fn close(&self) {
-        if let Some(b) = &self.bar {
-            b.finish();
-        }
-    }
-}
-
 /// One run's outcome as recorded.
 enum Outcome {
-    Done(Json),
+    /// Its metric columns, in [`METRICS`] order (the summary itself is not kept: a
+    /// large datacenter's is megabytes).
+    Done(Row),
+    /// Its error.
     Failed(String),
-}
-
-fn scenario_text(sweep: &Sweep, run: &Run) -> Result<String, String> {
-    let mut t = sweep.base.clone();
-    for (p, v) in &run.assignments {
-        set_path(&mut t, p, v.clone())?;
-    }
-    let name = format!("{}-{}", sweep.name, run.id);
-    t.insert("name".into(), toml::Value::String(name));
-    t.insert("seed".into(), toml::Value::Integer(run.seed as i64));
-    toml::to_string(&t).map_err(|e| e.to_string())
 }
 
 fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     let dir = opts.out.join("runs").join(&run.id);
-    let summary = dir.join("summary.json");
     if opts.resume {
-        if let Ok(text) = std::fs::read_to_string(&summary) {
-            if let Ok(v) = serde_json::from_str::<Json>(&text) {
-                return Outcome::Done(v);
+        // A summary.json that does not parse (an older format, a torn write) is redone.
+        if let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) {
+            if let Ok(s) = serde_json::from_str::<Summary>(&text) {
+                return Outcome::Done(row(&s));
             }
         }
     }
-    let result = (|| -> Result<Json, String> {
-        let text = scenario_text(sweep, run)?;
-        // A built-in base resolves relative paths like `capsim run` without a file does.
-        let base_dir = match sweep.base_path.parent() {
-            Some(d) if !sweep.embedded => d,
-            _ => Path::new("."),
-        };
-        let mut lib = Library::new(opts.models.clone());
-        if !sweep.embedded {
-            lib = lib.with_scenario_dir(base_dir);
-        }
-        let mut sc = load_str(
-            &format!("{} (run {})", sweep.base_path.display(), run.id),
-            &text,
-            base_dir,
-            &lib,
-        )
-        .map_err(|e| e.to_string())?;
+    let result = (|| -> Result<Summary, String> {
+        let mut sc = super::load::load(sweep, run, &opts.models).map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
         let r = crate::sim::run(&sc);
         write_run(&sc, &r, &dir)?;
-        let text = std::fs::read_to_string(&summary).map_err(|e| e.to_string())?;
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        // summary.json reads back to the same values (serde_json's `float_roundtrip`),
+        // so a fresh row equals the row `--resume` makes from the file.
+        Ok(r.summary)
     })();
     match result {
-        Ok(v) => Outcome::Done(v),
+        Ok(s) => Outcome::Done(row(&s)),
         Err(e) => {
             // Recorded atomically beside where the results would have been.
             if let Ok(st) = Staging::new(&dir) {
@@ -174,69 +65,6 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
             Outcome::Failed(e)
         }
     }
-}
-
-/// The metric columns of `runs.csv`, from a run's `summary.json`.
-const METRICS: [&str; 13] = [
-    "energy_j",
-    "seconds_over_cap",
-    "episodes",
-    "energy_over_cap_j",
-    "peak_overshoot_pct",
-    "trips",
-    "load_cut_w",
-    "mean_slowdown",
-    "p95_slowdown",
-    "time_throttled_s",
-    "migrations",
-    "lost_vms",
-    "servers_per_provisioned_kw",
-];
-
-fn metrics(s: &Json) -> Vec<f64> {
-    let f = |v: &Json| v.as_f64().unwrap_or(f64::NAN);
-    let devices = s["devices"].as_array().cloned().unwrap_or_default();
-    let vms = s["vms"].as_array().cloned().unwrap_or_default();
-    let sum_dev = |k: &str| devices.iter().map(|d| f(&d["violations"][k])).sum::<f64>();
-    let mut slow: Vec<f64> = vms.iter().filter_map(|v| v["slowdown"].as_f64()).collect();
-    slow.sort_by(f64::total_cmp);
-    let mean = if slow.is_empty() {
-        f64::NAN
-    } else {
-        slow.iter().sum::<f64>() / slow.len() as f64
-    };
-    let p95 = if slow.is_empty() {
-        f64::NAN
-    } else {
-        slow[((slow.len() as f64 * 0.95).ceil() as usize).clamp(1, slow.len()) - 1]
-    };
-    vec![
-        f(&s["energy_j"]),
-        sum_dev("seconds_over_cap"),
-        sum_dev("episodes"),
-        sum_dev("energy_over_cap_j"),
-        devices
-            .iter()
-            .map(|d| f(&d["violations"]["peak_overshoot_pct"]))
-            .fold(0.0, f64::max),
-        devices
-            .iter()
-            .map(|d| d["trips"].as_array().map_or(0, |t| t.len()) as f64)
-            .sum(),
-        devices
-            .iter()
-            .flat_map(|d| d["trips"].as_array().cloned().unwrap_or_default())
-            .map(|t| f(&t["load_cut_w"]))
-            .sum(),
-        mean,
-        p95,
-        vms.iter().map(|v| f(&v["time_throttled_s"])).sum(),
-        s["migrations"].as_array().map_or(0, |m| m.len()) as f64,
-        vms.iter()
-            .filter(|v| v["lost"].as_bool() == Some(true))
-            .count() as f64,
-        f(&s["servers_per_provisioned_kw"]),
-    ]
 }
 
 /// Runs every run of `sweep` (on the current rayon pool) and writes `runs.csv` (and the
@@ -261,27 +89,35 @@ pub fn run_sweep(
         })
         .collect();
     reporter.close();
+    let (csv, failed) = runs_csv(sweep, &outcomes);
+    let path = opts.out.join("runs.csv");
+    write_file_atomic(&path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, failed))
+}
+
+/// `runs.csv`, one row per run in expansion order, and the number of failed runs.
+fn runs_csv(sweep: &Sweep, outcomes: &[Outcome]) -> (String, usize) {
     let mut csv = String::from("run_id");
     for p in &sweep.paths {
         let _ = write!(csv, ",{}", field(p));
     }
     csv.push_str(",replicate,seed,status,error");
-    for m in METRICS {
+    for (m, _) in METRICS {
         let _ = write!(csv, ",{m}");
     }
     csv.push('\n');
     let mut failed = 0;
-    for (run, o) in sweep.runs.iter().zip(&outcomes) {
+    for (run, o) in sweep.runs.iter().zip(outcomes) {
         let _ = write!(csv, "{}", run.id);
-        for (_, v) in &run.assignments {
-            let _ = write!(csv, ",{}", field(&show(v)));
+        for a in &run.assignments {
+            let _ = write!(csv, ",{}", field(&show(&a.value)));
         }
         let _ = write!(csv, ",{},{}", run.replicate, run.seed);
         match o {
-            Outcome::Done(s) => {
+            Outcome::Done(values) => {
                 csv.push_str(",ok,");
-                for v in metrics(s) {
-                    let _ = write!(csv, ",{}", num(v));
+                for v in values {
+                    let _ = write!(csv, ",{}", num(*v));
                 }
             }
             Outcome::Failed(e) => {
@@ -292,7 +128,5 @@ pub fn run_sweep(
         }
         csv.push('\n');
     }
-    let path = opts.out.join("runs.csv");
-    write_file_atomic(&path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((path, failed))
+    (csv, failed)
 }
