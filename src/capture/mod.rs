@@ -21,6 +21,7 @@ pub mod rapl;
 pub mod record;
 pub mod replay;
 pub mod session;
+mod source_kit;
 pub mod wrap;
 pub mod writer;
 

@@ -17,8 +17,8 @@
 //! carries `gap|reconnected`. A line that is not JSON is a `source.bad_line` event and the
 //! next row carries `bad_line`.
 
-use crate::capture::cpu::{event, fields};
 use crate::capture::record::{Flags, MigrationRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, sleep_until};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -481,7 +481,7 @@ impl Source for QmpSource {
                     }
                 }
             }
-            if !crate::capture::cpu::sleep_until(Instant::now() + self.every, stop) {
+            if !sleep_until(Instant::now() + self.every, stop) {
                 return Ok(());
             }
         }

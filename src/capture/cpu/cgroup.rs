@@ -6,8 +6,9 @@
 //! systemd-machined create; `machine-qemu\x2d1\x2dvm1.scope` is VM `vm1` with libvirt
 //! domain id 1. `vcpus` counts libvirt's `libvirt/vcpuN` sub-groups when present.
 
-use super::{cpu_row, event, fields, Ticker};
+use super::cpu_row;
 use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

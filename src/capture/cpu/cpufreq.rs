@@ -3,8 +3,8 @@
 //! owns frequency scaling and dom0 usually has no cpufreq directory; `xenpm` is the
 //! source there, not read here.)
 
-use super::{event, fields, Ticker};
 use crate::capture::record::{Flags, FreqRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

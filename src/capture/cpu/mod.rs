@@ -43,11 +43,10 @@ pub mod xentop;
 pub mod xl;
 pub mod xl_migration;
 
-use crate::capture::record::{CpuRow, EventRow, Record, Sink, Source, Stamp, Stop};
+use crate::capture::record::{CpuRow, Source};
 use crate::units::Seconds;
-use serde_json::json;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Command-line options choosing the CPU and migration sources.
 #[derive(clap::Args, Debug, Clone)]
@@ -281,30 +280,6 @@ fn name_eq(flag: &str, spec: &str, example: &str) -> Result<(String, String), St
     }
 }
 
-/// An event record; `fields` as JSON members.
-pub(crate) fn event(
-    kind: &str,
-    source: &str,
-    vm: Option<&str>,
-    fields: serde_json::Map<String, serde_json::Value>,
-    raw: Option<&str>,
-) -> Record {
-    Record::Event(EventRow {
-        kind: kind.to_string(),
-        source: source.to_string(),
-        vm: vm.map(str::to_string),
-        fields,
-        raw: raw.map(str::to_string),
-    })
-}
-
-/// Builds a JSON object from `(name, value)` pairs.
-pub(crate) fn fields<const N: usize>(
-    pairs: [(&str, serde_json::Value); N],
-) -> serde_json::Map<String, serde_json::Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
 /// A CPU row with no values yet.
 pub(crate) fn cpu_row(source: &str, domain: &str) -> CpuRow {
     CpuRow {
@@ -316,112 +291,6 @@ pub(crate) fn cpu_row(source: &str, domain: &str) -> CpuRow {
         vcpus: None,
         state: String::new(),
         flags: Default::default(),
-    }
-}
-
-/// Fixed-rate ticks: `wait` returns at the next multiple of the interval (skipping ticks
-/// that were missed rather than bunching them), or early with `false` once stop is asked.
-pub(crate) struct Ticker {
-    next: Instant,
-    every: Duration,
-}
-
-impl Ticker {
-    /// Ticks every `every`, the first one now.
-    pub(crate) fn new(every: Duration) -> Self {
-        Ticker {
-            next: Instant::now(),
-            every,
-        }
-    }
-
-    /// Sleeps until the next tick; `false` when stop was requested meanwhile.
-    pub(crate) fn wait(&mut self, stop: &Stop) -> bool {
-        let ok = sleep_until(self.next, stop);
-        let now = Instant::now();
-        self.next += self.every;
-        if self.next <= now {
-            // Behind (slow tool): restart the grid from now.
-            self.next = now + self.every;
-        }
-        ok
-    }
-}
-
-/// A text file a source re-reads every tick (`/proc/stat`, `/proc/net/dev`): a read that
-/// fails starts a gap, announced once with a `source.gap` event; the next good read ends it.
-pub(crate) struct PolledFile {
-    path: PathBuf,
-    in_gap: bool,
-}
-
-/// One tick's read of a [`PolledFile`].
-pub(crate) enum FileRead {
-    /// The file's text, and whether this read ends a gap.
-    Text { text: String, after_gap: bool },
-    /// The read failed (the gap is announced once).
-    Failed,
-    /// The writer is gone: the source should stop.
-    Closed,
-}
-
-impl PolledFile {
-    /// The file at `path`, which must exist now (a missing file at start is a bad flag).
-    pub(crate) fn open(path: PathBuf) -> Result<Self, String> {
-        std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(PolledFile {
-            path,
-            in_gap: false,
-        })
-    }
-
-    /// Reads the file once for source `id`.
-    pub(crate) fn read(&mut self, id: &str, sink: &Sink) -> FileRead {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => FileRead::Text {
-                text,
-                after_gap: std::mem::replace(&mut self.in_gap, false),
-            },
-            Err(e) => {
-                if !self.in_gap {
-                    self.in_gap = true;
-                    let f = fields([("reason", json!(format!("{}: {e}", self.path.display())))]);
-                    if !sink.send(event("source.gap", id, None, f, None)) {
-                        return FileRead::Closed;
-                    }
-                }
-                FileRead::Failed
-            }
-        }
-    }
-}
-
-/// Sends one `source.bad_line` event per (line, error) at `at`; false once the writer is gone.
-pub(crate) fn send_bad_lines(sink: &Sink, id: &str, at: Stamp, bad: &[(String, String)]) -> bool {
-    bad.iter().all(|(line, e)| {
-        let ev = event(
-            "source.bad_line",
-            id,
-            None,
-            fields([("error", json!(e))]),
-            Some(line),
-        );
-        sink.send_at(at, ev)
-    })
-}
-
-/// Sleeps until `when` in short slices so a stop request is seen within 20 ms; `false`
-/// when stop was requested.
-pub(crate) fn sleep_until(when: Instant, stop: &Stop) -> bool {
-    loop {
-        if stop.requested() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= when {
-            return true;
-        }
-        std::thread::sleep((when - now).min(Duration::from_millis(20)));
     }
 }
 

@@ -7,8 +7,8 @@
 //! in `net.csv`. Counts include protocol headers (TCP/IP adds about 3 % at a 1500-byte MTU)
 //! and any other traffic on the interface.
 
-use super::{event, fields, send_bad_lines, FileRead, PolledFile, Ticker};
 use crate::capture::record::{Flags, NetRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, send_bad_lines, FileRead, PolledFile, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;

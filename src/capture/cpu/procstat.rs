@@ -7,8 +7,9 @@
 //! the number of `cpuN` lines. Fields a kernel does not print count as 0 (they did not
 //! exist); fewer than the first four is a bad line.
 
-use super::{cpu_row, send_bad_lines, FileRead, PolledFile, Ticker};
+use super::cpu_row;
 use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{send_bad_lines, FileRead, PolledFile, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,9 +8,10 @@
 //! `CPU(sec)` is whole seconds (truncated), so `cpu_ns` is a multiple of 1e9. Names are
 //! truncated to 10 characters unless `-f` (`--xentop-full-names`) is given.
 
+use super::cpu_row;
 use super::run::{self, Line, Stream};
-use super::{cpu_row, event, fields};
 use crate::capture::record::{Flags, Record, Sink, Source, Stamp, Stop};
+use crate::capture::source_kit::{event, fields, sleep_until};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
@@ -265,7 +266,7 @@ impl Source for XentopSource {
                         fields([("reason", json!(format!("cannot restart: {e}")))]),
                         None,
                     ));
-                    if !super::sleep_until(std::time::Instant::now() + backoff, stop) {
+                    if !sleep_until(std::time::Instant::now() + backoff, stop) {
                         return Ok(());
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -322,7 +323,7 @@ impl Source for XentopSource {
             } else {
                 Duration::from_millis(250)
             };
-            if !super::sleep_until(std::time::Instant::now() + backoff, stop) {
+            if !sleep_until(std::time::Instant::now() + backoff, stop) {
                 return Ok(());
             }
         }

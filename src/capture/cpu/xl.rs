@@ -8,8 +8,9 @@
 
 use super::run::{self, RunError};
 use super::xl_migration::MigrationWatch;
-use super::{cpu_row, decimal_scaled, event, fields, Ticker};
+use super::{cpu_row, decimal_scaled};
 use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
