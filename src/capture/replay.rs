@@ -6,8 +6,8 @@
 //! yokotool-style `T,P,V,I` CSV (T in epoch seconds, P in W, V in V, I in A; spaces for
 //! alignment allowed). Rows are re-stamped on the capture clock when they are replayed.
 
-use super::meter::{event, sleep_unless_stopped};
 use super::record::{Flags, PowerRow, Record, Sink, Source, Stop};
+use super::source_kit::{event, sleep_until};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -215,7 +215,7 @@ impl Source for ReplaySource {
                 let first = *t0.get_or_insert(t);
                 let due = Duration::from_secs_f64(((t - first) / self.speed).max(0.0));
                 let wait = due.saturating_sub(start.elapsed());
-                if sleep_unless_stopped(wait, stop) {
+                if !sleep_until(Instant::now() + wait, stop) {
                     return Ok(());
                 }
             } else if stop.requested() {
@@ -224,7 +224,14 @@ impl Source for ReplaySource {
             let at = sink.clock().now();
             if let Some(raw) = line.bad {
                 self.bad += 1;
-                sink.send_at(at, event("source.bad_line", "replay", Some(raw)));
+                let ev = event(
+                    "source.bad_line",
+                    "replay",
+                    None,
+                    Default::default(),
+                    Some(&raw),
+                );
+                sink.send_at(at, ev);
             }
             self.replayed += 1;
             if !sink.send_at(at, Record::Power(line.row)) {

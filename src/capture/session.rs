@@ -6,7 +6,8 @@
 //! the wrapped command is waited for, `capture.end` is sent, the writer drains and syncs,
 //! and `manifest.json` is rewritten atomically with status `complete`.
 
-use super::record::{Clock, EventRow, Record, Sink, Source, Stop};
+use super::record::{Clock, Sink, Source, Stop};
+use super::source_kit::{event, fields};
 use super::wrap::{start_marks, Wrapped};
 use super::writer::{write_loop, Counts, Writer, FILES};
 use std::path::{Path, PathBuf};
@@ -154,20 +155,6 @@ fn manifest(
     m
 }
 
-fn event(kind: &str, fields: serde_json::Value) -> Record {
-    let fields = match fields {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Record::Event(EventRow {
-        kind: kind.into(),
-        source: "capture".into(),
-        vm: None,
-        fields,
-        raw: None,
-    })
-}
-
 fn describe(s: &dyn Source) -> serde_json::Value {
     let mut d = s.describe();
     if let serde_json::Value::Object(m) = &mut d {
@@ -221,7 +208,13 @@ pub fn capture(
         started,
         event(
             "capture.start",
-            serde_json::json!({"sources": cfg.sources.iter().map(|s| s.id()).collect::<Vec<_>>()}),
+            "capture",
+            None,
+            fields([(
+                "sources",
+                serde_json::json!(cfg.sources.iter().map(|s| s.id()).collect::<Vec<_>>()),
+            )]),
+            None,
         ),
     );
 
@@ -232,13 +225,13 @@ pub fn capture(
             let r = s.run(&sk, &st);
             if let Err(e) = &r {
                 eprintln!("capture: source {}: {e}", s.id());
-                sk.send(Record::Event(EventRow {
-                    kind: "source.error".into(),
-                    source: s.id(),
-                    vm: None,
-                    fields: serde_json::Map::new(),
-                    raw: Some(e.clone()),
-                }));
+                sk.send(event(
+                    "source.error",
+                    &s.id(),
+                    None,
+                    Default::default(),
+                    Some(e),
+                ));
             }
             (s, r)
         }));
@@ -251,7 +244,8 @@ pub fn capture(
             Ok(w) => Some(w),
             Err(e) => {
                 stop.request();
-                sink.send(event("run.error", serde_json::json!({"error": e})));
+                let f = fields([("error", serde_json::json!(e))]);
+                sink.send(event("run.error", "capture", None, f, None));
                 None
             }
         },
@@ -313,7 +307,13 @@ pub fn capture(
     let ended = clock.now();
     sink.send_at(
         ended,
-        event("capture.end", serde_json::json!({"exit_reason": reason})),
+        event(
+            "capture.end",
+            "capture",
+            None,
+            fields([("exit_reason", serde_json::json!(reason))]),
+            None,
+        ),
     );
     drop(sink);
     close.store(true, Ordering::SeqCst);

@@ -9,7 +9,8 @@
 
 pub mod link;
 
-use super::record::{EventRow, Flags, PowerRow, Record, Sink, Stamp, Stop};
+use super::record::{Flags, PowerRow, Record, Sink, Stamp, Stop};
+use super::source_kit::{event, sleep_until};
 use super::Source;
 use link::{Link, Port};
 use std::io;
@@ -265,7 +266,10 @@ impl MeterSource {
             if parsed.bad {
                 flags.set(Flags::BAD_LINE);
                 self.bad_lines += 1;
-                sink.send_at(at, event("source.bad_line", id, Some(line.clone())));
+                sink.send_at(
+                    at,
+                    event("source.bad_line", id, None, Default::default(), Some(&line)),
+                );
             }
             let v = &parsed.values;
             let (p, volt, cur) = (v[lay.p], v[lay.v], v[lay.i]);
@@ -299,29 +303,6 @@ impl MeterSource {
             }
         }
     }
-}
-
-/// An event from a source with an optional raw line.
-pub fn event(kind: &str, source: &str, raw: Option<String>) -> Record {
-    Record::Event(EventRow {
-        kind: kind.to_string(),
-        source: source.to_string(),
-        vm: None,
-        fields: serde_json::Map::new(),
-        raw,
-    })
-}
-
-/// Sleeps up to `d`, waking early on stop; returns whether stop was requested.
-pub fn sleep_unless_stopped(d: Duration, stop: &Stop) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if stop.requested() {
-            return true;
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
-    }
-    stop.requested()
 }
 
 impl Source for MeterSource {
@@ -374,7 +355,7 @@ impl Source for MeterSource {
                 None => match self.cfg.port.open() {
                     Ok(l) => l,
                     Err(_) => {
-                        if sleep_unless_stopped(backoff, stop) {
+                        if !sleep_until(Instant::now() + backoff, stop) {
                             break;
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -384,11 +365,18 @@ impl Source for MeterSource {
             };
             if let Err(e) = self.init(l.as_mut()) {
                 if first {
-                    sink.send(event("source.no_answer", id, Some(e.to_string())));
+                    let why = e.to_string();
+                    sink.send(event(
+                        "source.no_answer",
+                        id,
+                        None,
+                        Default::default(),
+                        Some(&why),
+                    ));
                     first = false;
                 }
                 drop(l);
-                if sleep_unless_stopped(backoff, stop) {
+                if !sleep_until(Instant::now() + backoff, stop) {
                     break;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -398,7 +386,14 @@ impl Source for MeterSource {
             backoff = Duration::from_millis(100);
             if pending.has(Flags::GAP) {
                 self.reconnects += 1;
-                sink.send(event("source.reconnected", id, self.idn.clone()));
+                let idn = self.idn.as_deref();
+                sink.send(event(
+                    "source.reconnected",
+                    id,
+                    None,
+                    Default::default(),
+                    idn,
+                ));
             }
             if self.cfg.model == Model::Wt210 && self.wh_start.is_none() {
                 self.wh_start = self.read_wh(l.as_mut());
@@ -412,7 +407,13 @@ impl Source for MeterSource {
                 }
                 Lost::Silent(why) => {
                     self.gaps += 1;
-                    sink.send(event("source.gap", id, Some(why)));
+                    sink.send(event(
+                        "source.gap",
+                        id,
+                        None,
+                        Default::default(),
+                        Some(&why),
+                    ));
                     pending.set(Flags::GAP);
                     pending.set(Flags::RECONNECTED);
                     // Drop and reopen: a USB-serial adapter may have re-enumerated.
