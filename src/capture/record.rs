@@ -165,6 +165,23 @@ pub struct CpuRow {
     pub flags: Flags,
 }
 
+impl CpuRow {
+    /// A row of `source` for `domain` with no values yet: each CPU source fills in what
+    /// its tool reports.
+    pub(crate) fn empty(source: &str, domain: &str) -> Self {
+        CpuRow {
+            source: source.to_string(),
+            domain: domain.to_string(),
+            domid: None,
+            cpu_ns: None,
+            idle_ns: None,
+            vcpus: None,
+            state: String::new(),
+            flags: Default::default(),
+        }
+    }
+}
+
 /// One migration-progress sample (QEMU `query-migrate`): a row of `migration.csv`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MigrationRow {

@@ -6,8 +6,7 @@
 //! systemd-machined create; `machine-qemu\x2d1\x2dvm1.scope` is VM `vm1` with libvirt
 //! domain id 1. `vcpus` counts libvirt's `libvirt/vcpuN` sub-groups when present.
 
-use super::cpu_row;
-use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stop};
 use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -201,7 +200,7 @@ impl Source for CgroupSource {
                 let read = std::fs::read_to_string(&file)
                     .map_err(|e| format!("{}: {e}", file.display()))
                     .and_then(|t| parse_cpu_stat(&t));
-                let mut row = cpu_row(ID, vm);
+                let mut row = CpuRow::empty(ID, vm);
                 row.domid = *id;
                 row.vcpus = count_vcpus(path);
                 match read {

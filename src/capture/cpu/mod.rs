@@ -43,7 +43,7 @@ pub mod xentop;
 pub mod xl;
 pub mod xl_migration;
 
-use crate::capture::record::{CpuRow, Source};
+use crate::capture::record::Source;
 use crate::units::Seconds;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -280,46 +280,6 @@ fn name_eq(flag: &str, spec: &str, example: &str) -> Result<(String, String), St
     }
 }
 
-/// A CPU row with no values yet.
-pub(crate) fn cpu_row(source: &str, domain: &str) -> CpuRow {
-    CpuRow {
-        source: source.to_string(),
-        domain: domain.to_string(),
-        domid: None,
-        cpu_ns: None,
-        idle_ns: None,
-        vcpus: None,
-        state: String::new(),
-        flags: Default::default(),
-    }
-}
-
-/// Parses a non-negative decimal like `123.4` into integer units of 10^-`scale`, exactly
-/// (`decimal_scaled("1.5", 9)` = 1_500_000_000); `None` when it is not such a number.
-pub(crate) fn decimal_scaled(s: &str, scale: u32) -> Option<u64> {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (s, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if frac.len() > scale as usize {
-        return None;
-    }
-    let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let f: u64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    let f = f.checked_mul(10u64.pow(scale - frac.len() as u32))?;
-    i.checked_mul(10u64.pow(scale))?.checked_add(f)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,22 +355,5 @@ mod tests {
             ids,
             ["xentop", "xl", "cgroup", "procstat", "qmp:/run/vm1.qmp"]
         );
-    }
-
-    #[test]
-    fn decimals() {
-        // "123.4" s in ns: 123 s + 0.4 s = 123_400_000_000 ns.
-        assert_eq!(decimal_scaled("123.4", 9), Some(123_400_000_000));
-        assert_eq!(decimal_scaled("0", 9), Some(0));
-        assert_eq!(decimal_scaled(".5", 3), Some(500));
-        assert_eq!(
-            decimal_scaled("1.2345", 3),
-            None,
-            "more digits than the scale"
-        );
-        assert_eq!(decimal_scaled("-1", 9), None);
-        assert_eq!(decimal_scaled("1e3", 9), None);
-        assert_eq!(decimal_scaled(".", 9), None);
-        assert_eq!(decimal_scaled("99999999999999999999", 9), None, "overflow");
     }
 }

@@ -7,8 +7,7 @@
 //! the number of `cpuN` lines. Fields a kernel does not print count as 0 (they did not
 //! exist); fewer than the first four is a bad line.
 
-use super::cpu_row;
-use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stop};
 use crate::capture::source_kit::{send_bad_lines, FileRead, PolledFile, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
@@ -132,13 +131,8 @@ impl ProcStatSource {
         }
     }
 
-    fn row(
-        &self,
-        t: &CpuTicks,
-        domain: &str,
-        vcpus: Option<u32>,
-    ) -> crate::capture::record::CpuRow {
-        let mut row = cpu_row(ID, domain);
+    fn row(&self, t: &CpuTicks, domain: &str, vcpus: Option<u32>) -> CpuRow {
+        let mut row = CpuRow::empty(ID, domain);
         row.cpu_ns = ticks_to_ns(t.busy, self.hz);
         row.idle_ns = ticks_to_ns(t.idle, self.hz);
         row.vcpus = vcpus;
@@ -187,7 +181,7 @@ impl Source for ProcStatSource {
             match &p.total {
                 Some(t) => rows.push(self.row(t, "host", vcpus)),
                 None => {
-                    let mut r = cpu_row(ID, "host");
+                    let mut r = CpuRow::empty(ID, "host");
                     r.vcpus = vcpus;
                     r.flags.set(Flags::MISSING);
                     rows.push(r);

@@ -8,9 +8,8 @@
 //! `CPU(sec)` is whole seconds (truncated), so `cpu_ns` is a multiple of 1e9. Names are
 //! truncated to 10 characters unless `-f` (`--xentop-full-names`) is given.
 
-use super::cpu_row;
 use super::run::{self, Line, Stream};
-use crate::capture::record::{Flags, Record, Sink, Source, Stamp, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stamp, Stop};
 use crate::capture::source_kit::{event, fields, sleep_until};
 use serde_json::json;
 use std::path::PathBuf;
@@ -364,7 +363,7 @@ impl XentopSource {
                 true
             }
             Ok(XentopLine::Domain(d)) => {
-                let mut row = cpu_row(ID, &d.name);
+                let mut row = CpuRow::empty(ID, &d.name);
                 row.cpu_ns = d.cpu_s.checked_mul(1_000_000_000);
                 row.vcpus = d.vcpus;
                 row.state = d.state;
