@@ -12,11 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one `ipmitool` call may take before it is killed and counted as a gap.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instantaneous reading in W from `ipmitool dcmi power reading` output, and the
 /// `Power reading state is` value when present.
-pub fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
+pub(crate) fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
     let mut watts = None;
     let mut state = None;
     for line in out.lines() {
@@ -34,7 +34,7 @@ pub fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
 }
 
 /// The IPMI DCMI source.
-pub struct IpmiSource {
+pub(crate) struct IpmiSource {
     program: String,
     args: Vec<String>,
     interval: Duration,
@@ -46,7 +46,7 @@ pub struct IpmiSource {
 
 impl IpmiSource {
     /// Runs `program args… dcmi power reading` every `interval`.
-    pub fn new(program: &str, args: Vec<String>, interval: Duration) -> Self {
+    pub(crate) fn new(program: &str, args: Vec<String>, interval: Duration) -> Self {
         IpmiSource {
             program: program.to_string(),
             args,

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// (`source` and `vm` left empty). Absent fields stay `None`; `missing` is set when the
 /// status is absent, or when a migration is under way or done and `ram`'s byte counters
 /// are absent; `bad_line` when a field has the wrong JSON type.
-pub fn parse_query_migrate(ret: &Value) -> MigrationRow {
+pub(crate) fn parse_query_migrate(ret: &Value) -> MigrationRow {
     let mut row = MigrationRow::default();
     let Some(obj) = ret.as_object() else {
         row.flags.set(Flags::BAD_LINE);
@@ -110,7 +110,7 @@ fn settled(status: &str) -> bool {
 }
 
 /// The QMP source of one VM.
-pub struct QmpSource {
+pub(crate) struct QmpSource {
     vm: String,
     socket: PathBuf,
     every: Duration,
@@ -120,7 +120,7 @@ pub struct QmpSource {
 impl QmpSource {
     /// Polls `query-migrate` for `vm` on `socket` every `every`; `enable_events` turns on
     /// the migration capability `events` after connecting.
-    pub fn new(vm: String, socket: PathBuf, every: Duration, enable_events: bool) -> Self {
+    pub(crate) fn new(vm: String, socket: PathBuf, every: Duration, enable_events: bool) -> Self {
         QmpSource {
             vm,
             socket,

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The default powercap root.
-pub const DEFAULT_ROOT: &str = "/sys/class/powercap";
+pub(crate) const DEFAULT_ROOT: &str = "/sys/class/powercap";
 
 /// One RAPL zone.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ struct Zone {
 
 /// Energy (µJ) consumed between two counter readings, and whether the counter wrapped.
 /// `None` when the counter went backwards with no known range.
-pub fn delta_uj(prev: u64, cur: u64, max_uj: u64) -> Option<(u64, bool)> {
+fn delta_uj(prev: u64, cur: u64, max_uj: u64) -> Option<(u64, bool)> {
     if cur >= prev {
         Some((cur - prev, false))
     } else if max_uj > 0 && prev <= max_uj {

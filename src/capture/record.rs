@@ -56,7 +56,7 @@ impl Clock {
 }
 
 /// Formats ns since the Unix epoch as RFC 3339 UTC with nanoseconds.
-pub fn utc_string(wall_ns: i128) -> String {
+pub(crate) fn utc_string(wall_ns: i128) -> String {
     let secs = wall_ns.div_euclid(1_000_000_000);
     let nanos = wall_ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);

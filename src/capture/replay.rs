@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+enum Format {
     /// capsim `power.csv`.
     Capsim,
     /// yokotool `T,P,V,I`.
@@ -22,7 +22,7 @@ pub enum Format {
 
 /// One parsed line: seconds since the first row, the row, and a bad-line note.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Line {
+struct Line {
     /// Recorded time, s (absolute; the replay uses differences).
     pub t_s: Option<f64>,
     /// The row to emit.
@@ -56,7 +56,7 @@ const KNOWN_FLAGS: [&str; 7] = [
 ];
 
 /// Detects the format from a header line.
-pub fn detect(header: &str) -> Option<Format> {
+fn detect(header: &str) -> Option<Format> {
     let cols: Vec<String> = header
         .split(',')
         .map(|c| c.trim().to_ascii_lowercase())
@@ -72,7 +72,7 @@ pub fn detect(header: &str) -> Option<Format> {
 }
 
 /// Parses one data line of `fmt`.
-pub fn parse_line(fmt: Format, line: &str) -> Line {
+fn parse_line(fmt: Format, line: &str) -> Line {
     let f: Vec<&str> = line.split(',').collect();
     let mut flags = Flags::none();
     let bad = |flags: &mut Flags| {

@@ -48,9 +48,9 @@ pub struct Outcome {
 }
 
 /// Manifest status while capturing and once closed.
-pub const RUNNING: &str = "running";
+const RUNNING: &str = "running";
 /// See [`RUNNING`].
-pub const COMPLETE: &str = "complete";
+const COMPLETE: &str = "complete";
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -77,7 +77,7 @@ fn clock_sync() -> serde_json::Value {
 }
 
 /// Writes `text` to `path` via a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;

@@ -12,10 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a still-running command gets after a stop before SIGTERM, then before SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(2);
+pub(crate) const GRACE: Duration = Duration::from_secs(2);
 
 /// A wrapped command running under `sh -c`.
-pub struct Wrapped {
+pub(crate) struct Wrapped {
     /// Set once the command has exited and `run.end` was sent.
     pub done: Arc<AtomicBool>,
     /// The exit summary (`exit_code`, `signal`, `killed`, `duration_s`) once done.
@@ -26,7 +26,7 @@ pub struct Wrapped {
 impl Wrapped {
     /// Starts `command` via `sh -c`; its stdout goes to ours, each stderr line becomes a
     /// `run.stderr` event stamped on arrival (and is echoed to our stderr).
-    pub fn start(command: &str, sink: &Sink, stop: &Stop) -> Result<Wrapped, String> {
+    pub(crate) fn start(command: &str, sink: &Sink, stop: &Stop) -> Result<Wrapped, String> {
         let start = sink.clock().now();
         let t0 = Instant::now();
         let mut child = Command::new("sh")
@@ -115,7 +115,7 @@ impl Wrapped {
     }
 
     /// Waits for the runner thread (after the command ended or was killed).
-    pub fn join(self) -> Option<serde_json::Value> {
+    pub(crate) fn join(self) -> Option<serde_json::Value> {
         let _ = self.thread.join();
         self.result.lock().ok().and_then(|g| g.clone())
     }
@@ -151,7 +151,7 @@ fn wait_child(child: &mut Child, stop: &Stop) -> (Option<std::process::ExitStatu
 
 /// Reads stdin lines on a detached thread; each non-empty line becomes a `mark` event
 /// with `label` (the trimmed line) and the raw line. Ends at end of input.
-pub fn start_marks(sink: &Sink) {
+pub(crate) fn start_marks(sink: &Sink) {
     let s = sink.clone();
     std::thread::spawn(move || {
         let stdin = std::io::stdin();

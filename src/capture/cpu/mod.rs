@@ -2,13 +2,13 @@
 //!
 //! | source id | what it reads | rows |
 //! |---|---|---|
-//! | `xentop` | a long-running `xentop -b -d SECONDS` child | one [`CpuRow`] per domain per batch |
-//! | `xl` | `xl list`, run every interval | one [`CpuRow`] per domain per poll, plus migration events |
-//! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`] per VM per poll |
-//! | `procstat` | `/proc/stat` | a `host` [`CpuRow`] (and `cpuN` rows on request) |
+//! | `xentop` | a long-running `xentop -b -d SECONDS` child | one [`CpuRow`](crate::capture::record::CpuRow) per domain per batch |
+//! | `xl` | `xl list`, run every interval | one [`CpuRow`](crate::capture::record::CpuRow) per domain per poll, plus migration events |
+//! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`](crate::capture::record::CpuRow) per VM per poll |
+//! | `procstat` | `/proc/stat` | a `host` [`CpuRow`](crate::capture::record::CpuRow) (and `cpuN` rows on request) |
 //! | `cpufreq` | `/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq` | a [`FreqRow`](crate::capture::record::FreqRow) per CPU: the core clock |
 //! | `netdev` | `/proc/net/dev` | a [`NetRow`](crate::capture::record::NetRow) per interface: cumulative rx/tx bytes |
-//! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see [`crate::capture::qmp`]) |
+//! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see `capture::qmp`) |
 //!
 //! Counters are stored raw (`cpu_ns` is cumulative); rates are derived offline. Rows are
 //! stamped when the sample is received (end of the interval it describes).
@@ -24,7 +24,7 @@
 //!   line yields no row (or, for QMP, the next row carries `bad_line`).
 //! - `source.stderr` — a line the child tool wrote on stderr (`raw`).
 //!
-//! `xl` (name-based migration phases, see [`xl_migration`]): `migration.incoming_seen`,
+//! `xl` (name-based migration phases, see `xl_migration`): `migration.incoming_seen`,
 //! `migration.incoming_gone`, `migration.migratedaway_seen`, `migration.migratedaway_gone`,
 //! `migration.switch`, `migration.end`, `migration.failed`.
 //!
@@ -34,14 +34,14 @@
 //! asynchronous QMP event (`qmp.migration`, `qmp.migration_pass`, `qmp.stop`, …),
 //! `qmp.error` for an error reply.
 
-pub mod cgroup;
-pub mod cpufreq;
-pub mod netdev;
-pub mod procstat;
-pub mod run;
-pub mod xentop;
-pub mod xl;
-pub mod xl_migration;
+mod cgroup;
+mod cpufreq;
+mod netdev;
+mod procstat;
+mod run;
+mod xentop;
+mod xl;
+mod xl_migration;
 
 use crate::capture::record::Source;
 use crate::units::Seconds;
@@ -153,7 +153,7 @@ impl Default for CpuOptions {
 }
 
 /// The default cgroup v2 mount point.
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Builds the sources the options select (none when no CPU flag is given). Errors name
 /// the flag and what would be valid.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// One domain line of `xl list`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XlDomain {
+pub(crate) struct XlDomain {
     /// Domain name.
     pub name: String,
     /// Domain id.
@@ -33,7 +33,7 @@ pub struct XlDomain {
 
 /// `xl list` output, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct XlList {
+pub(crate) struct XlList {
     /// Domains in order.
     pub domains: Vec<XlDomain>,
     /// Lines that could not be parsed, with the reason.
@@ -41,7 +41,7 @@ pub struct XlList {
 }
 
 /// Parses `xl list` output. The header is skipped; bad lines are collected.
-pub fn parse_xl_list(text: &str) -> XlList {
+pub(crate) fn parse_xl_list(text: &str) -> XlList {
     let mut out = XlList::default();
     for line in text.lines() {
         let toks: Vec<&str> = line.split_whitespace().collect();
@@ -124,7 +124,7 @@ fn decimal_scaled(s: &str, scale: u32) -> Option<u64> {
 }
 
 /// The `xl` source: polls `xl list`.
-pub struct XlSource {
+pub(crate) struct XlSource {
     program: PathBuf,
     every: Duration,
     watch_vms: Vec<String>,
@@ -133,7 +133,7 @@ pub struct XlSource {
 impl XlSource {
     /// Runs `program list` every `every`; reports migration phases of `watch_vms` (all
     /// VMs when empty).
-    pub fn new(program: PathBuf, every: Duration, watch_vms: Vec<String>) -> Self {
+    pub(crate) fn new(program: PathBuf, every: Duration, watch_vms: Vec<String>) -> Self {
         XlSource {
             program,
             every,

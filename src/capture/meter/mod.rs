@@ -27,17 +27,17 @@ pub enum Model {
 
 /// WT210 read items in the instrument's fixed reply order (the order of its item list):
 /// `:MEAS:VAL?` answers the enabled ones in this order, whatever order they were enabled in.
-pub const WT210_ITEMS: [&str; 19] = [
+const WT210_ITEMS: [&str; 19] = [
     "V", "A", "W", "VA", "VAR", "PF", "DEGREE", "VHZ", "AHZ", "WH", "WHP", "WHM", "AH", "AHP",
     "AHM", "VPK", "APK", "TIME", "MATH",
 ];
 
 /// Values at or above this mean "no data" on Yokogawa meters (they send 9.91E+37).
-pub const NO_DATA: f64 = 9.9e37;
+pub(crate) const NO_DATA: f64 = 9.9e37;
 
 impl Model {
     /// Source id and manifest model name.
-    pub fn id(self) -> &'static str {
+    pub(crate) fn id(self) -> &'static str {
         match self {
             Model::Wt210 => "wt210",
             Model::Wt310 => "wt310",
@@ -119,7 +119,7 @@ struct Layout {
 
 /// One parsed reply: values (None = missing), and whether the line was malformed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Parsed {
+struct Parsed {
     /// The values in reply order.
     pub values: Vec<Option<f64>>,
     /// The line did not have the expected number of numeric fields.
@@ -127,7 +127,7 @@ pub struct Parsed {
 }
 
 /// Parses a comma-separated NR3 reply of `n` values; `NAN` and values ≥ 9.9E37 are missing.
-pub fn parse_values(line: &str, n: usize) -> Parsed {
+fn parse_values(line: &str, n: usize) -> Parsed {
     let parts: Vec<&str> = line.split(',').map(str::trim).collect();
     let mut bad = parts.len() != n;
     let mut values = vec![None; n];
