@@ -9,9 +9,8 @@
 
 pub mod link;
 
-use super::record::{Flags, PowerRow, Record, Sink, Stamp, Stop};
+use super::record::{Flags, PowerRow, Record, Sink, Source, Stamp, Stop};
 use super::source_kit::{event, sleep_until};
-use super::Source;
 use link::{Link, Port};
 use std::io;
 use std::time::{Duration, Instant};
