@@ -2,6 +2,7 @@
 //! its provenance (runs, date, offset, fit statistics, every estimate ± SE) in comments.
 
 use super::migration_fit::Est;
+use super::power_fit::PowerFit;
 use super::runs_fit::{Calibration, MigrationParams};
 use std::fmt::Write;
 
@@ -57,23 +58,60 @@ fn pm(e: Est, scale: f64, unit: &str, digits: usize) -> String {
 
 /// The model text. `today` is YYYY-MM-DD.
 pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<String, String> {
-    let need = |v: &Option<String>, flag: &str, what: &str| {
-        v.clone()
-            .ok_or_else(|| format!("the runs' manifests do not say the host's {what}: pass {flag}"))
-    };
-    let cores = host
-        .cores
-        .ok_or("the runs' manifests do not say how many cores the host has: pass --cores N")?;
-    let memory = need(&host.memory, "--memory SIZE (e.g. 4GiB)", "memory")?;
-    let nic = need(&host.nic, "--nic RATE (e.g. 1Gbps)", "NIC rate")?;
-    let freq = need(
-        &host.frequency,
-        "--frequency F (e.g. 2.67GHz)",
-        "clock frequency",
-    )?;
-    let p = &c.power;
-    let f = &p.fit;
+    let need = HostNeeds::from(host)?;
     let mut t = String::new();
+    run_comments(&mut t, c, today);
+    power_fit_comments(&mut t, c);
+    let mp = c.migration_params();
+    migration_comments(&mut t, c, &mp);
+    host_keys(&mut t, c, host, &need, today);
+    power_section(&mut t, &c.power);
+    dom0_section(&mut t, &mp);
+    pstates_section(&mut t, &c.power, need.frequency);
+    crate::scenario::validate::server_model_from_text("calibrated", "calibrated model", &t)
+        .map_err(|e| format!("the calibrated model does not load ({e}); check --cores, --memory, --nic and --frequency"))?;
+    Ok(t)
+}
+
+/// What a model file needs about the host that the runs cannot measure.
+struct HostNeeds {
+    cores: u32,
+    memory: String,
+    nic: String,
+    frequency: String,
+}
+
+impl HostNeeds {
+    /// The host's cores, memory, NIC rate and clock; an error naming the flag for the
+    /// first one missing.
+    fn from(host: &HostInfo) -> Result<Self, String> {
+        let need = |v: &Option<String>, flag: &str, what: &str| {
+            v.clone().ok_or_else(|| {
+                format!("the runs' manifests do not say the host's {what}: pass {flag}")
+            })
+        };
+        let cores = host
+            .cores
+            .ok_or("the runs' manifests do not say how many cores the host has: pass --cores N")?;
+        let memory = need(&host.memory, "--memory SIZE (e.g. 4GiB)", "memory")?;
+        let nic = need(&host.nic, "--nic RATE (e.g. 1Gbps)", "NIC rate")?;
+        let frequency = need(
+            &host.frequency,
+            "--frequency F (e.g. 2.67GHz)",
+            "clock frequency",
+        )?;
+        Ok(HostNeeds {
+            cores,
+            memory,
+            nic,
+            frequency,
+        })
+    }
+}
+
+/// Provenance comments: the date and, per run, its kind, sources, exclusions and offset.
+fn run_comments(t: &mut String, c: &Calibration, today: &str) {
+    let p = &c.power;
     let _ = writeln!(
         t,
         "# Calibrated by `capsim calibrate` on {today} from {} capture run(s):",
@@ -107,6 +145,12 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             o.shift_s, o.step_s, o.rmse_best_w, o.rmse_zero_w
         );
     }
+}
+
+/// Comments on the power fit (its statistics and every coefficient ± SE) and the notes.
+fn power_fit_comments(t: &mut String, c: &Calibration) {
+    let p = &c.power;
+    let f = &p.fit;
     let _ = writeln!(
         t,
         "# Power fit: P = idle + c × busy cores{} (busy cores = every domain's CPU, dom0 included),",
@@ -134,16 +178,23 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
     for n in &c.notes {
         let _ = writeln!(t, "# Note: {n}");
     }
-    let mp = c.migration_params();
-    migration_comments(&mut t, c, &mp);
+}
+
+/// The top-level keys: description, cores, memory, NIC rate.
+fn host_keys(t: &mut String, c: &Calibration, host: &HostInfo, need: &HostNeeds, today: &str) {
     let desc = host
         .description
         .clone()
         .unwrap_or_else(|| format!("calibrated from {} capture run(s) on {today}", c.runs.len()));
     let _ = writeln!(t, "description = {}", toml::Value::String(desc));
-    let _ = writeln!(t, "cores = {cores}");
-    let _ = writeln!(t, "memory = {}", toml::Value::String(memory));
-    let _ = writeln!(t, "nic = {}", toml::Value::String(nic));
+    let _ = writeln!(t, "cores = {}", need.cores);
+    let _ = writeln!(t, "memory = {}", toml::Value::String(need.memory.clone()));
+    let _ = writeln!(t, "nic = {}", toml::Value::String(need.nic.clone()));
+}
+
+/// `[power]`: the `cores` kind, idle power and, when fitted, the NIC's power per Gbit/s.
+fn power_section(t: &mut String, p: &PowerFit) {
+    let f = &p.fit;
     t.push_str("\n[power]\nkind = \"cores\"\n");
     let _ = writeln!(
         t,
@@ -161,6 +212,10 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
     } else {
         t.push_str("# nic_per_gbps: not fitted (no migration with a known rate)\n");
     }
+}
+
+/// `[dom0]`: the migration CPU costs that were measured (positive), when any was.
+fn dom0_section(t: &mut String, mp: &MigrationParams) {
     let dom0: Vec<String> = [
         ("sender_cpu_per_page", mp.sender, 1e6, "us"),
         ("receiver_cpu_per_page", mp.receiver, 1e6, "us"),
@@ -179,11 +234,17 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             let _ = writeln!(t, "{l}");
         }
     }
+}
+
+/// `[[pstates]]`: one per clock recorded in freq.csv, fastest first, or a single state at
+/// the recorded clock (else the host's `frequency`).
+fn pstates_section(t: &mut String, p: &PowerFit, frequency: String) {
+    let f = &p.fit;
     if p.clocks_mhz.len() <= 1 {
         t.push_str("\n[[pstates]]          # one state (see the p-states note)\n");
         let f_text = match p.clocks_mhz.first() {
             Some(mhz) => format!("{mhz}MHz"),
-            None => freq,
+            None => frequency,
         };
         let _ = writeln!(t, "frequency = {}", toml::Value::String(f_text));
         let _ = writeln!(
@@ -205,9 +266,6 @@ pub fn model_text(c: &Calibration, host: &HostInfo, today: &str) -> Result<Strin
             );
         }
     }
-    crate::scenario::validate::server_model_from_text("calibrated", "calibrated model", &t)
-        .map_err(|e| format!("the calibrated model does not load ({e}); check --cores, --memory, --nic and --frequency"))?;
-    Ok(t)
 }
 
 fn migration_comments(t: &mut String, c: &Calibration, mp: &MigrationParams) {

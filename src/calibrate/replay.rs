@@ -12,10 +12,11 @@
 use super::align::{cpu_series, meter_window};
 use super::clock::ClockLine;
 use super::model_out::migration_line;
-use super::phases::migrations;
+use super::phases::{migrations, Migration};
 use super::power_fit::{coarse_step, sample_rows, RunInput, SEARCH_S};
-use super::run::read;
+use super::run::{read, Run};
 use super::runs_fit::transfers;
+use crate::model::power::PowerModel;
 use crate::output::dir::Staging;
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use std::fmt::Write;
@@ -76,13 +77,45 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
     let migs = migrations(&run.events, &run.migration, &run.net);
     let mut notes = Vec::new();
     let clock = ClockLine::new(&run.freq);
-    // With recorded clocks, each interval runs at the model's p-state of that clock.
+    let levels = pstate_levels(dir, &run, &clock, &model.power)?;
+    let input = RunInput {
+        power: &run.power,
+        window_s: w,
+        cpu: &cpu,
+        transfers: transfers(&run, &migs, &mut notes),
+        clock: &clock,
+        levels: &levels,
+    };
+    let pw = &model.power;
+    let shift = best_shift(&input, pw)?;
+    let (rmse, bias, count) = score(&input, pw, shift).ok_or("no usable shift")?;
+    let points = sample_rows(&input, shift)
+        .iter()
+        .map(|r| (r.t1, r.power_w, pw.power_w(r.busy, r.state, r.gbps)))
+        .collect();
+    Ok(Replay {
+        shift_s: shift,
+        rmse_w: rmse,
+        bias_w: bias,
+        n: count,
+        migrations: migration_times(&migs, &text),
+        points,
+    })
+}
+
+/// The model's p-state clocks, MHz, when the run recorded its clocks (each interval then
+/// runs at the p-state of its clock); empty otherwise. An error when the run ran at a
+/// clock the model has no p-state for.
+fn pstate_levels(
+    dir: &Path,
+    run: &Run,
+    clock: &ClockLine,
+    pw: &PowerModel,
+) -> Result<Vec<u64>, String> {
     let levels: Vec<u64> = if clock.is_empty() {
         Vec::new()
     } else {
-        model
-            .power
-            .pstates
+        pw.pstates
             .iter()
             .map(|p| (p.frequency_hz / 1e6).round() as u64)
             .collect()
@@ -98,35 +131,35 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
                 .join(", ")
         ));
     }
-    let input = RunInput {
-        power: &run.power,
-        window_s: w,
-        cpu: &cpu,
-        transfers: transfers(&run, &migs, &mut notes),
-        clock: &clock,
-        levels: &levels,
-    };
-    let pw = &model.power;
-    let score = |d: f64| -> Option<(f64, f64, usize)> {
-        let rows = sample_rows(&input, d);
-        if rows.is_empty() {
-            return None;
-        }
-        let (mut ss, mut s) = (0.0, 0.0);
-        for r in &rows {
-            let e = pw.power_w(r.busy, r.state, r.gbps) - r.power_w;
-            ss += e * e;
-            s += e;
-        }
-        let n = rows.len() as f64;
-        Some(((ss / n).sqrt(), s / n, rows.len()))
-    };
-    let step = coarse_step(w);
+    Ok(levels)
+}
+
+/// (RMSE W, mean error W, samples) of the model's power against the meter samples with
+/// the power stamps shifted by `d` s; None when no sample overlaps the CPU series.
+fn score(input: &RunInput, pw: &PowerModel, d: f64) -> Option<(f64, f64, usize)> {
+    let rows = sample_rows(input, d);
+    if rows.is_empty() {
+        return None;
+    }
+    let (mut ss, mut s) = (0.0, 0.0);
+    for r in &rows {
+        let e = pw.power_w(r.busy, r.state, r.gbps) - r.power_w;
+        ss += e * e;
+        s += e;
+    }
+    let n = rows.len() as f64;
+    Some(((ss / n).sqrt(), s / n, rows.len()))
+}
+
+/// The clock offset, s, with the lowest RMSE: a coarse grid over ±[`SEARCH_S`], then
+/// tenths of its step around the best point.
+fn best_shift(input: &RunInput, pw: &PowerModel) -> Result<f64, String> {
+    let step = coarse_step(input.window_s);
     let n = (SEARCH_S / step).floor() as i64;
     let mut best: Option<(f64, f64)> = None;
     let grid = (-n..=n).map(|k| k as f64 * step);
     for d in grid {
-        if let Some((e, _, _)) = score(d) {
+        if let Some((e, _, _)) = score(input, pw, d) {
             if best.is_none_or(|(_, b)| e < b) {
                 best = Some((d, e));
             }
@@ -135,19 +168,20 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
     let (coarse, _) = best.ok_or("no power sample overlaps the CPU series")?;
     for k in -10..=10 {
         let d = coarse + k as f64 * step / 10.0;
-        if let Some((e, _, _)) = score(d) {
+        if let Some((e, _, _)) = score(input, pw, d) {
             if best.is_none_or(|(_, b)| e < b) {
                 best = Some((d, e));
             }
         }
     }
     let (shift, _) = best.ok_or("no usable shift")?;
-    let (rmse, bias, count) = score(shift).ok_or("no usable shift")?;
-    let points = sample_rows(&input, shift)
-        .iter()
-        .map(|r| (r.t1, r.power_w, pw.power_w(r.busy, r.state, r.gbps)))
-        .collect();
-    let line = migration_line(&text);
+    Ok(shift)
+}
+
+/// Measured and predicted durations (start → source copy gone) of the migrations that
+/// completed; predictions from the model's [`MIGRATION_LINE`](super::model_out::MIGRATION_LINE).
+fn migration_times(migs: &[Migration], model_text: &str) -> Vec<MigrationTime> {
+    let line = migration_line(model_text);
     let get = |k: &str| {
         line.as_ref()
             .and_then(|l| l.iter().find(|(n, _)| n == k).map(|(_, v)| *v))
@@ -170,14 +204,7 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
             predicted_s: predicted,
         });
     }
-    Ok(Replay {
-        shift_s: shift,
-        rmse_w: rmse,
-        bias_w: bias,
-        n: count,
-        migrations: times,
-        points,
-    })
+    times
 }
 
 /// `capsim replay RUN_DIR --model MODEL.toml [-o DIR]`: replays, writes `replay.svg`,

@@ -105,6 +105,39 @@ fn row(t: &mut String, name: &str, e: Option<Est>, scale: f64, unit: &str, df: u
 /// Writes the report into `dir` (replaced atomically); returns report.html's path.
 pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
     let st = Staging::new(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let svgs = write_figures(c, &st)?;
+    let mut t = String::new();
+    t.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>capsim calibration report</title>");
+    t.push_str("<style>body{font-family:sans-serif;max-width:1250px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>");
+    let _ = writeln!(
+        t,
+        "<h1>Calibration from {} capture run(s)</h1>",
+        c.runs.len()
+    );
+    runs_table(&mut t, c);
+    estimates(&mut t, c);
+    if !c.notes.is_empty() {
+        t.push_str("<h2>Notes</h2><ul>");
+        for n in &c.notes {
+            let _ = write!(t, "<li>{}</li>", esc(n));
+        }
+        t.push_str("</ul>\n");
+    }
+    t.push_str("<h2>Measured and fitted power</h2>\n");
+    for s in &svgs {
+        // The SVG file starts with its own root element; inline it as is.
+        let body = s.find("<svg").map_or(s.as_str(), |i| &s[i..]);
+        let _ = writeln!(t, "<div>{body}</div>");
+    }
+    t.push_str("</body></html>\n");
+    st.write("report.html", t.as_bytes())
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let d = st.commit().map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(d.join("report.html"))
+}
+
+/// Writes each run's figure as `fit-K.svg` and `fit-K.png`; the SVG texts, to inline.
+fn write_figures(c: &Calibration, st: &Staging) -> Result<Vec<String>, String> {
     let mut svgs = Vec::new();
     for k in 0..c.runs.len() {
         let name = format!("fit-{k}");
@@ -115,16 +148,11 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
         write_figure(&figure(c, k), &svg, &png)?;
         svgs.push(std::fs::read_to_string(&svg).map_err(|e| format!("{}: {e}", svg.display()))?);
     }
-    let f = &c.power.fit;
-    let df = f.n.saturating_sub(f.coef.len());
-    let mut t = String::new();
-    t.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>capsim calibration report</title>");
-    t.push_str("<style>body{font-family:sans-serif;max-width:1250px;margin:auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>");
-    let _ = writeln!(
-        t,
-        "<h1>Calibration from {} capture run(s)</h1>",
-        c.runs.len()
-    );
+    Ok(svgs)
+}
+
+/// The runs table: kind, samples, window, intervals, clock offset, RMSE, excluded rows.
+fn runs_table(t: &mut String, c: &Calibration) {
     t.push_str("<h2>Runs</h2><table><tr><th>run</th><th>kind</th><th>power samples</th><th>window (s)</th><th>CPU intervals</th><th>clock offset power→CPU (s)</th><th>RMSE at offset / unshifted (W)</th><th>excluded rows</th></tr>\n");
     for (k, r) in c.runs.iter().enumerate() {
         let o = &c.power.offsets[k];
@@ -145,7 +173,15 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             esc(&if r.excluded.total() == 0 { "none".to_string() } else { r.excluded.lines().join("; ") })
         );
     }
-    t.push_str("</table>\n<h2>Estimates</h2>");
+    t.push_str("</table>\n");
+}
+
+/// The estimates: the power fit's statistics, then a table of every parameter with its
+/// standard error and 95 % interval.
+fn estimates(t: &mut String, c: &Calibration) {
+    let f = &c.power.fit;
+    let df = f.n.saturating_sub(f.coef.len());
+    t.push_str("<h2>Estimates</h2>");
     let _ = writeln!(
         t,
         "<p>Power: P = idle + c × busy cores{}; least squares over {} intervals, R² {:.5}, RMSE {:.3} W, worst residual {:.2} W. Intervals: 95 % (Student t, {df} residual degrees of freedom).</p>",
@@ -165,7 +201,7 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             "W per busy core"
         };
         row(
-            &mut t,
+            t,
             n,
             Some(Est {
                 v: f.coef[k],
@@ -176,43 +212,35 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             df,
         );
     }
+    migration_rows(t, c);
+    t.push_str("</table>\n");
+}
+
+/// The migration parameters' rows of the estimates table.
+fn migration_rows(t: &mut String, c: &Calibration) {
     let mp = c.migration_params();
     if c.migrations.is_empty() {
         t.push_str("<tr><td>migration</td><td colspan=4>no migration in these runs</td></tr>\n");
     } else {
         // Durations and levels: few independent values; a normal interval (df large).
         let d = 1000;
-        row(&mut t, "setup time", mp.setup_s, 1.0, "s", d);
+        row(t, "setup time", mp.setup_s, 1.0, "s", d);
         row(
-            &mut t,
+            t,
             "dom0 CPU during setup",
             mp.setup_cpu,
             100.0,
             "% of a core",
             d,
         );
-        row(&mut t, "effective transfer rate", mp.rate, 1e-6, "MB/s", d);
-        row(&mut t, "sender dom0 CPU per page", mp.sender, 1e6, "µs", d);
+        row(t, "effective transfer rate", mp.rate, 1e-6, "MB/s", d);
+        row(t, "sender dom0 CPU per page", mp.sender, 1e6, "µs", d);
+        row(t, "receiver dom0 CPU per page", mp.receiver, 1e6, "µs", d);
+        row(t, "transfer end → switch-over", mp.handover_s, 1.0, "s", d);
+        row(t, "source copy linger", mp.cleanup_vm_s, 1.0, "s", d);
+        row(t, "dom0 clean-up", mp.cleanup_dom0_s, 1.0, "s", d);
         row(
-            &mut t,
-            "receiver dom0 CPU per page",
-            mp.receiver,
-            1e6,
-            "µs",
-            d,
-        );
-        row(
-            &mut t,
-            "transfer end → switch-over",
-            mp.handover_s,
-            1.0,
-            "s",
-            d,
-        );
-        row(&mut t, "source copy linger", mp.cleanup_vm_s, 1.0, "s", d);
-        row(&mut t, "dom0 clean-up", mp.cleanup_dom0_s, 1.0, "s", d);
-        row(
-            &mut t,
+            t,
             "dom0 CPU during clean-up",
             mp.cleanup_dom0_cpu,
             100.0,
@@ -220,7 +248,7 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             d,
         );
         row(
-            &mut t,
+            t,
             "extra power while sending (vs before)",
             mp.extra_power_w,
             1.0,
@@ -228,7 +256,7 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             d,
         );
         row(
-            &mut t,
+            t,
             "power not explained by busy cores while sending",
             mp.non_cpu_power_w,
             1.0,
@@ -236,23 +264,4 @@ pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
             d,
         );
     }
-    t.push_str("</table>\n");
-    if !c.notes.is_empty() {
-        t.push_str("<h2>Notes</h2><ul>");
-        for n in &c.notes {
-            let _ = write!(t, "<li>{}</li>", esc(n));
-        }
-        t.push_str("</ul>\n");
-    }
-    t.push_str("<h2>Measured and fitted power</h2>\n");
-    for s in &svgs {
-        // The SVG file starts with its own root element; inline it as is.
-        let body = s.find("<svg").map_or(s.as_str(), |i| &s[i..]);
-        let _ = writeln!(t, "<div>{body}</div>");
-    }
-    t.push_str("</body></html>\n");
-    st.write("report.html", t.as_bytes())
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let d = st.commit().map_err(|e| format!("{}: {e}", dir.display()))?;
-    Ok(d.join("report.html"))
 }

@@ -134,7 +134,7 @@ fn positive(s: Seconds, flag: &str) -> Result<Duration, String> {
 }
 
 /// Turns the options into sources and a validated config.
-pub fn config(args: &CaptureArgs, command_line: Vec<String>) -> Result<Config, String> {
+fn config(args: &CaptureArgs, command_line: Vec<String>) -> Result<Config, String> {
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     let rate_s = match args.meter_rate {
         Some(r) => Some(positive(r, "--meter-rate")?.as_secs_f64()),

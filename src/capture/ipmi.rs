@@ -5,18 +5,18 @@
 //! hanging `ipmitool`, is logged as an event and a flagged row — never fatal. Only a missing
 //! `ipmitool` at start stops this source.
 
-use super::meter::{event, sleep_unless_stopped};
 use super::record::{Flags, PowerRow, Record, Sink, Source, Stop};
+use super::source_kit::{event, fields, sleep_until};
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one `ipmitool` call may take before it is killed and counted as a gap.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The instantaneous reading in W from `ipmitool dcmi power reading` output, and the
 /// `Power reading state is` value when present.
-pub fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
+pub(crate) fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
     let mut watts = None;
     let mut state = None;
     for line in out.lines() {
@@ -34,7 +34,7 @@ pub fn parse_reading(out: &str) -> (Option<f64>, Option<String>) {
 }
 
 /// The IPMI DCMI source.
-pub struct IpmiSource {
+pub(crate) struct IpmiSource {
     program: String,
     args: Vec<String>,
     interval: Duration,
@@ -46,7 +46,7 @@ pub struct IpmiSource {
 
 impl IpmiSource {
     /// Runs `program args… dcmi power reading` every `interval`.
-    pub fn new(program: &str, args: Vec<String>, interval: Duration) -> Self {
+    pub(crate) fn new(program: &str, args: Vec<String>, interval: Duration) -> Self {
         IpmiSource {
             program: program.to_string(),
             args,
@@ -141,10 +141,13 @@ impl Source for IpmiSource {
                 Err(e) => {
                     // No answer: a gap; the next good row says so.
                     self.gaps += 1;
-                    sink.send_at(at, event("source.gap", "ipmi", Some(e)));
+                    sink.send_at(
+                        at,
+                        event("source.gap", "ipmi", None, Default::default(), Some(&e)),
+                    );
                     pending.set(Flags::GAP);
                     pending.set(Flags::RECONNECTED);
-                    if sleep_unless_stopped(next.saturating_duration_since(Instant::now()), stop) {
+                    if !sleep_until(next, stop) {
                         return Ok(());
                     }
                     continue;
@@ -152,17 +155,23 @@ impl Source for IpmiSource {
                 Ok((text, ok)) => {
                     let (w, state) = parse_reading(&text);
                     if state.is_some() && state != self.last_state {
-                        let mut ev = event("ipmi.state", "ipmi", state.clone());
-                        if let Record::Event(e) = &mut ev {
-                            e.fields.insert("state".into(), state.clone().into());
-                        }
-                        sink.send_at(at, ev);
+                        let f = fields([("state", state.clone().into())]);
+                        sink.send_at(at, event("ipmi.state", "ipmi", None, f, state.as_deref()));
                         self.last_state = state;
                     }
                     if w.is_none() || !ok {
                         self.bad += 1;
                         flags.set(Flags::BAD_LINE);
-                        sink.send_at(at, event("source.bad_line", "ipmi", Some(text)));
+                        sink.send_at(
+                            at,
+                            event(
+                                "source.bad_line",
+                                "ipmi",
+                                None,
+                                Default::default(),
+                                Some(&text),
+                            ),
+                        );
                     }
                     w
                 }
@@ -183,7 +192,7 @@ impl Source for IpmiSource {
             if !sink.send_at(at, Record::Power(row)) {
                 return Ok(());
             }
-            if sleep_unless_stopped(next.saturating_duration_since(Instant::now()), stop) {
+            if !sleep_until(next, stop) {
                 return Ok(());
             }
         }

@@ -8,20 +8,24 @@
 //! - [`writer`]: the run directory's CSV/JSONL files (flushed per line, synced each second);
 //! - [`session`]: one capture from start to the closed manifest;
 //! - [`cli`]: `capsim capture` options and signals;
-//! - sources: [`meter`] (WT210, WT310/WT330), [`rapl`], [`ipmi`], [`replay`], [`cpu`]
-//!   (xentop, xl, cgroup v2, /proc/stat), [`qmp`] (QEMU migration progress);
-//!   [`wrap`]: `--run` and `--mark`.
+//! - sources: [`meter`] (WT210, WT310/WT330), [`rapl`], `ipmi`, [`replay`], [`cpu`]
+//!   (xentop, xl, cgroup v2, /proc/stat, cpufreq, /proc/net/dev), `qmp` (QEMU migration
+//!   progress, configured with the CPU options);
+//! - `source_kit`: the plumbing every source shares (the event builder, the stop-aware
+//!   sleep, the ticker, polled files, bad-line reports);
+//! - `wrap`: `--run` and `--mark`.
 
 pub mod cli;
 pub mod cpu;
-pub mod ipmi;
+mod ipmi;
 pub mod meter;
-pub mod qmp;
+mod qmp;
 pub mod rapl;
 pub mod record;
 pub mod replay;
 pub mod session;
-pub mod wrap;
+mod source_kit;
+mod wrap;
 pub mod writer;
 
 pub use record::Source;

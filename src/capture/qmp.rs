@@ -17,8 +17,8 @@
 //! carries `gap|reconnected`. A line that is not JSON is a `source.bad_line` event and the
 //! next row carries `bad_line`.
 
-use crate::capture::cpu::{event, fields};
 use crate::capture::record::{Flags, MigrationRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, sleep_until};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// (`source` and `vm` left empty). Absent fields stay `None`; `missing` is set when the
 /// status is absent, or when a migration is under way or done and `ram`'s byte counters
 /// are absent; `bad_line` when a field has the wrong JSON type.
-pub fn parse_query_migrate(ret: &Value) -> MigrationRow {
+pub(crate) fn parse_query_migrate(ret: &Value) -> MigrationRow {
     let mut row = MigrationRow::default();
     let Some(obj) = ret.as_object() else {
         row.flags.set(Flags::BAD_LINE);
@@ -110,7 +110,7 @@ fn settled(status: &str) -> bool {
 }
 
 /// The QMP source of one VM.
-pub struct QmpSource {
+pub(crate) struct QmpSource {
     vm: String,
     socket: PathBuf,
     every: Duration,
@@ -120,7 +120,7 @@ pub struct QmpSource {
 impl QmpSource {
     /// Polls `query-migrate` for `vm` on `socket` every `every`; `enable_events` turns on
     /// the migration capability `events` after connecting.
-    pub fn new(vm: String, socket: PathBuf, every: Duration, enable_events: bool) -> Self {
+    pub(crate) fn new(vm: String, socket: PathBuf, every: Duration, enable_events: bool) -> Self {
         QmpSource {
             vm,
             socket,
@@ -481,7 +481,7 @@ impl Source for QmpSource {
                     }
                 }
             }
-            if !crate::capture::cpu::sleep_until(Instant::now() + self.every, stop) {
+            if !sleep_until(Instant::now() + self.every, stop) {
                 return Ok(());
             }
         }

@@ -6,14 +6,14 @@
 //! `delta = (max_energy_range_uj − prev) + cur` when the counter went backwards. Zones
 //! overlap (package ⊇ core + uncore): never sum them.
 
-use super::meter::{event, sleep_unless_stopped};
 use super::record::{Flags, PowerRow, Record, Sink, Source, Stamp, Stop};
+use super::source_kit::{event, sleep_until};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The default powercap root.
-pub const DEFAULT_ROOT: &str = "/sys/class/powercap";
+pub(crate) const DEFAULT_ROOT: &str = "/sys/class/powercap";
 
 /// One RAPL zone.
 #[derive(Clone, Debug)]
@@ -29,7 +29,7 @@ struct Zone {
 
 /// Energy (µJ) consumed between two counter readings, and whether the counter wrapped.
 /// `None` when the counter went backwards with no known range.
-pub fn delta_uj(prev: u64, cur: u64, max_uj: u64) -> Option<(u64, bool)> {
+fn delta_uj(prev: u64, cur: u64, max_uj: u64) -> Option<(u64, bool)> {
     if cur >= prev {
         Some((cur - prev, false))
     } else if max_uj > 0 && prev <= max_uj {
@@ -142,7 +142,9 @@ impl Source for RaplSource {
                     Ok(v) => Some(v),
                     Err(e) => {
                         z.read_errors += 1;
-                        sink.send_at(at, event("source.bad_line", &z.id, Some(e)));
+                        let ev =
+                            event("source.bad_line", &z.id, None, Default::default(), Some(&e));
+                        sink.send_at(at, ev);
                         flags.set(Flags::BAD_LINE);
                         None
                     }
@@ -178,7 +180,7 @@ impl Source for RaplSource {
                     return Ok(());
                 }
             }
-            if sleep_unless_stopped(self.interval, stop) {
+            if !sleep_until(Instant::now() + self.interval, stop) {
                 return Ok(());
             }
         }

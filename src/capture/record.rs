@@ -56,7 +56,7 @@ impl Clock {
 }
 
 /// Formats ns since the Unix epoch as RFC 3339 UTC with nanoseconds.
-pub fn utc_string(wall_ns: i128) -> String {
+pub(crate) fn utc_string(wall_ns: i128) -> String {
     let secs = wall_ns.div_euclid(1_000_000_000);
     let nanos = wall_ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
@@ -163,6 +163,23 @@ pub struct CpuRow {
     pub state: String,
     /// Data-quality flags.
     pub flags: Flags,
+}
+
+impl CpuRow {
+    /// A row of `source` for `domain` with no values yet: each CPU source fills in what
+    /// its tool reports.
+    pub(crate) fn empty(source: &str, domain: &str) -> Self {
+        CpuRow {
+            source: source.to_string(),
+            domain: domain.to_string(),
+            domid: None,
+            cpu_ns: None,
+            idle_ns: None,
+            vcpus: None,
+            state: String::new(),
+            flags: Default::default(),
+        }
+    }
 }
 
 /// One migration-progress sample (QEMU `query-migrate`): a row of `migration.csv`.

@@ -6,14 +6,14 @@
 //! yokotool-style `T,P,V,I` CSV (T in epoch seconds, P in W, V in V, I in A; spaces for
 //! alignment allowed). Rows are re-stamped on the capture clock when they are replayed.
 
-use super::meter::{event, sleep_unless_stopped};
 use super::record::{Flags, PowerRow, Record, Sink, Source, Stop};
+use super::source_kit::{event, sleep_until};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+enum Format {
     /// capsim `power.csv`.
     Capsim,
     /// yokotool `T,P,V,I`.
@@ -22,7 +22,7 @@ pub enum Format {
 
 /// One parsed line: seconds since the first row, the row, and a bad-line note.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Line {
+struct Line {
     /// Recorded time, s (absolute; the replay uses differences).
     pub t_s: Option<f64>,
     /// The row to emit.
@@ -56,7 +56,7 @@ const KNOWN_FLAGS: [&str; 7] = [
 ];
 
 /// Detects the format from a header line.
-pub fn detect(header: &str) -> Option<Format> {
+fn detect(header: &str) -> Option<Format> {
     let cols: Vec<String> = header
         .split(',')
         .map(|c| c.trim().to_ascii_lowercase())
@@ -72,7 +72,7 @@ pub fn detect(header: &str) -> Option<Format> {
 }
 
 /// Parses one data line of `fmt`.
-pub fn parse_line(fmt: Format, line: &str) -> Line {
+fn parse_line(fmt: Format, line: &str) -> Line {
     let f: Vec<&str> = line.split(',').collect();
     let mut flags = Flags::none();
     let bad = |flags: &mut Flags| {
@@ -215,7 +215,7 @@ impl Source for ReplaySource {
                 let first = *t0.get_or_insert(t);
                 let due = Duration::from_secs_f64(((t - first) / self.speed).max(0.0));
                 let wait = due.saturating_sub(start.elapsed());
-                if sleep_unless_stopped(wait, stop) {
+                if !sleep_until(Instant::now() + wait, stop) {
                     return Ok(());
                 }
             } else if stop.requested() {
@@ -224,7 +224,14 @@ impl Source for ReplaySource {
             let at = sink.clock().now();
             if let Some(raw) = line.bad {
                 self.bad += 1;
-                sink.send_at(at, event("source.bad_line", "replay", Some(raw)));
+                let ev = event(
+                    "source.bad_line",
+                    "replay",
+                    None,
+                    Default::default(),
+                    Some(&raw),
+                );
+                sink.send_at(at, ev);
             }
             self.replayed += 1;
             if !sink.send_at(at, Record::Power(line.row)) {

@@ -6,12 +6,14 @@
 //! the wrapped command is waited for, `capture.end` is sent, the writer drains and syncs,
 //! and `manifest.json` is rewritten atomically with status `complete`.
 
-use super::record::{Clock, EventRow, Record, Sink, Source, Stop};
+use super::record::{Clock, Sink, Source, Stop};
+use super::source_kit::{event, fields};
 use super::wrap::{start_marks, Wrapped};
 use super::writer::{write_loop, Counts, Writer, FILES};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A validated capture request.
@@ -46,9 +48,9 @@ pub struct Outcome {
 }
 
 /// Manifest status while capturing and once closed.
-pub const RUNNING: &str = "running";
+const RUNNING: &str = "running";
 /// See [`RUNNING`].
-pub const COMPLETE: &str = "complete";
+const COMPLETE: &str = "complete";
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -75,7 +77,7 @@ fn clock_sync() -> serde_json::Value {
 }
 
 /// Writes `text` to `path` via a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -154,20 +156,6 @@ fn manifest(
     m
 }
 
-fn event(kind: &str, fields: serde_json::Value) -> Record {
-    let fields = match fields {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Record::Event(EventRow {
-        kind: kind.into(),
-        source: "capture".into(),
-        vm: None,
-        fields,
-        raw: None,
-    })
-}
-
 fn describe(s: &dyn Source) -> serde_json::Value {
     let mut d = s.describe();
     if let serde_json::Value::Object(m) = &mut d {
@@ -175,6 +163,10 @@ fn describe(s: &dyn Source) -> serde_json::Value {
     }
     d
 }
+
+/// A source's thread: it hands the source back (for its final manifest entry) with the
+/// result of its run.
+type SourceThread = JoinHandle<(Box<dyn Source>, Result<(), String>)>;
 
 /// Runs a capture until a stop: `poll` (signals), `stop` (requested by a caller), the
 /// duration, the wrapped command ending (plus tail), or every source having ended.
@@ -184,14 +176,7 @@ pub fn capture(
     poll: &dyn Fn() -> Option<String>,
 ) -> Result<Outcome, String> {
     let dir = cfg.out.clone();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
-    let mpath = dir.join("manifest.json");
-    if mpath.exists() {
-        return Err(format!(
-            "{}: already holds a capture (manifest.json); choose a new --out directory",
-            dir.display()
-        ));
-    }
+    let mpath = claim_run_dir(&dir)?;
     let clock = Clock::start();
     let started = clock.now();
     let base = ManifestBase {
@@ -206,88 +191,181 @@ pub fn capture(
         .run
         .as_ref()
         .map(|c| serde_json::json!({"command": c, "keep_going": cfg.keep_going, "tail_s": cfg.tail.as_secs_f64()}));
-    write_atomic(
+    write_manifest(
         &mpath,
-        &serde_json::to_string_pretty(&manifest(&base, RUNNING, &descs, run0.clone(), None))
-            .unwrap_or_default(),
+        &manifest(&base, RUNNING, &descs, run0.clone(), None),
     )?;
 
-    let (tx, rx) = mpsc::channel();
-    let close = Arc::new(AtomicBool::new(false));
-    let c2 = close.clone();
-    let wthread = std::thread::spawn(move || write_loop(writer, rx, c2));
-    let sink = Sink::new(clock, tx);
-    sink.send_at(
-        started,
-        event(
-            "capture.start",
-            serde_json::json!({"sources": cfg.sources.iter().map(|s| s.id()).collect::<Vec<_>>()}),
-        ),
-    );
+    let (sink, writer) = WriterThread::start(writer, clock);
+    let ids: Vec<String> = cfg.sources.iter().map(|s| s.id()).collect();
+    let f = fields([("sources", serde_json::json!(ids))]);
+    sink.send_at(started, event("capture.start", "capture", None, f, None));
+    let threads = spawn_sources(cfg.sources, &sink, stop);
+    if cfg.mark {
+        start_marks(&sink);
+    }
+    let wrapped = cfg
+        .run
+        .as_deref()
+        .and_then(|c| start_wrapped(c, &sink, stop));
+    let until = Until {
+        duration: cfg.duration,
+        keep_going: cfg.keep_going,
+        tail: cfg.tail,
+    };
+    let reason = wait_for_stop(&until, poll, stop, &threads, wrapped.as_ref());
+    stop.request();
 
+    let finals = join_sources(threads);
+    let run = match wrapped {
+        Some(w) => Some(with_result(run0, w)),
+        None => run0,
+    };
+    let ended = clock.now();
+    let f = fields([("exit_reason", serde_json::json!(reason))]);
+    sink.send_at(ended, event("capture.end", "capture", None, f, None));
+    let counts = writer.close(sink)?;
+    let dur = (ended.mono_ns - started.mono_ns) as f64 * 1e-9;
+    let end_utc = ended.utc();
+    let end = Some((end_utc.as_str(), reason.as_str(), &counts, dur));
+    write_manifest(&mpath, &manifest(&base, COMPLETE, &finals, run, end))?;
+    Ok(Outcome {
+        dir,
+        exit_reason: reason,
+        counts,
+    })
+}
+
+/// Creates the run directory; its manifest path, or an error when the directory already
+/// holds a capture.
+fn claim_run_dir(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let mpath = dir.join("manifest.json");
+    if mpath.exists() {
+        return Err(format!(
+            "{}: already holds a capture (manifest.json); choose a new --out directory",
+            dir.display()
+        ));
+    }
+    Ok(mpath)
+}
+
+/// Writes the manifest, pretty-printed, atomically.
+fn write_manifest(path: &Path, m: &serde_json::Value) -> Result<(), String> {
+    write_atomic(path, &serde_json::to_string_pretty(m).unwrap_or_default())
+}
+
+/// The writer's thread, which owns the files, and how to tell it to finish.
+struct WriterThread {
+    thread: JoinHandle<Counts>,
+    close: Arc<AtomicBool>,
+}
+
+impl WriterThread {
+    /// Starts `writer` on its own thread; the sink every source sends to.
+    fn start(writer: Writer, clock: Clock) -> (Sink, WriterThread) {
+        let (tx, rx) = mpsc::channel();
+        let close = Arc::new(AtomicBool::new(false));
+        let c2 = close.clone();
+        let thread = std::thread::spawn(move || write_loop(writer, rx, c2));
+        (Sink::new(clock, tx), WriterThread { thread, close })
+    }
+
+    /// Drops the last sink, lets the writer drain and sync, and returns its counts. The
+    /// close flag is needed as well: the `--mark` reader keeps a sink until stdin ends.
+    fn close(self, sink: Sink) -> Result<Counts, String> {
+        drop(sink);
+        self.close.store(true, Ordering::SeqCst);
+        self.thread
+            .join()
+            .map_err(|_| "internal: the writer thread panicked".to_string())
+    }
+}
+
+/// Starts every source on its own thread. A source that fails says so on stderr and as a
+/// `source.error` event; the others go on.
+fn spawn_sources(sources: Vec<Box<dyn Source>>, sink: &Sink, stop: &Stop) -> Vec<SourceThread> {
     let mut threads = Vec::new();
-    for mut s in cfg.sources {
+    for mut s in sources {
         let (sk, st) = (sink.clone(), stop.clone());
         threads.push(std::thread::spawn(move || {
             let r = s.run(&sk, &st);
             if let Err(e) = &r {
                 eprintln!("capture: source {}: {e}", s.id());
-                sk.send(Record::Event(EventRow {
-                    kind: "source.error".into(),
-                    source: s.id(),
-                    vm: None,
-                    fields: serde_json::Map::new(),
-                    raw: Some(e.clone()),
-                }));
+                sk.send(event(
+                    "source.error",
+                    &s.id(),
+                    None,
+                    Default::default(),
+                    Some(e),
+                ));
             }
             (s, r)
         }));
     }
-    if cfg.mark {
-        start_marks(&sink);
-    }
-    let wrapped = match &cfg.run {
-        Some(c) => match Wrapped::start(c, &sink, stop) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                stop.request();
-                sink.send(event("run.error", serde_json::json!({"error": e})));
-                None
-            }
-        },
-        None => None,
-    };
+    threads
+}
 
+/// Starts the `--run` command; when it cannot start, the capture is asked to stop and a
+/// `run.error` event says why.
+fn start_wrapped(command: &str, sink: &Sink, stop: &Stop) -> Option<Wrapped> {
+    match Wrapped::start(command, sink, stop) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            stop.request();
+            let f = fields([("error", serde_json::json!(e))]);
+            sink.send(event("run.error", "capture", None, f, None));
+            None
+        }
+    }
+}
+
+/// When a capture ends by itself: `--duration`, `--keep-going` and `--tail`.
+struct Until {
+    duration: Option<Duration>,
+    keep_going: bool,
+    tail: Duration,
+}
+
+/// Waits (polling every 20 ms) for a reason to stop, and returns it.
+fn wait_for_stop(
+    until: &Until,
+    poll: &dyn Fn() -> Option<String>,
+    stop: &Stop,
+    threads: &[SourceThread],
+    wrapped: Option<&Wrapped>,
+) -> String {
     let t0 = Instant::now();
     let mut tail_end: Option<Instant> = None;
-    let reason = loop {
+    loop {
         if let Some(r) = poll() {
-            break r;
+            return r;
         }
         if stop.requested() {
-            break "stop requested".to_string();
+            return "stop requested".to_string();
         }
-        if cfg.duration.is_some_and(|d| t0.elapsed() >= d) {
-            break "duration".to_string();
+        if until.duration.is_some_and(|d| t0.elapsed() >= d) {
+            return "duration".to_string();
         }
-        let run_active = wrapped
-            .as_ref()
-            .is_some_and(|w| !w.done.load(Ordering::SeqCst));
-        if let Some(w) = &wrapped {
-            if w.done.load(Ordering::SeqCst) && !cfg.keep_going {
-                let end = *tail_end.get_or_insert_with(|| Instant::now() + cfg.tail);
+        let run_active = wrapped.is_some_and(|w| !w.done.load(Ordering::SeqCst));
+        if let Some(w) = wrapped {
+            if w.done.load(Ordering::SeqCst) && !until.keep_going {
+                let end = *tail_end.get_or_insert_with(|| Instant::now() + until.tail);
                 if Instant::now() >= end {
-                    break "command ended".to_string();
+                    return "command ended".to_string();
                 }
             }
         }
         if !threads.is_empty() && !run_active && threads.iter().all(|t| t.is_finished()) {
-            break "all sources ended".to_string();
+            return "all sources ended".to_string();
         }
         std::thread::sleep(Duration::from_millis(20));
-    };
-    stop.request();
+    }
+}
 
+/// Joins the source threads; each source's final manifest entry (with its error, if it
+/// failed).
+fn join_sources(threads: Vec<SourceThread>) -> Vec<serde_json::Value> {
     let mut finals = Vec::new();
     for t in threads {
         match t.join() {
@@ -301,40 +379,13 @@ pub fn capture(
             Err(_) => finals.push(serde_json::json!({"error": "source thread panicked"})),
         }
     }
-    let run = match wrapped {
-        Some(w) => {
-            let r = w.join();
-            let mut o = run0.unwrap_or_default();
-            o["result"] = r.unwrap_or_default();
-            Some(o)
-        }
-        None => run0,
-    };
-    let ended = clock.now();
-    sink.send_at(
-        ended,
-        event("capture.end", serde_json::json!({"exit_reason": reason})),
-    );
-    drop(sink);
-    close.store(true, Ordering::SeqCst);
-    let counts = wthread
-        .join()
-        .map_err(|_| "internal: the writer thread panicked".to_string())?;
-    let dur = (ended.mono_ns - started.mono_ns) as f64 * 1e-9;
-    let m = manifest(
-        &base,
-        COMPLETE,
-        &finals,
-        run,
-        Some((&ended.utc(), &reason, &counts, dur)),
-    );
-    write_atomic(
-        &mpath,
-        &serde_json::to_string_pretty(&m).unwrap_or_default(),
-    )?;
-    Ok(Outcome {
-        dir,
-        exit_reason: reason,
-        counts,
-    })
+    finals
+}
+
+/// The manifest's `run` object with the wrapped command's `result`, once it has ended.
+fn with_result(run0: Option<serde_json::Value>, w: Wrapped) -> serde_json::Value {
+    let r = w.join();
+    let mut o = run0.unwrap_or_default();
+    o["result"] = r.unwrap_or_default();
+    o
 }

@@ -1,7 +1,9 @@
 //! `--run COMMAND` (a wrapped command whose start, end and stderr lines become events) and
 //! `--mark` (labels typed on stdin become `mark` events).
 
-use super::record::{EventRow, Record, Sink, Stop};
+use super::record::{Sink, Stop};
+use super::source_kit::{event, fields};
+use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,24 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a still-running command gets after a stop before SIGTERM, then before SIGKILL.
-pub const GRACE: Duration = Duration::from_secs(2);
-
-fn ev(kind: &str, source: &str, fields: serde_json::Value, raw: Option<String>) -> Record {
-    let fields = match fields {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    };
-    Record::Event(EventRow {
-        kind: kind.into(),
-        source: source.into(),
-        vm: None,
-        fields,
-        raw,
-    })
-}
+pub(crate) const GRACE: Duration = Duration::from_secs(2);
 
 /// A wrapped command running under `sh -c`.
-pub struct Wrapped {
+pub(crate) struct Wrapped {
     /// Set once the command has exited and `run.end` was sent.
     pub done: Arc<AtomicBool>,
     /// The exit summary (`exit_code`, `signal`, `killed`, `duration_s`) once done.
@@ -38,7 +26,7 @@ pub struct Wrapped {
 impl Wrapped {
     /// Starts `command` via `sh -c`; its stdout goes to ours, each stderr line becomes a
     /// `run.stderr` event stamped on arrival (and is echoed to our stderr).
-    pub fn start(command: &str, sink: &Sink, stop: &Stop) -> Result<Wrapped, String> {
+    pub(crate) fn start(command: &str, sink: &Sink, stop: &Stop) -> Result<Wrapped, String> {
         let start = sink.clock().now();
         let t0 = Instant::now();
         let mut child = Command::new("sh")
@@ -50,10 +38,11 @@ impl Wrapped {
             .map_err(|e| format!("--run: cannot start `sh -c {command}`: {e}"))?;
         sink.send_at(
             start,
-            ev(
+            event(
                 "run.start",
                 "run",
-                serde_json::json!({"command": command, "pid": child.id()}),
+                None,
+                fields([("command", json!(command)), ("pid", json!(child.id()))]),
                 None,
             ),
         );
@@ -77,11 +66,12 @@ impl Wrapped {
                         eprintln!("{line}");
                         s2.send_at(
                             at,
-                            ev(
+                            event(
                                 "run.stderr",
                                 "run",
-                                serde_json::json!({"line": n}),
-                                Some(line),
+                                None,
+                                fields([("line", json!(n))]),
+                                Some(&line),
                             ),
                         );
                     }
@@ -104,16 +94,16 @@ impl Wrapped {
                 let _ = reader.join();
             }
             use std::os::unix::process::ExitStatusExt;
-            let summary = serde_json::json!({
-                "command": cmd,
-                "exit_code": status.as_ref().and_then(|s| s.code()),
-                "signal": status.as_ref().and_then(|s| s.signal()),
-                "killed": killed,
-                "duration_s": t0.elapsed().as_secs_f64(),
-            });
-            s3.send(ev("run.end", "run", summary.clone(), None));
+            let summary = fields([
+                ("command", json!(cmd)),
+                ("exit_code", json!(status.as_ref().and_then(|s| s.code()))),
+                ("signal", json!(status.as_ref().and_then(|s| s.signal()))),
+                ("killed", json!(killed)),
+                ("duration_s", json!(t0.elapsed().as_secs_f64())),
+            ]);
+            s3.send(event("run.end", "run", None, summary.clone(), None));
             if let Ok(mut g) = r2.lock() {
-                *g = Some(summary);
+                *g = Some(serde_json::Value::Object(summary));
             }
             d2.store(true, Ordering::SeqCst);
         });
@@ -125,7 +115,7 @@ impl Wrapped {
     }
 
     /// Waits for the runner thread (after the command ended or was killed).
-    pub fn join(self) -> Option<serde_json::Value> {
+    pub(crate) fn join(self) -> Option<serde_json::Value> {
         let _ = self.thread.join();
         self.result.lock().ok().and_then(|g| g.clone())
     }
@@ -161,7 +151,7 @@ fn wait_child(child: &mut Child, stop: &Stop) -> (Option<std::process::ExitStatu
 
 /// Reads stdin lines on a detached thread; each non-empty line becomes a `mark` event
 /// with `label` (the trimmed line) and the raw line. Ends at end of input.
-pub fn start_marks(sink: &Sink) {
+pub(crate) fn start_marks(sink: &Sink) {
     let s = sink.clone();
     std::thread::spawn(move || {
         let stdin = std::io::stdin();
@@ -180,11 +170,12 @@ pub fn start_marks(sink: &Sink) {
                     }
                     if !s.send_at(
                         at,
-                        ev(
+                        event(
                             "mark",
                             "stdin",
-                            serde_json::json!({"label": label}),
-                            Some(raw),
+                            None,
+                            fields([("label", json!(label))]),
+                            Some(&raw),
                         ),
                     ) {
                         break;

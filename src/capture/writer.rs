@@ -15,16 +15,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often unsynced data is forced to disk (the most a power cut can lose).
-pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How long the writer waits for a record before checking the sync timer and the close flag.
 const POLL: Duration = Duration::from_millis(100);
 
 /// One output file: its name, columns (name, unit, meaning) for the manifest.
-pub struct FileDoc {
+pub(crate) struct FileDoc {
     /// File name inside the run directory.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Columns in order: (name, unit or "", what it holds).
-    pub columns: &'static [(&'static str, &'static str, &'static str)],
+    pub(crate) columns: &'static [(&'static str, &'static str, &'static str)],
 }
 
 const STAMP_COLS: [(&str, &str, &str); 2] = [
@@ -41,7 +41,7 @@ const STAMP_COLS: [(&str, &str, &str); 2] = [
 ];
 
 /// `power.csv`.
-pub const POWER: FileDoc = FileDoc {
+const POWER: FileDoc = FileDoc {
     name: "power.csv",
     columns: &[
         STAMP_COLS[0],
@@ -72,7 +72,7 @@ pub const POWER: FileDoc = FileDoc {
 };
 
 /// `cpu.csv`.
-pub const CPU: FileDoc = FileDoc {
+const CPU: FileDoc = FileDoc {
     name: "cpu.csv",
     columns: &[
         STAMP_COLS[0],
@@ -97,7 +97,7 @@ pub const CPU: FileDoc = FileDoc {
 };
 
 /// `migration.csv`.
-pub const MIGRATION: FileDoc = FileDoc {
+const MIGRATION: FileDoc = FileDoc {
     name: "migration.csv",
     columns: &[
         STAMP_COLS[0],
@@ -127,7 +127,7 @@ pub const MIGRATION: FileDoc = FileDoc {
 };
 
 /// `net.csv`.
-pub const NET: FileDoc = FileDoc {
+const NET: FileDoc = FileDoc {
     name: "net.csv",
     columns: &[
         STAMP_COLS[0],
@@ -145,7 +145,7 @@ pub const NET: FileDoc = FileDoc {
 };
 
 /// `freq.csv`.
-pub const FREQ: FileDoc = FileDoc {
+const FREQ: FileDoc = FileDoc {
     name: "freq.csv",
     columns: &[
         STAMP_COLS[0],
@@ -166,7 +166,7 @@ pub const FREQ: FileDoc = FileDoc {
 };
 
 /// `events.jsonl`.
-pub const EVENTS: FileDoc = FileDoc {
+const EVENTS: FileDoc = FileDoc {
     name: "events.jsonl",
     columns: &[
         STAMP_COLS[0],
@@ -184,22 +184,22 @@ pub const EVENTS: FileDoc = FileDoc {
 };
 
 /// Number of files the writer produces.
-pub const NFILES: usize = 6;
+pub(crate) const NFILES: usize = 6;
 
 /// Every file the writer produces, in manifest order.
-pub const FILES: [&FileDoc; NFILES] = [&POWER, &CPU, &MIGRATION, &NET, &FREQ, &EVENTS];
+pub(crate) const FILES: [&FileDoc; NFILES] = [&POWER, &CPU, &MIGRATION, &NET, &FREQ, &EVENTS];
 
 /// Rows written per file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     /// Rows (lines after the header) per file, in [`FILES`] order.
-    pub rows: [u64; NFILES],
+    pub(crate) rows: [u64; NFILES],
     /// Rows with a non-empty `flags` cell per file (events: always 0).
-    pub flagged: [u64; NFILES],
+    pub(crate) flagged: [u64; NFILES],
     /// Write or sync errors (the first is kept in `error`).
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// The first I/O error met, if any.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 impl Counts {
@@ -213,7 +213,7 @@ impl Counts {
 }
 
 /// The open files of a run directory.
-pub struct Writer {
+pub(crate) struct Writer {
     files: [File; NFILES],
     paths: [PathBuf; NFILES],
     dirty: bool,
@@ -223,7 +223,7 @@ pub struct Writer {
 
 impl Writer {
     /// Creates the files in `dir` (which must exist) with their header lines.
-    pub fn create(dir: &Path) -> Result<Writer, String> {
+    pub(crate) fn create(dir: &Path) -> Result<Writer, String> {
         let mut files = Vec::new();
         let mut paths = Vec::new();
         for doc in FILES {
@@ -256,7 +256,7 @@ impl Writer {
     }
 
     /// Appends one record as one line (one `write` call).
-    pub fn write(&mut self, at: Stamp, r: &Record) {
+    pub(crate) fn write(&mut self, at: Stamp, r: &Record) {
         let (i, line, flagged) = match r {
             Record::Power(p) => (0, power_line(at, p), !p.flags.cell().is_empty()),
             Record::Cpu(c) => (1, cpu_line(at, c), !c.flags.cell().is_empty()),
@@ -283,7 +283,7 @@ impl Writer {
     }
 
     /// Forces written data to disk if anything is unsynced.
-    pub fn sync(&mut self) {
+    pub(crate) fn sync(&mut self) {
         if !self.dirty {
             return;
         }
@@ -297,7 +297,7 @@ impl Writer {
     }
 
     /// Syncs if the last sync is a second old (called when idle).
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         if self.last_sync.elapsed() >= SYNC_EVERY {
             self.sync();
         }
@@ -312,7 +312,7 @@ impl Writer {
     }
 
     /// Final sync; returns the counts.
-    pub fn finish(mut self) -> Counts {
+    pub(crate) fn finish(mut self) -> Counts {
         self.dirty = true;
         self.sync();
         self.counts
@@ -321,7 +321,11 @@ impl Writer {
 
 /// The writer thread's loop: writes until `close` is set and the channel is drained (or
 /// every sender is gone), syncing at least once a second.
-pub fn write_loop(mut w: Writer, rx: Receiver<(Stamp, Record)>, close: Arc<AtomicBool>) -> Counts {
+pub(crate) fn write_loop(
+    mut w: Writer,
+    rx: Receiver<(Stamp, Record)>,
+    close: Arc<AtomicBool>,
+) -> Counts {
     loop {
         match rx.recv_timeout(POLL) {
             Ok((at, r)) => w.write(at, &r),
@@ -342,7 +346,7 @@ pub fn write_loop(mut w: Writer, rx: Receiver<(Stamp, Record)>, close: Arc<Atomi
 }
 
 /// A CSV cell: quoted when it holds a comma, quote or line break.
-pub fn cell(s: &str) -> String {
+fn cell(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -351,7 +355,7 @@ pub fn cell(s: &str) -> String {
 }
 
 /// A float cell: shortest round-trip decimal; empty when absent or not finite.
-pub fn num(v: Option<f64>) -> String {
+fn num(v: Option<f64>) -> String {
     match v {
         Some(x) if x.is_finite() => format!("{x}"),
         _ => String::new(),
@@ -439,7 +443,7 @@ fn freq_line(at: Stamp, f: &FreqRow) -> String {
 }
 
 /// One `events.jsonl` line (members in a fixed order, newline-terminated).
-pub fn event_line(at: Stamp, e: &EventRow) -> String {
+fn event_line(at: Stamp, e: &EventRow) -> String {
     let mut o = serde_json::Map::new();
     o.insert("t_mono_ns".into(), at.mono_ns.into());
     o.insert("t_utc".into(), at.utc().into());

@@ -6,8 +6,8 @@
 //! systemd-machined create; `machine-qemu\x2d1\x2dvm1.scope` is VM `vm1` with libvirt
 //! domain id 1. `vcpus` counts libvirt's `libvirt/vcpuN` sub-groups when present.
 
-use super::{cpu_row, event, fields, Ticker};
-use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// The `cpu.stat` fields capsim reads (µs, cumulative); absent ones are `None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuStat {
+pub(crate) struct CpuStat {
     /// Total CPU time, µs.
     pub usage_usec: Option<u64>,
     /// User CPU time, µs.
@@ -26,7 +26,7 @@ pub struct CpuStat {
 
 /// Parses `cpu.stat` (`key value` lines). Unknown keys are ignored (kernels add fields);
 /// a known key with a non-numeric value is an error.
-pub fn parse_cpu_stat(text: &str) -> Result<CpuStat, String> {
+pub(crate) fn parse_cpu_stat(text: &str) -> Result<CpuStat, String> {
     let mut s = CpuStat::default();
     for line in text.lines() {
         let mut it = line.split_whitespace();
@@ -50,7 +50,7 @@ pub fn parse_cpu_stat(text: &str) -> Result<CpuStat, String> {
 /// A VM name and libvirt domain id from a scope directory name, after systemd's `\xHH`
 /// unescaping: `machine-qemu\x2d1\x2dvm1.scope` → (`vm1`, Some(1)),
 /// `machine-foo.scope` → (`foo`, None); `None` for anything that is not a machine scope.
-pub fn vm_from_scope(dir: &str) -> Option<(String, Option<u32>)> {
+pub(crate) fn vm_from_scope(dir: &str) -> Option<(String, Option<u32>)> {
     let inner = dir.strip_suffix(".scope")?;
     let name = unescape(inner);
     let rest = name.strip_prefix("machine-")?;
@@ -101,7 +101,7 @@ fn count_vcpus(group: &Path) -> Option<u32> {
 }
 
 /// The `cgroup` source.
-pub struct CgroupSource {
+pub(crate) struct CgroupSource {
     root: PathBuf,
     explicit: Vec<(String, PathBuf)>,
     every: Duration,
@@ -110,7 +110,7 @@ pub struct CgroupSource {
 impl CgroupSource {
     /// Reads `explicit` groups (NAME, absolute PATH) every `every`, or when there are none
     /// the scopes discovered under `root/machine.slice`.
-    pub fn new(root: PathBuf, explicit: Vec<(String, PathBuf)>, every: Duration) -> Self {
+    pub(crate) fn new(root: PathBuf, explicit: Vec<(String, PathBuf)>, every: Duration) -> Self {
         CgroupSource {
             root,
             explicit,
@@ -200,7 +200,7 @@ impl Source for CgroupSource {
                 let read = std::fs::read_to_string(&file)
                     .map_err(|e| format!("{}: {e}", file.display()))
                     .and_then(|t| parse_cpu_stat(&t));
-                let mut row = cpu_row(ID, vm);
+                let mut row = CpuRow::empty(ID, vm);
                 row.domid = *id;
                 row.vcpus = count_vcpus(path);
                 match read {

@@ -3,8 +3,8 @@
 //! owns frequency scaling and dom0 usually has no cpufreq directory; `xenpm` is the
 //! source there, not read here.)
 
-use super::{event, fields, Ticker};
 use crate::capture::record::{Flags, FreqRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 const ID: &str = "cpufreq";
 
 /// The CPUs under `root` that have a cpufreq `scaling_cur_freq`, in numeric order.
-pub fn cpus(root: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn cpus(root: &Path) -> Vec<(String, PathBuf)> {
     let mut out: Vec<(u32, String, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
@@ -29,19 +29,19 @@ pub fn cpus(root: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// `scaling_cur_freq` text (kHz) → Hz; None when it is not a whole number.
-pub fn parse_khz(text: &str) -> Option<f64> {
+pub(crate) fn parse_khz(text: &str) -> Option<f64> {
     text.trim().parse::<u64>().ok().map(|k| k as f64 * 1e3)
 }
 
 /// The `cpufreq` source.
-pub struct CpuFreqSource {
+pub(crate) struct CpuFreqSource {
     root: PathBuf,
     every: Duration,
 }
 
 impl CpuFreqSource {
     /// Reads every CPU's clock under `root` (normally /sys/devices/system/cpu) every `every`.
-    pub fn new(root: PathBuf, every: Duration) -> Self {
+    pub(crate) fn new(root: PathBuf, every: Duration) -> Self {
         CpuFreqSource { root, every }
     }
 }

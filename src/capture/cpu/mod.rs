@@ -2,13 +2,13 @@
 //!
 //! | source id | what it reads | rows |
 //! |---|---|---|
-//! | `xentop` | a long-running `xentop -b -d SECONDS` child | one [`CpuRow`] per domain per batch |
-//! | `xl` | `xl list`, run every interval | one [`CpuRow`] per domain per poll, plus migration events |
-//! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`] per VM per poll |
-//! | `procstat` | `/proc/stat` | a `host` [`CpuRow`] (and `cpuN` rows on request) |
+//! | `xentop` | a long-running `xentop -b -d SECONDS` child | one [`CpuRow`](crate::capture::record::CpuRow) per domain per batch |
+//! | `xl` | `xl list`, run every interval | one [`CpuRow`](crate::capture::record::CpuRow) per domain per poll, plus migration events |
+//! | `cgroup` | cgroup v2 `cpu.stat` of each VM | one [`CpuRow`](crate::capture::record::CpuRow) per VM per poll |
+//! | `procstat` | `/proc/stat` | a `host` [`CpuRow`](crate::capture::record::CpuRow) (and `cpuN` rows on request) |
 //! | `cpufreq` | `/sys/devices/system/cpu/cpuN/cpufreq/scaling_cur_freq` | a [`FreqRow`](crate::capture::record::FreqRow) per CPU: the core clock |
 //! | `netdev` | `/proc/net/dev` | a [`NetRow`](crate::capture::record::NetRow) per interface: cumulative rx/tx bytes |
-//! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see [`crate::capture::qmp`]) |
+//! | `qmp:<socket>` | QEMU QMP `query-migrate` | a [`MigrationRow`](crate::capture::record::MigrationRow) per reply (see `capture::qmp`) |
 //!
 //! Counters are stored raw (`cpu_ns` is cumulative); rates are derived offline. Rows are
 //! stamped when the sample is received (end of the interval it describes).
@@ -24,7 +24,7 @@
 //!   line yields no row (or, for QMP, the next row carries `bad_line`).
 //! - `source.stderr` — a line the child tool wrote on stderr (`raw`).
 //!
-//! `xl` (name-based migration phases, see [`xl_migration`]): `migration.incoming_seen`,
+//! `xl` (name-based migration phases, see `xl_migration`): `migration.incoming_seen`,
 //! `migration.incoming_gone`, `migration.migratedaway_seen`, `migration.migratedaway_gone`,
 //! `migration.switch`, `migration.end`, `migration.failed`.
 //!
@@ -34,20 +34,19 @@
 //! asynchronous QMP event (`qmp.migration`, `qmp.migration_pass`, `qmp.stop`, …),
 //! `qmp.error` for an error reply.
 
-pub mod cgroup;
-pub mod cpufreq;
-pub mod netdev;
-pub mod procstat;
-pub mod run;
-pub mod xentop;
-pub mod xl;
-pub mod xl_migration;
+mod cgroup;
+mod cpufreq;
+mod netdev;
+mod procstat;
+mod run;
+mod xentop;
+mod xl;
+mod xl_migration;
 
-use crate::capture::record::{CpuRow, EventRow, Record, Sink, Source, Stamp, Stop};
+use crate::capture::record::Source;
 use crate::units::Seconds;
-use serde_json::json;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Command-line options choosing the CPU and migration sources.
 #[derive(clap::Args, Debug, Clone)]
@@ -154,7 +153,7 @@ impl Default for CpuOptions {
 }
 
 /// The default cgroup v2 mount point.
-pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Builds the sources the options select (none when no CPU flag is given). Errors name
 /// the flag and what would be valid.
@@ -281,176 +280,6 @@ fn name_eq(flag: &str, spec: &str, example: &str) -> Result<(String, String), St
     }
 }
 
-/// An event record; `fields` as JSON members.
-pub(crate) fn event(
-    kind: &str,
-    source: &str,
-    vm: Option<&str>,
-    fields: serde_json::Map<String, serde_json::Value>,
-    raw: Option<&str>,
-) -> Record {
-    Record::Event(EventRow {
-        kind: kind.to_string(),
-        source: source.to_string(),
-        vm: vm.map(str::to_string),
-        fields,
-        raw: raw.map(str::to_string),
-    })
-}
-
-/// Builds a JSON object from `(name, value)` pairs.
-pub(crate) fn fields<const N: usize>(
-    pairs: [(&str, serde_json::Value); N],
-) -> serde_json::Map<String, serde_json::Value> {
-    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// A CPU row with no values yet.
-pub(crate) fn cpu_row(source: &str, domain: &str) -> CpuRow {
-    CpuRow {
-        source: source.to_string(),
-        domain: domain.to_string(),
-        domid: None,
-        cpu_ns: None,
-        idle_ns: None,
-        vcpus: None,
-        state: String::new(),
-        flags: Default::default(),
-    }
-}
-
-/// Fixed-rate ticks: `wait` returns at the next multiple of the interval (skipping ticks
-/// that were missed rather than bunching them), or early with `false` once stop is asked.
-pub(crate) struct Ticker {
-    next: Instant,
-    every: Duration,
-}
-
-impl Ticker {
-    /// Ticks every `every`, the first one now.
-    pub(crate) fn new(every: Duration) -> Self {
-        Ticker {
-            next: Instant::now(),
-            every,
-        }
-    }
-
-    /// Sleeps until the next tick; `false` when stop was requested meanwhile.
-    pub(crate) fn wait(&mut self, stop: &Stop) -> bool {
-        let ok = sleep_until(self.next, stop);
-        let now = Instant::now();
-        self.next += self.every;
-        if self.next <= now {
-            // Behind (slow tool): restart the grid from now.
-            self.next = now + self.every;
-        }
-        ok
-    }
-}
-
-/// A text file a source re-reads every tick (`/proc/stat`, `/proc/net/dev`): a read that
-/// fails starts a gap, announced once with a `source.gap` event; the next good read ends it.
-pub(crate) struct PolledFile {
-    path: PathBuf,
-    in_gap: bool,
-}
-
-/// One tick's read of a [`PolledFile`].
-pub(crate) enum FileRead {
-    /// The file's text, and whether this read ends a gap.
-    Text { text: String, after_gap: bool },
-    /// The read failed (the gap is announced once).
-    Failed,
-    /// The writer is gone: the source should stop.
-    Closed,
-}
-
-impl PolledFile {
-    /// The file at `path`, which must exist now (a missing file at start is a bad flag).
-    pub(crate) fn open(path: PathBuf) -> Result<Self, String> {
-        std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(PolledFile {
-            path,
-            in_gap: false,
-        })
-    }
-
-    /// Reads the file once for source `id`.
-    pub(crate) fn read(&mut self, id: &str, sink: &Sink) -> FileRead {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => FileRead::Text {
-                text,
-                after_gap: std::mem::replace(&mut self.in_gap, false),
-            },
-            Err(e) => {
-                if !self.in_gap {
-                    self.in_gap = true;
-                    let f = fields([("reason", json!(format!("{}: {e}", self.path.display())))]);
-                    if !sink.send(event("source.gap", id, None, f, None)) {
-                        return FileRead::Closed;
-                    }
-                }
-                FileRead::Failed
-            }
-        }
-    }
-}
-
-/// Sends one `source.bad_line` event per (line, error) at `at`; false once the writer is gone.
-pub(crate) fn send_bad_lines(sink: &Sink, id: &str, at: Stamp, bad: &[(String, String)]) -> bool {
-    bad.iter().all(|(line, e)| {
-        let ev = event(
-            "source.bad_line",
-            id,
-            None,
-            fields([("error", json!(e))]),
-            Some(line),
-        );
-        sink.send_at(at, ev)
-    })
-}
-
-/// Sleeps until `when` in short slices so a stop request is seen within 20 ms; `false`
-/// when stop was requested.
-pub(crate) fn sleep_until(when: Instant, stop: &Stop) -> bool {
-    loop {
-        if stop.requested() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= when {
-            return true;
-        }
-        std::thread::sleep((when - now).min(Duration::from_millis(20)));
-    }
-}
-
-/// Parses a non-negative decimal like `123.4` into integer units of 10^-`scale`, exactly
-/// (`decimal_scaled("1.5", 9)` = 1_500_000_000); `None` when it is not such a number.
-pub(crate) fn decimal_scaled(s: &str, scale: u32) -> Option<u64> {
-    let (int, frac) = match s.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (s, ""),
-    };
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if frac.len() > scale as usize {
-        return None;
-    }
-    let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
-    let f: u64 = if frac.is_empty() {
-        0
-    } else {
-        frac.parse().ok()?
-    };
-    let f = f.checked_mul(10u64.pow(scale - frac.len() as u32))?;
-    i.checked_mul(10u64.pow(scale))?.checked_add(f)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,22 +355,5 @@ mod tests {
             ids,
             ["xentop", "xl", "cgroup", "procstat", "qmp:/run/vm1.qmp"]
         );
-    }
-
-    #[test]
-    fn decimals() {
-        // "123.4" s in ns: 123 s + 0.4 s = 123_400_000_000 ns.
-        assert_eq!(decimal_scaled("123.4", 9), Some(123_400_000_000));
-        assert_eq!(decimal_scaled("0", 9), Some(0));
-        assert_eq!(decimal_scaled(".5", 3), Some(500));
-        assert_eq!(
-            decimal_scaled("1.2345", 3),
-            None,
-            "more digits than the scale"
-        );
-        assert_eq!(decimal_scaled("-1", 9), None);
-        assert_eq!(decimal_scaled("1e3", 9), None);
-        assert_eq!(decimal_scaled(".", 9), None);
-        assert_eq!(decimal_scaled("99999999999999999999", 9), None, "overflow");
     }
 }

@@ -7,15 +7,15 @@
 //! in `net.csv`. Counts include protocol headers (TCP/IP adds about 3 % at a 1500-byte MTU)
 //! and any other traffic on the interface.
 
-use super::{event, fields, send_bad_lines, FileRead, PolledFile, Ticker};
 use crate::capture::record::{Flags, NetRow, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, send_bad_lines, FileRead, PolledFile, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// One interface's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IfaceBytes {
+pub(crate) struct IfaceBytes {
     /// Interface name.
     pub name: String,
     /// Cumulative bytes received, B.
@@ -27,7 +27,7 @@ pub struct IfaceBytes {
 /// Parses `/proc/net/dev`: the interface lines, and the lines that look like interface
 /// lines but cannot be read (with the reason). The two header lines have no `:` before
 /// numbers and are skipped.
-pub fn parse_net_dev(text: &str) -> (Vec<IfaceBytes>, Vec<(String, String)>) {
+pub(crate) fn parse_net_dev(text: &str) -> (Vec<IfaceBytes>, Vec<(String, String)>) {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for line in text.lines() {
@@ -58,7 +58,7 @@ pub fn parse_net_dev(text: &str) -> (Vec<IfaceBytes>, Vec<(String, String)>) {
 const ID: &str = "netdev";
 
 /// The `netdev` source.
-pub struct NetDevSource {
+pub(crate) struct NetDevSource {
     path: PathBuf,
     ifaces: Vec<String>,
     every: Duration,
@@ -66,7 +66,7 @@ pub struct NetDevSource {
 
 impl NetDevSource {
     /// Reads `path` every `every`; `ifaces` empty means every interface but `lo`.
-    pub fn new(path: PathBuf, ifaces: Vec<String>, every: Duration) -> Self {
+    pub(crate) fn new(path: PathBuf, ifaces: Vec<String>, every: Duration) -> Self {
         NetDevSource {
             path,
             ifaces,

@@ -7,15 +7,15 @@
 //! the number of `cpuN` lines. Fields a kernel does not print count as 0 (they did not
 //! exist); fewer than the first four is a bad line.
 
-use super::{cpu_row, send_bad_lines, FileRead, PolledFile, Ticker};
-use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{send_bad_lines, FileRead, PolledFile, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Ticks of one `cpu` / `cpuN` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CpuTicks {
+pub(crate) struct CpuTicks {
     /// `cpu` for the total, `cpuN` for one CPU.
     pub name: String,
     /// Non-idle ticks: user+nice+system+irq+softirq+steal.
@@ -26,7 +26,7 @@ pub struct CpuTicks {
 
 /// `/proc/stat`'s CPU lines, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProcStat {
+pub(crate) struct ProcStat {
     /// The aggregate `cpu` line, when present.
     pub total: Option<CpuTicks>,
     /// The `cpuN` lines in order.
@@ -36,7 +36,7 @@ pub struct ProcStat {
 }
 
 /// Parses the `cpu` lines of `/proc/stat`; other lines (`intr`, `ctxt`, …) are skipped.
-pub fn parse_proc_stat(text: &str) -> ProcStat {
+pub(crate) fn parse_proc_stat(text: &str) -> ProcStat {
     let mut out = ProcStat::default();
     for line in text.lines() {
         let mut it = line.split_whitespace();
@@ -95,13 +95,13 @@ pub fn parse_proc_stat(text: &str) -> ProcStat {
 }
 
 /// Ticks to ns at `hz` ticks per second, exact integer arithmetic (`None` on overflow).
-pub fn ticks_to_ns(ticks: u64, hz: u64) -> Option<u64> {
+pub(crate) fn ticks_to_ns(ticks: u64, hz: u64) -> Option<u64> {
     u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(hz.max(1))).ok()
 }
 
 /// USER_HZ from `getconf CLK_TCK`, or 100 (the value on every common Linux build) when
 /// that fails.
-pub fn user_hz() -> u64 {
+pub(crate) fn user_hz() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -113,7 +113,7 @@ pub fn user_hz() -> u64 {
 }
 
 /// The `procstat` source.
-pub struct ProcStatSource {
+pub(crate) struct ProcStatSource {
     path: PathBuf,
     hz: u64,
     per_cpu: bool,
@@ -122,7 +122,7 @@ pub struct ProcStatSource {
 
 impl ProcStatSource {
     /// Reads `path` every `every` with `hz` ticks per second; `per_cpu` adds `cpuN` rows.
-    pub fn new(path: PathBuf, hz: u64, per_cpu: bool, every: Duration) -> Self {
+    pub(crate) fn new(path: PathBuf, hz: u64, per_cpu: bool, every: Duration) -> Self {
         ProcStatSource {
             path,
             hz,
@@ -131,13 +131,8 @@ impl ProcStatSource {
         }
     }
 
-    fn row(
-        &self,
-        t: &CpuTicks,
-        domain: &str,
-        vcpus: Option<u32>,
-    ) -> crate::capture::record::CpuRow {
-        let mut row = cpu_row(ID, domain);
+    fn row(&self, t: &CpuTicks, domain: &str, vcpus: Option<u32>) -> CpuRow {
+        let mut row = CpuRow::empty(ID, domain);
         row.cpu_ns = ticks_to_ns(t.busy, self.hz);
         row.idle_ns = ticks_to_ns(t.idle, self.hz);
         row.vcpus = vcpus;
@@ -186,7 +181,7 @@ impl Source for ProcStatSource {
             match &p.total {
                 Some(t) => rows.push(self.row(t, "host", vcpus)),
                 None => {
-                    let mut r = cpu_row(ID, "host");
+                    let mut r = CpuRow::empty(ID, "host");
                     r.vcpus = vcpus;
                     r.flags.set(Flags::MISSING);
                     rows.push(r);

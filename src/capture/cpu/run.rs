@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// Which stream a line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Standard output.
     Out,
     /// Standard error.
@@ -19,7 +19,7 @@ pub enum Stream {
 
 /// One line from a child, stamped when it was read.
 #[derive(Clone, Debug)]
-pub struct Line {
+pub(crate) struct Line {
     /// When the line arrived.
     pub at: Stamp,
     /// stdout or stderr.
@@ -30,7 +30,7 @@ pub struct Line {
 
 /// Starts `program args…` with stdout and stderr piped; each line is sent on the returned
 /// channel as it arrives. The channel disconnects once both streams reach end of file.
-pub fn spawn_lines(
+pub(crate) fn spawn_lines(
     program: &Path,
     args: &[String],
     clock: Clock,
@@ -77,7 +77,7 @@ pub fn spawn_lines(
 
 /// The result of a one-shot command.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     /// When the command finished (its output is complete).
     pub at: Stamp,
     /// Exit status.
@@ -90,7 +90,7 @@ pub struct Output {
 
 /// Why a one-shot command gave no output.
 #[derive(Debug)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The program could not be started (e.g. not found).
     Spawn(std::io::Error),
     /// It ran longer than the timeout and was killed.
@@ -100,7 +100,7 @@ pub enum RunError {
 }
 
 /// Runs `program args…` to completion, killing it after `timeout` or on stop.
-pub fn run_once(
+pub(crate) fn run_once(
     program: &Path,
     args: &[String],
     clock: Clock,
@@ -167,7 +167,7 @@ pub fn run_once(
 }
 
 /// Kills and reaps a child (errors ignored: it may have exited already).
-pub fn kill(child: &mut Child) {
+pub(crate) fn kill(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -9,8 +9,8 @@
 //! truncated to 10 characters unless `-f` (`--xentop-full-names`) is given.
 
 use super::run::{self, Line, Stream};
-use super::{cpu_row, event, fields};
-use crate::capture::record::{Flags, Record, Sink, Source, Stamp, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stamp, Stop};
+use crate::capture::source_kit::{event, fields, sleep_until};
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::mpsc::RecvTimeoutError;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// Where the used columns sit in a line, counted from the left over the header's columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Columns {
+pub(crate) struct Columns {
     /// Number of columns, NAME and STATE included (19 newer, 17 older).
     pub count: usize,
     /// Index of `CPU(sec)`.
@@ -29,13 +29,13 @@ pub struct Columns {
 
 impl Columns {
     /// The newer 19-column layout (with VBD_RSECT, VBD_WSECT).
-    pub const NEWER: Columns = Columns {
+    pub(crate) const NEWER: Columns = Columns {
         count: 19,
         cpu: 2,
         vcpus: Some(8),
     };
     /// The older 17-column layout (e.g. Xen 3.3).
-    pub const OLDER: Columns = Columns {
+    pub(crate) const OLDER: Columns = Columns {
         count: 17,
         cpu: 2,
         vcpus: Some(8),
@@ -44,7 +44,7 @@ impl Columns {
 
 /// One domain line of a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XentopDomain {
+pub(crate) struct XentopDomain {
     /// Name as printed (possibly truncated to 10 characters).
     pub name: String,
     /// The 6-character state, flags `dscbpr` in that order or `-`.
@@ -57,7 +57,7 @@ pub struct XentopDomain {
 
 /// What one line of xentop output is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum XentopLine {
+pub(crate) enum XentopLine {
     /// A header line: a new batch starts.
     Header(Columns),
     /// A domain.
@@ -67,7 +67,7 @@ pub enum XentopLine {
 }
 
 /// The header's columns, or `None` when `line` is not a header.
-pub fn parse_xentop_header(line: &str) -> Option<Columns> {
+pub(crate) fn parse_xentop_header(line: &str) -> Option<Columns> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     if toks.first() != Some(&"NAME") || toks.get(1) != Some(&"STATE") {
         return None;
@@ -82,7 +82,7 @@ pub fn parse_xentop_header(line: &str) -> Option<Columns> {
 
 /// Classifies and parses one line. Without a header yet (`cols` = `None`) both known
 /// layouts are tried. `Err` says why a line that should be a domain could not be read.
-pub fn parse_xentop_line(line: &str, cols: Option<Columns>) -> Result<XentopLine, String> {
+pub(crate) fn parse_xentop_line(line: &str, cols: Option<Columns>) -> Result<XentopLine, String> {
     if let Some(c) = parse_xentop_header(line) {
         return Ok(XentopLine::Header(c));
     }
@@ -176,9 +176,11 @@ fn parse_domain(line: &str, c: Columns) -> Result<XentopDomain, String> {
     })
 }
 
-/// A whole batch, parsed.
+/// A whole batch, parsed. Only the tests parse whole batches: the source takes lines
+/// one at a time as they arrive.
+#[cfg(test)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct XentopBatch {
+pub(crate) struct XentopBatch {
     /// The header's columns, when there was one.
     pub columns: Option<Columns>,
     /// Domain lines in order.
@@ -188,7 +190,8 @@ pub struct XentopBatch {
 }
 
 /// Parses one batch (a header and its domain lines). Bad lines are collected, not fatal.
-pub fn parse_xentop_batch(text: &str) -> XentopBatch {
+#[cfg(test)]
+pub(crate) fn parse_xentop_batch(text: &str) -> XentopBatch {
     let mut b = XentopBatch::default();
     for line in text.lines() {
         match parse_xentop_line(line, b.columns) {
@@ -202,7 +205,7 @@ pub fn parse_xentop_batch(text: &str) -> XentopBatch {
 }
 
 /// The `xentop` source: one child for the whole capture, restarted if it dies.
-pub struct XentopSource {
+pub(crate) struct XentopSource {
     program: PathBuf,
     delay_s: u64,
     full_names: bool,
@@ -210,7 +213,7 @@ pub struct XentopSource {
 
 impl XentopSource {
     /// Runs `program -b -d ⌈interval⌉` (whole seconds, at least 1), with `-f` if asked.
-    pub fn new(program: PathBuf, interval: Duration, full_names: bool) -> Self {
+    pub(crate) fn new(program: PathBuf, interval: Duration, full_names: bool) -> Self {
         let delay_s = interval.as_secs() + u64::from(interval.subsec_nanos() > 0);
         XentopSource {
             program,
@@ -265,7 +268,7 @@ impl Source for XentopSource {
                         fields([("reason", json!(format!("cannot restart: {e}")))]),
                         None,
                     ));
-                    if !super::sleep_until(std::time::Instant::now() + backoff, stop) {
+                    if !sleep_until(std::time::Instant::now() + backoff, stop) {
                         return Ok(());
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -322,7 +325,7 @@ impl Source for XentopSource {
             } else {
                 Duration::from_millis(250)
             };
-            if !super::sleep_until(std::time::Instant::now() + backoff, stop) {
+            if !sleep_until(std::time::Instant::now() + backoff, stop) {
                 return Ok(());
             }
         }
@@ -363,7 +366,7 @@ impl XentopSource {
                 true
             }
             Ok(XentopLine::Domain(d)) => {
-                let mut row = cpu_row(ID, &d.name);
+                let mut row = CpuRow::empty(ID, &d.name);
                 row.cpu_ns = d.cpu_s.checked_mul(1_000_000_000);
                 row.vcpus = d.vcpus;
                 row.state = d.state;

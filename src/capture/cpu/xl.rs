@@ -8,15 +8,15 @@
 
 use super::run::{self, RunError};
 use super::xl_migration::MigrationWatch;
-use super::{cpu_row, decimal_scaled, event, fields, Ticker};
-use crate::capture::record::{Flags, Record, Sink, Source, Stop};
+use crate::capture::record::{CpuRow, Flags, Record, Sink, Source, Stop};
+use crate::capture::source_kit::{event, fields, Ticker};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// One domain line of `xl list`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct XlDomain {
+pub(crate) struct XlDomain {
     /// Domain name.
     pub name: String,
     /// Domain id.
@@ -33,7 +33,7 @@ pub struct XlDomain {
 
 /// `xl list` output, parsed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct XlList {
+pub(crate) struct XlList {
     /// Domains in order.
     pub domains: Vec<XlDomain>,
     /// Lines that could not be parsed, with the reason.
@@ -41,7 +41,7 @@ pub struct XlList {
 }
 
 /// Parses `xl list` output. The header is skipped; bad lines are collected.
-pub fn parse_xl_list(text: &str) -> XlList {
+pub(crate) fn parse_xl_list(text: &str) -> XlList {
     let mut out = XlList::default();
     for line in text.lines() {
         let toks: Vec<&str> = line.split_whitespace().collect();
@@ -97,8 +97,34 @@ fn parse_line(line: &str, toks: &[&str]) -> Result<XlDomain, String> {
     })
 }
 
+/// Parses a non-negative decimal like `123.4` into integer units of 10^-`scale`, exactly
+/// (`decimal_scaled("1.5", 9)` = 1_500_000_000); `None` when it is not such a number.
+fn decimal_scaled(s: &str, scale: u32) -> Option<u64> {
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (s, ""),
+    };
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.len() > scale as usize {
+        return None;
+    }
+    let i: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let f: u64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().ok()?
+    };
+    let f = f.checked_mul(10u64.pow(scale - frac.len() as u32))?;
+    i.checked_mul(10u64.pow(scale))?.checked_add(f)
+}
+
 /// The `xl` source: polls `xl list`.
-pub struct XlSource {
+pub(crate) struct XlSource {
     program: PathBuf,
     every: Duration,
     watch_vms: Vec<String>,
@@ -107,7 +133,7 @@ pub struct XlSource {
 impl XlSource {
     /// Runs `program list` every `every`; reports migration phases of `watch_vms` (all
     /// VMs when empty).
-    pub fn new(program: PathBuf, every: Duration, watch_vms: Vec<String>) -> Self {
+    pub(crate) fn new(program: PathBuf, every: Duration, watch_vms: Vec<String>) -> Self {
         XlSource {
             program,
             every,
@@ -177,7 +203,7 @@ impl Source for XlSource {
                         }
                     }
                     for d in &list.domains {
-                        let mut row = cpu_row(ID, &d.name);
+                        let mut row = CpuRow::empty(ID, &d.name);
                         row.domid = Some(d.domid);
                         row.cpu_ns = Some(d.cpu_ns);
                         row.vcpus = Some(d.vcpus);
@@ -254,5 +280,22 @@ vm4                                          4  1024     1     -b----      5e1\n
         assert!(l.bad[0].1.contains("found 2 fields"));
         assert!(l.bad[1].1.contains("ID `x`"));
         assert!(l.bad[2].1.contains("Time(s) `5e1`"));
+    }
+
+    #[test]
+    fn decimals() {
+        // "123.4" s in ns: 123 s + 0.4 s = 123_400_000_000 ns.
+        assert_eq!(decimal_scaled("123.4", 9), Some(123_400_000_000));
+        assert_eq!(decimal_scaled("0", 9), Some(0));
+        assert_eq!(decimal_scaled(".5", 3), Some(500));
+        assert_eq!(
+            decimal_scaled("1.2345", 3),
+            None,
+            "more digits than the scale"
+        );
+        assert_eq!(decimal_scaled("-1", 9), None);
+        assert_eq!(decimal_scaled("1e3", 9), None);
+        assert_eq!(decimal_scaled(".", 9), None);
+        assert_eq!(decimal_scaled("99999999999999999999", 9), None, "overflow");
     }
 }

@@ -21,13 +21,13 @@
 use std::collections::BTreeMap;
 
 /// Suffix of the receiving domain during a transfer.
-pub const INCOMING: &str = "--incoming";
+pub(crate) const INCOMING: &str = "--incoming";
 /// Suffix of the sending domain after the target acknowledged the transfer.
-pub const MIGRATEDAWAY: &str = "--migratedaway";
+pub(crate) const MIGRATEDAWAY: &str = "--migratedaway";
 
 /// One phase observation: event kind, VM, domain id, side (`target`/`source`) if known.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Phase {
+pub(crate) struct Phase {
     /// Event kind, e.g. `migration.switch`.
     pub kind: &'static str,
     /// The VM's base name (without suffix).
@@ -40,7 +40,7 @@ pub struct Phase {
 
 /// Remembers the previous poll's domains (name → domid).
 #[derive(Clone, Debug, Default)]
-pub struct MigrationWatch {
+pub(crate) struct MigrationWatch {
     /// VMs to watch; empty = all.
     vms: Vec<String>,
     prev: BTreeMap<String, u32>,
@@ -48,7 +48,7 @@ pub struct MigrationWatch {
 
 impl MigrationWatch {
     /// Watches `vms` (every VM when empty).
-    pub fn new(vms: Vec<String>) -> Self {
+    pub(crate) fn new(vms: Vec<String>) -> Self {
         MigrationWatch {
             vms,
             prev: BTreeMap::new(),
@@ -61,7 +61,10 @@ impl MigrationWatch {
 
     /// Compares this poll's `(name, domid)` list with the previous one; phases in a fixed
     /// order (appearances, then disappearances with their interpretation).
-    pub fn update<'a>(&mut self, domains: impl IntoIterator<Item = (&'a str, u32)>) -> Vec<Phase> {
+    pub(crate) fn update<'a>(
+        &mut self,
+        domains: impl IntoIterator<Item = (&'a str, u32)>,
+    ) -> Vec<Phase> {
         let cur: BTreeMap<String, u32> = domains
             .into_iter()
             .map(|(n, d)| (n.to_string(), d))

@@ -52,7 +52,7 @@ impl Port {
     }
 
     /// Manifest description of the interface.
-    pub fn describe(&self) -> serde_json::Value {
+    pub(crate) fn describe(&self) -> serde_json::Value {
         match self {
             Port::Serial { path, baud } => serde_json::json!({
                 "interface": "serial", "device": path, "baud": baud,
@@ -63,7 +63,7 @@ impl Port {
     }
 
     /// Opens the port.
-    pub fn open(&self) -> Result<Box<dyn Link>, String> {
+    pub(crate) fn open(&self) -> Result<Box<dyn Link>, String> {
         match self {
             Port::Serial { path, baud } => {
                 let p = serialport::new(path, *baud)
@@ -92,7 +92,7 @@ impl Port {
 }
 
 /// A line-oriented connection to an instrument.
-pub trait Link: Send {
+pub(crate) trait Link: Send {
     /// Sends one command line (LF appended).
     fn send(&mut self, cmd: &str) -> io::Result<()>;
     /// Reads one reply line within `timeout`; `ErrorKind::TimedOut` when none came.

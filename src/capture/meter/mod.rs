@@ -9,8 +9,8 @@
 
 pub mod link;
 
-use super::record::{EventRow, Flags, PowerRow, Record, Sink, Stamp, Stop};
-use super::Source;
+use super::record::{Flags, PowerRow, Record, Sink, Source, Stamp, Stop};
+use super::source_kit::{event, sleep_until};
 use link::{Link, Port};
 use std::io;
 use std::time::{Duration, Instant};
@@ -26,17 +26,17 @@ pub enum Model {
 
 /// WT210 read items in the instrument's fixed reply order (the order of its item list):
 /// `:MEAS:VAL?` answers the enabled ones in this order, whatever order they were enabled in.
-pub const WT210_ITEMS: [&str; 19] = [
+const WT210_ITEMS: [&str; 19] = [
     "V", "A", "W", "VA", "VAR", "PF", "DEGREE", "VHZ", "AHZ", "WH", "WHP", "WHM", "AH", "AHP",
     "AHM", "VPK", "APK", "TIME", "MATH",
 ];
 
 /// Values at or above this mean "no data" on Yokogawa meters (they send 9.91E+37).
-pub const NO_DATA: f64 = 9.9e37;
+pub(crate) const NO_DATA: f64 = 9.9e37;
 
 impl Model {
     /// Source id and manifest model name.
-    pub fn id(self) -> &'static str {
+    pub(crate) fn id(self) -> &'static str {
         match self {
             Model::Wt210 => "wt210",
             Model::Wt310 => "wt310",
@@ -118,7 +118,7 @@ struct Layout {
 
 /// One parsed reply: values (None = missing), and whether the line was malformed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Parsed {
+struct Parsed {
     /// The values in reply order.
     pub values: Vec<Option<f64>>,
     /// The line did not have the expected number of numeric fields.
@@ -126,7 +126,7 @@ pub struct Parsed {
 }
 
 /// Parses a comma-separated NR3 reply of `n` values; `NAN` and values ≥ 9.9E37 are missing.
-pub fn parse_values(line: &str, n: usize) -> Parsed {
+fn parse_values(line: &str, n: usize) -> Parsed {
     let parts: Vec<&str> = line.split(',').map(str::trim).collect();
     let mut bad = parts.len() != n;
     let mut values = vec![None; n];
@@ -265,7 +265,10 @@ impl MeterSource {
             if parsed.bad {
                 flags.set(Flags::BAD_LINE);
                 self.bad_lines += 1;
-                sink.send_at(at, event("source.bad_line", id, Some(line.clone())));
+                sink.send_at(
+                    at,
+                    event("source.bad_line", id, None, Default::default(), Some(&line)),
+                );
             }
             let v = &parsed.values;
             let (p, volt, cur) = (v[lay.p], v[lay.v], v[lay.i]);
@@ -299,29 +302,6 @@ impl MeterSource {
             }
         }
     }
-}
-
-/// An event from a source with an optional raw line.
-pub fn event(kind: &str, source: &str, raw: Option<String>) -> Record {
-    Record::Event(EventRow {
-        kind: kind.to_string(),
-        source: source.to_string(),
-        vm: None,
-        fields: serde_json::Map::new(),
-        raw,
-    })
-}
-
-/// Sleeps up to `d`, waking early on stop; returns whether stop was requested.
-pub fn sleep_unless_stopped(d: Duration, stop: &Stop) -> bool {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if stop.requested() {
-            return true;
-        }
-        std::thread::sleep((end - Instant::now()).min(Duration::from_millis(20)));
-    }
-    stop.requested()
 }
 
 impl Source for MeterSource {
@@ -374,7 +354,7 @@ impl Source for MeterSource {
                 None => match self.cfg.port.open() {
                     Ok(l) => l,
                     Err(_) => {
-                        if sleep_unless_stopped(backoff, stop) {
+                        if !sleep_until(Instant::now() + backoff, stop) {
                             break;
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -384,11 +364,18 @@ impl Source for MeterSource {
             };
             if let Err(e) = self.init(l.as_mut()) {
                 if first {
-                    sink.send(event("source.no_answer", id, Some(e.to_string())));
+                    let why = e.to_string();
+                    sink.send(event(
+                        "source.no_answer",
+                        id,
+                        None,
+                        Default::default(),
+                        Some(&why),
+                    ));
                     first = false;
                 }
                 drop(l);
-                if sleep_unless_stopped(backoff, stop) {
+                if !sleep_until(Instant::now() + backoff, stop) {
                     break;
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -398,7 +385,14 @@ impl Source for MeterSource {
             backoff = Duration::from_millis(100);
             if pending.has(Flags::GAP) {
                 self.reconnects += 1;
-                sink.send(event("source.reconnected", id, self.idn.clone()));
+                let idn = self.idn.as_deref();
+                sink.send(event(
+                    "source.reconnected",
+                    id,
+                    None,
+                    Default::default(),
+                    idn,
+                ));
             }
             if self.cfg.model == Model::Wt210 && self.wh_start.is_none() {
                 self.wh_start = self.read_wh(l.as_mut());
@@ -412,7 +406,13 @@ impl Source for MeterSource {
                 }
                 Lost::Silent(why) => {
                     self.gaps += 1;
-                    sink.send(event("source.gap", id, Some(why)));
+                    sink.send(event(
+                        "source.gap",
+                        id,
+                        None,
+                        Default::default(),
+                        Some(&why),
+                    ));
                     pending.set(Flags::GAP);
                     pending.set(Flags::RECONNECTED);
                     // Drop and reopen: a USB-serial adapter may have re-enumerated.
