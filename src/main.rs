@@ -98,42 +98,7 @@ enum Command {
     /// MODEL.toml`: the `cores` power model and dom0 migration costs, with the fit
     /// statistics in comments), or from a published SPECpower_ssj2008 result (`--specpower
     /// CSV --server NAME`: the table as published, or a fitted `linear`/`cores` model).
-    Calibrate {
-        /// Capture run directories to fit (`capsim capture --out`): the `cores` power model
-        /// and the migration parameters.
-        #[arg(value_name = "RUN_DIR", conflicts_with = "specpower")]
-        runs: Vec<PathBuf>,
-        /// With run directories: write the fit report (report.html, figures) here.
-        #[arg(long, value_name = "DIR")]
-        report: Option<PathBuf>,
-        /// The host's physical cores (default: the run's manifest `host`).
-        #[arg(long)]
-        cores: Option<u32>,
-        /// The host's memory, e.g. 4GiB (default: the manifest).
-        #[arg(long)]
-        memory: Option<String>,
-        /// The host's NIC rate, e.g. 1Gbps (default: the manifest).
-        #[arg(long)]
-        nic: Option<String>,
-        /// The clock the runs ran at, e.g. 2.67GHz (default: the manifest).
-        #[arg(long)]
-        frequency: Option<String>,
-        /// SPECpower curves CSV (e.g. ../shared/data/specpower-ssj2008/specpower_curves.csv).
-        #[arg(long, value_name = "CSV", requires = "server")]
-        specpower: Option<PathBuf>,
-        /// Words that pick the result (vendor, model, CPU, MHz, publication date).
-        #[arg(long)]
-        server: Option<String>,
-        /// CSV line, to pick one of several matching results.
-        #[arg(long)]
-        line: Option<usize>,
-        /// Model kind to write.
-        #[arg(long, value_enum, default_value = "specpower")]
-        kind: ModelKind,
-        /// Model file to write.
-        #[arg(short, long, value_name = "MODEL.toml")]
-        out: PathBuf,
-    },
+    Calibrate(CalibrateArgs),
     /// Predict a captured run's power from its measured CPU with a server model: power
     /// RMSE, migration-time error, and an overlay plot (DIR/replay.svg, replay.png).
     Replay {
@@ -169,8 +134,42 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    match dispatch(Cli::parse().command) {
+        Ok(done) => {
+            print!("{}", done.text);
+            done.code
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// What a finished command prints on stdout and the exit code it ends with.
+struct Done {
+    text: String,
+    code: ExitCode,
+}
+
+impl Done {
+    /// A line printed with a newline, exit 0.
+    fn line(text: impl std::fmt::Display) -> Done {
+        Done {
+            text: format!("{text}\n"),
+            code: ExitCode::SUCCESS,
+        }
+    }
+    /// Text printed as is; exit 1 when `failed` (some runs or rows failed), else 0.
+    fn text(text: String, failed: bool) -> Done {
+        let code = if failed {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        };
+        Done { text, code }
+    }
+}
+
+fn dispatch(command: Command) -> Result<Done, String> {
+    match command {
         Command::Sweep {
             sweep,
             out,
@@ -188,84 +187,20 @@ fn main() -> ExitCode {
                 models,
                 progress: capsim::sweep::Progress::auto(),
             };
-            match sweep_command(&c) {
-                Ok((line, failed)) => {
-                    println!("{line}");
-                    if failed > 0 {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(e) => fail(&e),
-            }
+            let (line, failed) = sweep_command(&c)?;
+            Ok(Done::text(format!("{line}\n"), failed > 0))
         }
-        Command::Report { dir } => match capsim::sweep::report::report(&dir) {
-            Ok(p) => {
-                println!("report: {}", p.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Merge { dirs, out } => match capsim::sweep::shard::merge(&dirs, &out) {
-            Ok(p) => {
-                println!("{}", p.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        },
-        Command::Calibrate {
-            runs,
-            report,
-            cores,
-            memory,
-            nic,
-            frequency,
-            specpower,
-            server,
-            line,
-            kind,
-            out,
-        } => {
-            let Some(specpower) = specpower else {
-                let host = capsim::calibrate::model_out::HostInfo {
-                    cores,
-                    memory,
-                    nic,
-                    frequency,
-                    description: None,
-                };
-                return match capsim::calibrate::runs_command(&runs, &out, report.as_deref(), host) {
-                    Ok(text) => {
-                        println!("{text}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => fail(&e),
-                };
-            };
-            let server = server.unwrap_or_default();
-            let kind = match kind {
-                ModelKind::Specpower => Kind::SpecPower,
-                ModelKind::Linear => Kind::Linear,
-                ModelKind::Cores => Kind::Cores,
-            };
-            match capsim::calibrate::specpower_command(&specpower, &server, line, kind, &out) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
+        Command::Report { dir } => {
+            let p = capsim::sweep::report::report(&dir)?;
+            Ok(Done::line(format!("report: {}", p.display())))
         }
-        Command::Replay { run, model, out } => {
-            match capsim::calibrate::replay::replay_command(&run, &model, out.as_deref()) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
+        Command::Merge { dirs, out } => Ok(Done::line(
+            capsim::sweep::shard::merge(&dirs, &out)?.display(),
+        )),
+        Command::Calibrate(args) => calibrate(args),
+        Command::Replay { run, model, out } => Ok(Done::line(
+            capsim::calibrate::replay::replay_command(&run, &model, out.as_deref())?,
+        )),
         Command::Slurm {
             sweep,
             tasks,
@@ -278,13 +213,10 @@ fn main() -> ExitCode {
                 cpus_per_task,
                 time,
             };
-            match slurm_command(&sweep, &opts, out.as_deref()) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
+            Ok(Done::text(
+                slurm_command(&sweep, &opts, out.as_deref())?,
+                false,
+            ))
         }
         Command::Validate {
             out,
@@ -302,55 +234,13 @@ fn main() -> ExitCode {
                 scenarios,
                 models,
             };
-            match validate_command(&opts) {
-                Ok((rows, _, table)) => {
-                    print!("{table}");
-                    if rows.iter().any(|r| r.pass() == Some(false)) {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(e) => fail(&e),
-            }
+            let (rows, _, table) = validate_command(&opts)?;
+            Ok(Done::text(
+                table,
+                rows.iter().any(|r| r.pass() == Some(false)),
+            ))
         }
-        Command::Capture(args) if args.simulate.is_some() => {
-            let o = capsim::calibrate::synthetic::Options {
-                host: args.host.clone(),
-                noise_w: args.noise,
-                seed: args.seed,
-                // The synthetic meter's update interval is also the CPU poll interval.
-                interval_s: args.meter_rate.map_or(0.1, |r| r.0),
-                ..Default::default()
-            };
-            let sc = args.simulate.as_deref().unwrap_or(std::path::Path::new(""));
-            match capsim::calibrate::synthesize_command(sc, &o, &args.out) {
-                Ok(text) => {
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
-        Command::Capture(args) => {
-            let argv: Vec<String> = std::env::args().collect();
-            match capsim::capture::cli::capture_command(&args, argv) {
-                Ok(o) => {
-                    println!(
-                        "capture: {} ({}; {} power, {} cpu, {} migration, {} net rows, {} events)",
-                        o.dir.display(),
-                        o.exit_reason,
-                        o.counts.rows_in("power.csv"),
-                        o.counts.rows_in("cpu.csv"),
-                        o.counts.rows_in("migration.csv"),
-                        o.counts.rows_in("net.csv"),
-                        o.counts.rows_in("events.jsonl")
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
-        }
+        Command::Capture(args) => capture(&args),
         Command::Run {
             scenario,
             out,
@@ -365,15 +255,101 @@ fn main() -> ExitCode {
                 seed,
                 replicate,
             };
-            match run_command(&opts) {
-                Ok((_, _, table)) => {
-                    print!("{table}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(&e),
-            }
+            let (_, _, table) = run_command(&opts)?;
+            Ok(Done::text(table, false))
         }
     }
+}
+
+/// `capsim calibrate`: from capture runs, or from a published SPECpower result.
+fn calibrate(a: CalibrateArgs) -> Result<Done, String> {
+    let Some(specpower) = a.specpower else {
+        let host = capsim::calibrate::model_out::HostInfo {
+            cores: a.cores,
+            memory: a.memory,
+            nic: a.nic,
+            frequency: a.frequency,
+            description: None,
+        };
+        let text = capsim::calibrate::runs_command(&a.runs, &a.out, a.report.as_deref(), host)?;
+        return Ok(Done::line(text));
+    };
+    let server = a.server.unwrap_or_default();
+    let kind = match a.kind {
+        ModelKind::Specpower => Kind::SpecPower,
+        ModelKind::Linear => Kind::Linear,
+        ModelKind::Cores => Kind::Cores,
+    };
+    let text = capsim::calibrate::specpower_command(&specpower, &server, a.line, kind, &a.out)?;
+    Ok(Done::line(text))
+}
+
+/// `capsim capture`: a real capture, or a synthetic one from a scenario with `--simulate`.
+fn capture(args: &capsim::capture::cli::CaptureArgs) -> Result<Done, String> {
+    if let Some(sc) = args.simulate.as_deref() {
+        let o = capsim::calibrate::synthetic::Options {
+            host: args.host.clone(),
+            noise_w: args.noise,
+            seed: args.seed,
+            // The synthetic meter's update interval is also the CPU poll interval.
+            interval_s: args.meter_rate.map_or(0.1, |r| r.0),
+            ..Default::default()
+        };
+        return Ok(Done::line(capsim::calibrate::synthesize_command(
+            sc, &o, &args.out,
+        )?));
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let o = capsim::capture::cli::capture_command(args, argv)?;
+    Ok(Done::line(format!(
+        "capture: {} ({}; {} power, {} cpu, {} migration, {} net rows, {} events)",
+        o.dir.display(),
+        o.exit_reason,
+        o.counts.rows_in("power.csv"),
+        o.counts.rows_in("cpu.csv"),
+        o.counts.rows_in("migration.csv"),
+        o.counts.rows_in("net.csv"),
+        o.counts.rows_in("events.jsonl")
+    )))
+}
+
+/// `capsim calibrate`'s arguments.
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    /// Capture run directories to fit (`capsim capture --out`): the `cores` power model
+    /// and the migration parameters.
+    #[arg(value_name = "RUN_DIR", conflicts_with = "specpower")]
+    runs: Vec<PathBuf>,
+    /// With run directories: write the fit report (report.html, figures) here.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// The host's physical cores (default: the run's manifest `host`).
+    #[arg(long)]
+    cores: Option<u32>,
+    /// The host's memory, e.g. 4GiB (default: the manifest).
+    #[arg(long)]
+    memory: Option<String>,
+    /// The host's NIC rate, e.g. 1Gbps (default: the manifest).
+    #[arg(long)]
+    nic: Option<String>,
+    /// The clock the runs ran at, e.g. 2.67GHz (default: the manifest).
+    #[arg(long)]
+    frequency: Option<String>,
+    /// SPECpower curves CSV (e.g. ../shared/data/specpower-ssj2008/specpower_curves.csv).
+    #[arg(long, value_name = "CSV", requires = "server")]
+    specpower: Option<PathBuf>,
+    /// Words that pick the result (vendor, model, CPU, MHz, publication date).
+    #[arg(long)]
+    server: Option<String>,
+    /// CSV line, to pick one of several matching results.
+    #[arg(long)]
+    line: Option<usize>,
+    /// Model kind to write.
+    #[arg(long, value_enum, default_value = "specpower")]
+    kind: ModelKind,
+    /// Model file to write.
+    #[arg(short, long, value_name = "MODEL.toml")]
+    out: PathBuf,
 }
 
 /// Server model kinds `capsim calibrate` writes.

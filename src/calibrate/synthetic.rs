@@ -593,7 +593,7 @@ fn truth_json(t: &Truth) -> serde_json::Value {
 }
 
 /// Writes a synthetic run into `dir` (created; it must not hold a capture already)
-/// through the capture tool's [`Writer`], then the manifest (atomically) with the rows
+/// through the capture tool's writer, then the manifest (atomically) with the rows
 /// per file.
 pub fn write_run(dir: &Path, s: &Synthetic) -> Result<Counts, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;

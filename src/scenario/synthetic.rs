@@ -55,7 +55,7 @@
 //! distinct spec (memoised): the median and p99 conditions are on the continuous value
 //! before rounding, P(100·u·D < 100·median) = 0.5 and P(100·u·D < 100·p99) = 0.99, which
 //! puts the integer median and p99 in the middle of their rounding bins; the mean condition
-//! is on the rounded, clamped integers, E[x] = Σ_{k=0}^{98} P(x > k) = Σ_k P(100·u·D ≥ k + ½).
+//! is on the rounded, clamped integers, E(x) = Σ_{k=0}^{98} P(x > k) = Σ_k P(100·u·D ≥ k + ½).
 //! The within-VM constants κ, ρ, τ ([`WITHIN_SHARE`], [`SLOW_SHARE`],
 //! [`SLOW_TIMESCALE_S`]) do not move the pooled marginal; they were tuned by hand against
 //! the 20110303 day (commented at each constant).
