@@ -14,6 +14,7 @@
 //! Layers, each using only the ones above it (`.ci/structure` checks that no module
 //! imports one that imports it back):
 //! - [`units`]: quantities written with units ("15s", "600MiB"), shared by every format;
+//!   [`atomic`]: the one way any command writes a file (temporary sibling, then rename);
 //! - [`engine`]: simulation time, the event queue, seeded random streams (no domain);
 //! - [`model`]: typed ids, servers, CPU scheduling, power, VMs, memory and dirty pages,
 //!   networks, PDUs, breakers, meters;
@@ -26,11 +27,12 @@
 //! - [`output`]: CSV, JSON and plots of a run;
 //! - [`study`], [`sweep`]: the study reproduction, and batch sweeps with reports;
 //! - [`capture`], [`calibrate`]: recording real testbeds and fitting models to them
-//!   (`capture` uses only [`units`]);
+//!   (`capture` uses only [`units`] and [`atomic`]);
 //! - [`app`]: what each command line subcommand does (`main.rs` only parses arguments).
 
 pub mod actuation;
 pub mod app;
+pub mod atomic;
 pub mod calibrate;
 pub mod capture;
 pub mod engine;

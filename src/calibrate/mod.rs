@@ -21,7 +21,6 @@ pub mod runs_fit;
 pub mod specpower;
 pub mod synthetic;
 
-use crate::output::dir::write_file_atomic;
 use std::path::{Path, PathBuf};
 
 fn today() -> String {
@@ -47,7 +46,7 @@ pub fn runs_command(
     let c = runs_fit::calibrate(dirs)?;
     let host = host.or_manifest(&c.runs[0].manifest);
     let text = model_out::model_text(&c, &host, &today())?;
-    write_file_atomic(out, text.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::atomic::write_text(out, &text)?;
     let mut msg = summary(&c);
     msg.insert_str(0, &format!("{}: written\n", out.display()));
     if let Some(dir) = report {
@@ -163,7 +162,7 @@ pub fn specpower_command(
         &text,
     )
     .map_err(|e| format!("internal: the written model does not load: {e}"))?;
-    write_file_atomic(out, text.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::atomic::write_text(out, &text)?;
     let fit = specpower::fit_line(r)?;
     Ok(format!(
         "{}: {} (line {})\nlinear fit: idle {:.1} W, max {:.1} W, R² {:.4}, RMSE {:.2} W, worst residual {:.2} W",

@@ -625,7 +625,7 @@ pub fn write_run(dir: &Path, s: &Synthetic) -> Result<Counts, String> {
             })
         })
         .collect();
-    crate::capture::session::write_atomic(
+    crate::atomic::write_text(
         &mpath,
         &serde_json::to_string_pretty(&m).unwrap_or_default(),
     )?;

@@ -76,17 +76,6 @@ fn clock_sync() -> serde_json::Value {
     })
 }
 
-/// Writes `text` to `path` via a temporary file in the same directory and a rename.
-pub(crate) fn write_atomic(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 struct ManifestBase {
     command_line: Vec<String>,
     start_utc: String,
@@ -252,7 +241,7 @@ fn claim_run_dir(dir: &Path) -> Result<PathBuf, String> {
 
 /// Writes the manifest, pretty-printed, atomically.
 fn write_manifest(path: &Path, m: &serde_json::Value) -> Result<(), String> {
-    write_atomic(path, &serde_json::to_string_pretty(m).unwrap_or_default())
+    crate::atomic::write_text(path, &serde_json::to_string_pretty(m).unwrap_or_default())
 }
 
 /// The writer's thread, which owns the files, and how to tell it to finish.

@@ -6,20 +6,14 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::atomic::sibling;
+
 /// A staging directory that becomes `target` on [`Staging::commit`], and is removed if
 /// dropped uncommitted.
 pub struct Staging {
     target: PathBuf,
     staging: PathBuf,
     committed: bool,
-}
-
-fn sibling(target: &Path, tag: &str) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    target.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
 }
 
 impl Staging {
@@ -91,26 +85,6 @@ impl Drop for Staging {
             let _ = fs::remove_dir_all(&self.staging);
         }
     }
-}
-
-/// Writes one file atomically: a temporary file beside it, synced, then renamed.
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(parent) = path.parent() {
-        if !parent.as_os_str().is_empty() {
-            fs::create_dir_all(parent)?;
-        }
-    }
-    let tmp = sibling(path, "tmp");
-    let res = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    res
 }
 
 #[cfg(test)]

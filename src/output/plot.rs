@@ -129,36 +129,33 @@ pub fn write_figure(fig: &Figure, svg: &Path, png: &Path) -> Result<(), String> 
     ensure_fonts();
     let size = figure_size(fig);
 
-    {
-        let root = SVGBackend::new(svg, size).into_drawing_area();
+    // Each file is drawn to a temporary sibling and renamed, so a failed draw leaves no
+    // half-written figure; the bitmap backend picks its encoder from the extension.
+    let svg_tmp = crate::atomic::temp_with_extension(svg, "svg");
+    let drawn = (|| {
+        let root = SVGBackend::new(&svg_tmp, size).into_drawing_area();
         draw_figure(&root, fig).map_err(|e| format!("{}: {e}", svg.display()))?;
         root.present()
-            .map_err(|e| format!("{}: {e}", svg.display()))?;
-    }
-
-    // The bitmap backend picks the encoder from the extension, so render to a
-    // `.png`-suffixed sibling when the requested name has another extension.
-    let is_png = png
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    let target = if is_png {
-        png.to_path_buf()
-    } else {
-        let mut os = png.as_os_str().to_owned();
-        os.push(".tmp.png");
-        std::path::PathBuf::from(os)
-    };
-    {
-        let root = BitMapBackend::new(&target, size).into_drawing_area();
+            .map_err(|e| format!("{}: {e}", svg.display()))
+    })();
+    finish(drawn, &svg_tmp, svg)?;
+    let png_tmp = crate::atomic::temp_with_extension(png, "png");
+    let drawn = (|| {
+        let root = BitMapBackend::new(&png_tmp, size).into_drawing_area();
         draw_figure(&root, fig).map_err(|e| format!("{}: {e}", png.display()))?;
         root.present()
-            .map_err(|e| format!("{}: {e}", png.display()))?;
+            .map_err(|e| format!("{}: {e}", png.display()))
+    })();
+    finish(drawn, &png_tmp, png)
+}
+
+/// Renames a drawn temporary over its target, or removes it when drawing failed.
+fn finish(drawn: Result<(), String>, tmp: &Path, target: &Path) -> Result<(), String> {
+    if let Err(e) = drawn {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e);
     }
-    if !is_png {
-        std::fs::rename(&target, png).map_err(|e| format!("{}: {e}", png.display()))?;
-    }
-    Ok(())
+    crate::atomic::commit(tmp, target).map_err(|e| format!("{}: {e}", target.display()))
 }
 
 fn figure_size(fig: &Figure) -> (u32, u32) {

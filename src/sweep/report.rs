@@ -3,7 +3,7 @@
 //! policy, slowdown against violations, CDF of per-VM slowdown); a self-contained
 //! `report.html` with the plots inlined as SVG.
 
-use crate::output::dir::{write_file_atomic, Staging};
+use crate::output::dir::Staging;
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use crate::output::stats::mean_ci;
 use crate::output::summary::Summary;
@@ -180,7 +180,7 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
     html.push_str("</body></html>\n");
     st.commit().map_err(|e| e.to_string())?;
     let out = dir.join("report.html");
-    write_file_atomic(&out, html.as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    crate::atomic::write_text(&out, &html)?;
     Ok(out)
 }
 

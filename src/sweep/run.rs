@@ -6,7 +6,7 @@
 use super::expand::{show, Run, Sweep};
 use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
-use crate::output::dir::{write_file_atomic, Staging};
+use crate::output::dir::Staging;
 use crate::output::summary::Summary;
 use crate::output::write::{field, num, write_run};
 use rayon::prelude::*;
@@ -91,7 +91,7 @@ pub fn run_sweep(
     reporter.close();
     let (csv, failed) = runs_csv(sweep, &outcomes);
     let path = opts.out.join("runs.csv");
-    write_file_atomic(&path, csv.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::atomic::write_text(&path, &csv)?;
     Ok((path, failed))
 }
 

@@ -2,7 +2,6 @@
 //! one machine would write, and Slurm job-array scripts.
 
 use super::expand::Sweep;
-use crate::output::dir::write_file_atomic;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +27,7 @@ pub const ORDER_FILE: &str = "sweep-order.txt";
 pub fn write_order(full: &Sweep, out: &Path) -> Result<(), String> {
     let text: String = full.runs.iter().map(|r| format!("{}\n", r.id)).collect();
     let p = out.join(ORDER_FILE);
-    write_file_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))
+    crate::atomic::write_text(&p, &text)
 }
 
 /// Joins shard directories' `runs.csv` into `out/runs.csv`, rows in the sweep's order:
@@ -83,7 +82,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let p = out.join("runs.csv");
-    write_file_atomic(&p, csv.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+    crate::atomic::write_text(&p, &csv)?;
     std::fs::copy(first.join(ORDER_FILE), out.join(ORDER_FILE)).map_err(|e| e.to_string())?;
     Ok(p)
 }
@@ -196,7 +195,7 @@ pub fn slurm_scripts(
         ("submit.sh", submit),
     ] {
         let p = dir.join(f);
-        write_file_atomic(&p, text.as_bytes()).map_err(|e| format!("{}: {e}", p.display()))?;
+        crate::atomic::write_text(&p, &text)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
