@@ -74,19 +74,29 @@ fn first_fit_respects_cpu_and_memory_and_shares_are_exact() {
     // First fit: per server ≤ 12 vCPUs and ≤ 12 GiB; the first server is full (a pair
     // of sizes takes 3 vCPUs and 3 GiB, so 4 pairs fill 12 of each).
     for (i, s) in sc.servers.iter().enumerate() {
-        let vcpus: u32 = sc.vms.iter().filter(|v| v.host == i).map(|v| v.vcpus).sum();
+        let vcpus: u32 = sc
+            .vms
+            .iter()
+            .filter(|v| v.host.idx() == i)
+            .map(|v| v.vcpus)
+            .sum();
         let mem: u64 = sc
             .vms
             .iter()
-            .filter(|v| v.host == i)
+            .filter(|v| v.host.idx() == i)
             .map(|v| v.memory_bytes)
             .sum();
         assert!(vcpus <= 12 && mem <= s.model.memory_bytes, "{}", s.name);
     }
-    let first: u32 = sc.vms.iter().filter(|v| v.host == 0).map(|v| v.vcpus).sum();
+    let first: u32 = sc
+        .vms
+        .iter()
+        .filter(|v| v.host.idx() == 0)
+        .map(|v| v.vcpus)
+        .sum();
     assert_eq!(first, 12);
     // 144 VMs need 216 vCPUs = 18 full servers: the last 6 stay empty (first fit).
-    assert!(sc.vms.iter().all(|v| v.host < 18));
+    assert!(sc.vms.iter().all(|v| v.host.idx() < 18));
 }
 
 #[test]

@@ -22,7 +22,7 @@
 
 use capsim::app::{run_command, RunOptions};
 use capsim::migration::{Mechanism, Params, Push, XenStop};
-use capsim::scenario::config::ActionKind;
+use capsim::scenario::config::Actuation;
 use capsim::scenario::{load_str, Library, Scenario};
 use capsim::sim::migration::Phase;
 use capsim::sim::run::MigrationOutcome;
@@ -131,7 +131,7 @@ fn params_of(sc: &Scenario, vm: &str) -> Arc<Params> {
     sc.actions
         .iter()
         .find_map(|a| match &a.kind {
-            ActionKind::Migrate { vm: x, params, .. } if *x == v => Some(params.clone()),
+            Actuation::Migrate { vm: x, params, .. } if x.idx() == v => Some(params.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no migration of `{vm}`"))

@@ -25,7 +25,7 @@ use crate::actuation::Actuation;
 use crate::capture::record::{CpuRow, EventRow, Flags, FreqRow, PowerRow, Record, Stamp};
 use crate::capture::writer::{Counts, Writer, FILES};
 use crate::model::ids::{MigrationId, ServerId};
-use crate::scenario::config::{ActionKind, Scenario};
+use crate::scenario::config::Scenario;
 use crate::sim::{LogEvent, RunResult};
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -237,7 +237,7 @@ impl Sampler<'_> {
     /// Where VM `v` runs during an interval ending at `t`: after a switch-over inside
     /// the interval the VM is on the destination (it was suspended for the rest of it).
     fn host_at(&self, v: usize, t: f64) -> usize {
-        let mut hst = self.sc.vms[v].host;
+        let mut hst = self.sc.vms[v].host.idx();
         for m in self.migs.iter().filter(|m| m.vm == v) {
             if m.switch.is_some_and(|s| s < t) {
                 hst = m.to;
@@ -289,7 +289,7 @@ impl Sampler<'_> {
         }
         // The lingering source copy's CPU counts in the renamed domain.
         if let Some(m) = self.migs.iter().find(|m| {
-            self.sc.vms[m.vm].host == s
+            self.sc.vms[m.vm].host.idx() == s
                 && m.switch.is_some_and(|w| w < t)
                 && m.gone.is_none_or(|g| g > t - dt)
         }) {
@@ -322,7 +322,7 @@ impl Sampler<'_> {
         push("Domain-0".into(), 0, cum.dom0[s]);
         for (v, &c) in cum.vm[s].iter().enumerate() {
             let name = self.vm(v);
-            if self.sc.vms[v].host == s {
+            if self.sc.vms[v].host.idx() == s {
                 match self.migs.iter().find(|m| m.vm == v) {
                     Some(m) if m.gone.is_some_and(|g| g < t) => {}
                     Some(m) if m.switch.is_some_and(|w| w < t) => {
@@ -559,7 +559,7 @@ fn truth_of(sc: &Scenario, h: usize, migs: &[SimMig]) -> Truth {
     };
     let Some(m) = migs.first() else { return t };
     let params = sc.actions.iter().find_map(|a| match &a.kind {
-        ActionKind::Migrate { vm, params, .. } if *vm == m.vm => Some(params.clone()),
+        Actuation::Migrate { vm, params, .. } if vm.idx() == m.vm => Some(params.clone()),
         _ => None,
     });
     if let Some(p) = params {

@@ -5,6 +5,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Index, IndexMut};
 
+/// Generation counter of a supersedable event (a VM's completion, a breaker's trip, a
+/// migration's next step): one width for every kind, compared for equality only, so
+/// wrapping is harmless.
+pub type Gen = u32;
+
 macro_rules! id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

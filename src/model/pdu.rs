@@ -93,7 +93,7 @@ pub struct Device {
     pub trips: Vec<Trip>,
     /// Generation of the pending trip event; bumped on every reschedule so stale
     /// events are ignored.
-    pub trip_gen: u32,
+    pub trip_gen: crate::model::ids::Gen,
 }
 
 impl Device {

@@ -61,7 +61,7 @@ pub struct Vm {
     /// Completion offset from start if alone on an idle host at P0, ns.
     pub baseline_ns: Option<u64>,
     /// Generation of the pending completion event.
-    pub complete_gen: u32,
+    pub complete_gen: crate::model::ids::Gen,
     /// Memory allocation, 4 KiB pages.
     pub memory_pages: u32,
     /// How it writes its memory (absent: it never writes).

@@ -1,15 +1,16 @@
 //! The validated, typed form of a scenario: what the simulator is built from.
 //!
-//! Everything here has been checked, every name resolved to an index and every
+//! Everything here has been checked, every name resolved to a typed id and every
 //! quantity converted to SI units (or integer nanoseconds for times).
 
-use crate::migration::Params;
 use crate::model::breaker::TripCurve;
+use crate::model::ids::{DeviceId, ServerId};
 use crate::model::memory::MemoryProfile;
 use crate::model::pdu::Electrical;
 use crate::model::workload::Demand;
 use std::sync::Arc;
 
+pub use crate::actuation::Actuation;
 pub use crate::model::server::ServerModel;
 
 /// A breaker preset from the library.
@@ -28,8 +29,8 @@ pub struct DeviceConfig {
     pub name: String,
     /// `outlet_group`, `rack`, `row` or `datacenter`.
     pub kind: String,
-    /// Index of the feeding device (always lower than this one's).
-    pub parent: Option<usize>,
+    /// The feeding device (always earlier than this one).
+    pub parent: Option<DeviceId>,
     /// Voltage, phases and power factor.
     pub electrical: Electrical,
     /// Breaker rating, A.
@@ -49,8 +50,8 @@ pub struct ServerConfig {
     pub name: String,
     /// Shared model.
     pub model: Arc<ServerModel>,
-    /// Index of the feeding device.
-    pub device: usize,
+    /// The feeding device.
+    pub device: DeviceId,
     /// Initial p-state (0 = fastest).
     pub pstate: usize,
     /// Constant dom0 CPU use, cores.
@@ -62,8 +63,8 @@ pub struct ServerConfig {
 pub struct VmConfig {
     /// Unique name.
     pub name: String,
-    /// Index of its server.
-    pub host: usize,
+    /// Its server.
+    pub host: ServerId,
     /// Virtual CPUs.
     pub vcpus: u32,
     /// Credit-scheduler weight.
@@ -103,10 +104,10 @@ pub struct PolicySetup {
 /// What a meter measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MeterTarget {
-    /// A device, by index.
-    Device(usize),
-    /// A server, by index.
-    Server(usize),
+    /// A device.
+    Device(DeviceId),
+    /// A server.
+    Server(ServerId),
 }
 
 /// One meter.
@@ -122,48 +123,13 @@ pub struct MeterConfig {
     pub delay_ns: u64,
 }
 
-/// A scheduled change.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ActionKind {
-    /// Set a server's p-state.
-    SetPstate {
-        /// Server index.
-        server: usize,
-        /// P-state index.
-        pstate: usize,
-    },
-    /// Set or remove a VM's cap, cores.
-    SetVmCap {
-        /// VM index.
-        vm: usize,
-        /// New cap, cores (`None`: uncapped).
-        cap_cores: Option<f64>,
-    },
-    /// Set a VM's weight.
-    SetVmWeight {
-        /// VM index.
-        vm: usize,
-        /// New weight.
-        weight: f64,
-    },
-    /// Live-migrate a VM.
-    Migrate {
-        /// VM index.
-        vm: usize,
-        /// Destination server index.
-        to: usize,
-        /// Algorithm and its parameters.
-        params: Arc<Params>,
-    },
-}
-
 /// A change at a time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Action {
     /// When, ns.
     pub at_ns: u64,
-    /// What.
-    pub kind: ActionKind,
+    /// What: the same vocabulary as policy commands, applied through the same path.
+    pub kind: Actuation,
 }
 
 /// What a run records.

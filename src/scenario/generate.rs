@@ -7,6 +7,7 @@ use super::config::{BreakerPreset, DeviceConfig, ServerConfig, ServerModel, VmCo
 use super::error::ConfigError;
 use super::schema::DeviceLevel;
 use crate::model::cpu::XEN_DEFAULT_WEIGHT;
+use crate::model::ids::{DeviceId, ServerId};
 use crate::model::memory::{MemoryProfile, PAGE_SIZE};
 use crate::model::pdu::Electrical;
 use crate::model::workload::{Demand, TraceEnd, PLANETLAB_INTERVAL_NS};
@@ -183,7 +184,7 @@ pub fn power_tree(
                 servers.push(ServerConfig {
                     name: format!("s-{r}-{k:02}-{j:02}"),
                     model,
-                    device: rack_ix,
+                    device: DeviceId::new(rack_ix),
                     pstate: 0,
                     dom0_cores: 0.0,
                 });
@@ -201,7 +202,7 @@ pub fn power_tree(
             devices.push(DeviceConfig {
                 name: format!("rack-{r}-{k:02}"),
                 kind: DeviceLevel::Rack.name().into(),
-                parent: Some(first_device + row_ix),
+                parent: Some(DeviceId::new(first_device + row_ix)),
                 electrical: plan.rack,
                 rating_a: Some(rating_a),
                 cap_w: Some(cap_w),
@@ -285,7 +286,7 @@ pub fn place_vms(
         };
         vms.push(VmConfig {
             name: format!("vm-{:05}", i + 1),
-            host: first_server + host,
+            host: ServerId::new(first_server + host),
             vcpus,
             weight: XEN_DEFAULT_WEIGHT,
             cap_cores: None,

@@ -2,10 +2,8 @@
 //! an event can be superseded, a generation number: a stale event is simply ignored,
 //! which keeps the queue a plain heap.
 
+pub use crate::model::ids::Gen;
 use crate::model::ids::{DeviceId, MeterId, MigrationId, VmId};
-
-/// Generation of a supersedable event (one width for every kind).
-pub type Gen = u32;
 
 /// Everything that can happen in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

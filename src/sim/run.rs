@@ -12,10 +12,10 @@ use super::settle::{settle, Scratch};
 use super::state::Core;
 use super::summary::Summary;
 use super::world::Metered;
-use crate::actuation::{Actuation, Origin};
+use crate::actuation::Origin;
 use crate::migration::PageState;
 use crate::model::ids::{MigrationId, VmId};
-use crate::scenario::config::{ActionKind, Scenario};
+use crate::scenario::config::Scenario;
 
 /// Everything a run produced.
 pub struct RunResult {
@@ -162,7 +162,7 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::Action(i) => {
-                let a = scenario_actuation(&core.sc.actions[i as usize].kind);
+                let a = core.sc.actions[i as usize].kind.clone();
                 actuate(core, &mut self.migs, a, Origin::Scenario);
             }
             Event::Migration { mig, gen } => self.migs.on_event(core, mig, gen),
@@ -229,29 +229,5 @@ impl<'a> Sim<'a> {
             events_processed: core.q.popped(),
             migrations,
         }
-    }
-}
-
-/// A scenario action as an actuation.
-fn scenario_actuation(a: &ActionKind) -> Actuation {
-    use crate::model::ids::ServerId;
-    match a.clone() {
-        ActionKind::SetPstate { server, pstate } => Actuation::SetPstate {
-            server: ServerId::new(server),
-            pstate,
-        },
-        ActionKind::SetVmCap { vm, cap_cores } => Actuation::SetVmCap {
-            vm: VmId::new(vm),
-            cap_cores,
-        },
-        ActionKind::SetVmWeight { vm, weight } => Actuation::SetVmWeight {
-            vm: VmId::new(vm),
-            weight,
-        },
-        ActionKind::Migrate { vm, to, params } => Actuation::Migrate {
-            vm: VmId::new(vm),
-            to: ServerId::new(to),
-            params,
-        },
     }
 }

@@ -73,7 +73,7 @@ fn device(sc: &Scenario, d: &DeviceConfig) -> Device {
     Device::new(
         d.name.clone(),
         d.kind.clone(),
-        d.parent.map(DeviceId::new),
+        d.parent,
         d.electrical,
         d.rating_a,
         d.cap_w,
@@ -85,7 +85,7 @@ fn server(s: &ServerConfig) -> Server {
     Server {
         name: s.name.clone(),
         model: s.model.clone(),
-        device: DeviceId::new(s.device),
+        device: s.device,
         pstate: s.pstate,
         on: true,
         vms: Vec::new(),
@@ -112,7 +112,7 @@ fn server(s: &ServerConfig) -> Server {
 fn vm(sc: &Scenario, v: &VmConfig) -> Vm {
     Vm {
         name: v.name.clone(),
-        host: ServerId::new(v.host),
+        host: v.host,
         vcpus: v.vcpus,
         weight: v.weight,
         cap_cores: v.cap_cores,
@@ -162,7 +162,7 @@ impl World {
             (0..devices.len()).map(|_| Children::default()).collect();
         for (i, d) in sc.devices.iter().enumerate() {
             if let Some(p) = d.parent {
-                children[DeviceId::new(p)].devices.push(DeviceId::new(i));
+                children[p].devices.push(DeviceId::new(i));
             }
         }
         let mut servers: IdVec<ServerId, Server> = sc.servers.iter().map(server).collect();
@@ -191,8 +191,8 @@ impl World {
                     delay_ns: m.delay_ns,
                 },
                 target: match m.target {
-                    MeterTarget::Device(d) => Metered::Device(DeviceId::new(d)),
-                    MeterTarget::Server(s) => Metered::Server(ServerId::new(s)),
+                    MeterTarget::Device(d) => Metered::Device(d),
+                    MeterTarget::Server(s) => Metered::Server(s),
                 },
             })
             .collect();

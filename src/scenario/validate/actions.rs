@@ -2,7 +2,8 @@
 
 use super::{Validator, World};
 use crate::migration::Params;
-use crate::scenario::config::{Action, ActionKind};
+use crate::model::ids::{ServerId, VmId};
+use crate::scenario::config::{Action, Actuation};
 use crate::scenario::error::ConfigError;
 use crate::scenario::migration::{overrides, params, preset_from_text, with_host_costs};
 use crate::scenario::schema::action::{ActionEntry, ActionKindEntry, Migrate};
@@ -45,8 +46,8 @@ impl Validator<'_> {
                             ),
                         ));
                     }
-                    ActionKind::SetPstate {
-                        server,
+                    Actuation::SetPstate {
+                        server: ServerId::new(server),
                         pstate: s.pstate,
                     }
                 }
@@ -62,15 +63,18 @@ impl Validator<'_> {
                                 .0,
                         )
                     };
-                    ActionKind::SetVmCap { vm, cap_cores }
+                    Actuation::SetVmCap {
+                        vm: VmId::new(vm),
+                        cap_cores,
+                    }
                 }
                 ActionKindEntry::SetVmWeight(s) => {
                     let vm = vm_of(&s.vm)?;
                     if !(s.weight > 0.0 && s.weight.is_finite()) {
                         return Err(self.err(&field("weight"), "must be a positive number"));
                     }
-                    ActionKind::SetVmWeight {
-                        vm,
+                    Actuation::SetVmWeight {
+                        vm: VmId::new(vm),
                         weight: s.weight,
                     }
                 }
@@ -78,7 +82,11 @@ impl Validator<'_> {
                     let vm = vm_of(&m.vm)?;
                     let to = server_of(&m.to, "to")?;
                     let params = Arc::new(self.migrate_params(m, vm, w, &field)?);
-                    ActionKind::Migrate { vm, to, params }
+                    Actuation::Migrate {
+                        vm: VmId::new(vm),
+                        to: ServerId::new(to),
+                        params,
+                    }
                 }
             };
             actions.push(Action {
@@ -112,7 +120,7 @@ impl Validator<'_> {
             .find("migration", &m.algorithm)
             .ok_or_else(|| self.missing(&field("algorithm"), "migration", &m.algorithm))?;
         let preset = preset_from_text(&mt.origin, &mt.text)?;
-        let host = &w.servers[w.vms[vm].host].model;
+        let host = &w.servers[w.vms[vm].host.idx()].model;
         let p = self.with_overrides(
             &m.algorithm,
             &mt.origin,

@@ -1,6 +1,7 @@
 //! `[[meters]]`: meters on devices or servers.
 
 use super::{Validator, World};
+use crate::model::ids::{DeviceId, ServerId};
 use crate::scenario::config::{MeterConfig, MeterTarget};
 use crate::scenario::error::ConfigError;
 use crate::scenario::schema::MeterEntry;
@@ -21,9 +22,9 @@ impl Validator<'_> {
             let field = |k: &str| format!("meters[{i}].{k}");
             let t = &m.target;
             let target = if let Some(&d) = w.device_ix.get(t) {
-                MeterTarget::Device(d)
+                MeterTarget::Device(DeviceId::new(d))
             } else if let Some(&s) = w.server_ix.get(t) {
-                MeterTarget::Server(s)
+                MeterTarget::Server(ServerId::new(s))
             } else {
                 return Err(self.err(&field("target"), format!("no pdu or server named `{t}`")));
             };

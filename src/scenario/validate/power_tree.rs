@@ -1,6 +1,7 @@
 //! `[[pdus]]`: the power tree, parents first.
 
 use super::{list, Validator, World};
+use crate::model::ids::DeviceId;
 use crate::model::pdu::Electrical;
 use crate::scenario::config::DeviceConfig;
 use crate::scenario::error::ConfigError;
@@ -59,7 +60,7 @@ impl Validator<'_> {
             w.devices.push(DeviceConfig {
                 name: p.name.clone(),
                 kind: p.kind.name().to_string(),
-                parent,
+                parent: parent.map(DeviceId::new),
                 electrical,
                 rating_a,
                 cap_w,

@@ -1,6 +1,7 @@
 //! `[[servers]]`: servers on devices, one or `count` per entry.
 
 use super::{list, Validator, World};
+use crate::model::ids::DeviceId;
 use crate::scenario::config::ServerConfig;
 use crate::scenario::error::ConfigError;
 use crate::scenario::schema::ServerEntry;
@@ -68,7 +69,7 @@ impl Validator<'_> {
                 w.servers.push(ServerConfig {
                     name: n,
                     model: model.clone(),
-                    device,
+                    device: DeviceId::new(device),
                     pstate,
                     dom0_cores: dom0,
                 });

@@ -4,6 +4,7 @@
 use super::demand::memory_profile;
 use super::{list, Validator, World};
 use crate::model::cpu::XEN_DEFAULT_WEIGHT;
+use crate::model::ids::ServerId;
 use crate::model::memory::MemoryProfile;
 use crate::model::workload::Demand;
 use crate::scenario::config::VmConfig;
@@ -85,7 +86,7 @@ impl Validator<'_> {
                 w.vm_ix.insert(name.clone(), w.vms.len());
                 w.vms.push(VmConfig {
                     name,
-                    host,
+                    host: ServerId::new(host),
                     vcpus,
                     weight,
                     cap_cores: v.cap.map(|c| c.0),
