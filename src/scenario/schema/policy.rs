@@ -1,10 +1,22 @@
-//! `[policy]`: the capping controller, one struct of fields per kind. Thresholds are
-//! fractions of each capped device's cap; defaults are the validated configs'
-//! (`impl Default` in `crate::policy::*`).
+//! `[policy]`: the capping controller, one struct of fields per kind and, beside it, how
+//! that kind's fields are laid over its config's defaults (`impl Default` in
+//! `crate::policy::*`). Thresholds are fractions of each capped device's cap.
+//!
+//! Adding a policy touches its own file in `src/policy/`, `policy/mod.rs` (its
+//! `PolicyConfig` variant and `build` arm) and this file (its `PolicyKind` variant, its
+//! fields and its arm of [`PolicyKind::config`]), nothing else.
 
+use crate::engine::time::secs_to_nanos;
+use crate::migration::Params;
+use crate::policy::{
+    dvfs_feedback, group_dvfs, idle_injection, migration, thunderbolt, Bands, Latencies,
+    PolicyConfig,
+};
+use crate::scenario::error::ConfigError;
 use crate::scenario::tagged::{part, parts, tagged, Tagged};
 use crate::units::{Percent, Seconds};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// `[policy]`: [`Timing`] (every kind) and the kind's own fields.
 pub type PolicyEntry = Tagged<Timing, PolicyKind>;
@@ -213,5 +225,176 @@ parts! {
         pub dvfs: GroupDvfsEntry,
         /// The migration stage.
         pub migration: MigrationPolicy,
+    }
+}
+
+/// What turning a policy's fields into its config needs from the validator (implemented
+/// by it, so this file does not depend on it).
+pub trait PolicyContext {
+    /// An error located at the field `path` (e.g. `policy.decrease`).
+    fn err(&self, path: &str, msg: String) -> ConfigError;
+    /// The migration preset `name` from the model library with the entry's `overrides`
+    /// laid over it.
+    fn migration_preset(&self, name: &str, m: &MigrationPolicy) -> Result<Params, ConfigError>;
+}
+
+/// `v` (a fraction) if set, else `d`.
+fn pct(v: Option<Percent>, d: f64) -> f64 {
+    v.map_or(d, |x| x.0)
+}
+
+/// `v` in ns if set, else `d`.
+pub(crate) fn ns(v: Option<Seconds>, d: u64) -> u64 {
+    v.map_or(d, |x| secs_to_nanos(x.0))
+}
+
+impl PolicyKind {
+    /// The validated config of this kind; each kind's actuator latency is laid over `lat`.
+    pub fn config(
+        &self,
+        cx: &dyn PolicyContext,
+        lat: &mut Latencies,
+    ) -> Result<PolicyConfig, ConfigError> {
+        Ok(match self {
+            PolicyKind::None(()) => PolicyConfig::None,
+            PolicyKind::Dvfs(d) => {
+                lat.dvfs_ns = ns(d.latency.dvfs_latency, lat.dvfs_ns);
+                let def = dvfs_feedback::Config::default();
+                PolicyConfig::DvfsFeedback(dvfs_feedback::Config {
+                    bands: d.bands.config(cx)?,
+                    gain: d.gain.gain.unwrap_or(def.gain),
+                })
+            }
+            PolicyKind::GroupDvfs(g) => PolicyConfig::GroupDvfs(g.config(cx, lat)?),
+            PolicyKind::Thunderbolt(t) => {
+                lat.cap_ns = ns(t.quotas.cap_latency, lat.cap_ns);
+                PolicyConfig::Thunderbolt(t.config(cx)?)
+            }
+            PolicyKind::Idle(i) => {
+                lat.idle_ns = ns(i.injection.idle_latency, lat.idle_ns);
+                let def = idle_injection::Config::default();
+                let max = pct(i.injection.idle_max, def.max);
+                if max >= 1.0 {
+                    return Err(cx.err("policy.idle_max", "must be below 100%".into()));
+                }
+                PolicyConfig::IdleInjection(idle_injection::Config {
+                    bands: i.bands.config(cx)?,
+                    step: pct(i.injection.idle_step, def.step),
+                    max,
+                })
+            }
+            PolicyKind::Migration(m) => {
+                PolicyConfig::Migration(m.config(cx, migration::DEFAULT_ALGORITHM, false, lat)?)
+            }
+            PolicyKind::Headroom(m) => {
+                PolicyConfig::Migration(m.config(cx, migration::DEFAULT_ALGORITHM, true, lat)?)
+            }
+            PolicyKind::PowerAwareMigration(m) => PolicyConfig::Migration(m.config(
+                cx,
+                migration::POWER_AWARE_ALGORITHM,
+                true,
+                lat,
+            )?),
+            PolicyKind::DvfsThenMigration(d) => PolicyConfig::DvfsThenMigration(
+                d.dvfs.config(cx, lat)?,
+                d.migration
+                    .config(cx, migration::DEFAULT_ALGORITHM, false, lat)?,
+            ),
+        })
+    }
+}
+
+impl BandsEntry {
+    /// Capping thresholds over `Bands::default()`; they must not cross.
+    fn config(&self, cx: &dyn PolicyContext) -> Result<Bands, ConfigError> {
+        let def = Bands::default();
+        let bands = Bands {
+            cap: pct(self.cap, def.cap),
+            target: pct(self.target, def.target),
+            uncap: pct(self.uncap, def.uncap),
+        };
+        if !(bands.uncap <= bands.target && bands.target <= bands.cap) {
+            return Err(cx.err(
+                "policy.target",
+                format!(
+                    "thresholds must satisfy uncap <= target <= cap; got {}% <= {}% <= {}%",
+                    bands.uncap * 100.0,
+                    bands.target * 100.0,
+                    bands.cap * 100.0
+                ),
+            ));
+        }
+        Ok(bands)
+    }
+}
+
+impl GroupDvfsEntry {
+    fn config(
+        &self,
+        cx: &dyn PolicyContext,
+        lat: &mut Latencies,
+    ) -> Result<group_dvfs::Config, ConfigError> {
+        lat.dvfs_ns = ns(self.latency.dvfs_latency, lat.dvfs_ns);
+        Ok(group_dvfs::Config {
+            bands: self.bands.config(cx)?,
+        })
+    }
+}
+
+impl ThunderboltEntry {
+    fn config(&self, cx: &dyn PolicyContext) -> Result<thunderbolt::Config, ConfigError> {
+        let def = thunderbolt::Config::default();
+        let q = &self.quotas;
+        let decrease = pct(q.decrease, def.decrease);
+        if !(decrease > 0.0 && decrease < 1.0) {
+            return Err(cx.err(
+                "policy.decrease",
+                "must be between 0% and 100% (exclusive)".into(),
+            ));
+        }
+        Ok(thunderbolt::Config {
+            bands: self.bands.config(cx)?,
+            low_priority: q.low_priority.unwrap_or(def.low_priority),
+            decrease,
+            min_quota: pct(q.min_quota, def.min_quota),
+            recovery: pct(q.recovery, def.recovery).min(1.0),
+        })
+    }
+}
+
+impl MigrationPolicy {
+    /// A migration policy with `default_alg` unless it names a preset.
+    fn config(
+        &self,
+        cx: &dyn PolicyContext,
+        default_alg: &str,
+        headroom: bool,
+        lat: &mut Latencies,
+    ) -> Result<migration::Config, ConfigError> {
+        lat.migrate_ns = ns(self.migration_latency, lat.migrate_ns);
+        let name = self.algorithm.as_deref().unwrap_or(default_alg);
+        let params = cx.migration_preset(name, self)?;
+        if params.pstate.is_some() {
+            return Err(cx.err(
+                "policy.algorithm",
+                "a policy's migrations may go from any server: use a preset without a fixed `pstate`"
+                    .into(),
+            ));
+        }
+        let def = migration::Config::default();
+        Ok(migration::Config {
+            threshold: pct(self.threshold, def.threshold),
+            dwell_ns: ns(self.dwell, def.dwell_ns),
+            headroom,
+            vm_choice: match self.vm_choice {
+                None => def.vm_choice,
+                Some(VmChoiceEntry::LargestCpu) => migration::VmChoice::LargestCpu,
+                Some(VmChoiceEntry::SmallestMemory) => migration::VmChoice::SmallestMemory,
+                Some(VmChoiceEntry::BestRatio) => migration::VmChoice::BestRatio,
+            },
+            destination_limit: pct(self.destination_limit, def.destination_limit),
+            max_in_flight: self.max_in_flight.unwrap_or(def.max_in_flight).max(1),
+            algorithm: Arc::new(params),
+        })
     }
 }
