@@ -1,7 +1,7 @@
 //! Live migration, page by page.
 //!
 //! An [`Algorithm`] decides which pages go next and when to stop; the simulator
-//! (`sim::migrate`) moves them over the network at the rate the links and the sender's
+//! (`sim::migration`) moves them over the network at the rate the links and the sender's
 //! CPU allow, applies the VM's writes between batches, and runs the phases around the
 //! transfer (setup, stop-and-copy, resume, clean-up) with their CPU and power.
 
