@@ -1,6 +1,7 @@
 //! Library entry points behind the CLI commands, so tests and other programs use the
 //! same code paths as `capsim`.
 
+use crate::output::dir::{preflight, Existing};
 use crate::output::write::write_run;
 use crate::scenario::library::embedded_file;
 use crate::scenario::{load_file, load_str, Library, Scenario};
@@ -24,6 +25,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Replicate number mixed into every random stream.
     pub replicate: u32,
+    /// What to do when the output directory holds files capsim did not write.
+    pub existing: Existing,
 }
 
 /// Loads the scenario a [`RunOptions`] names.
@@ -54,12 +57,13 @@ pub fn load(opts: &RunOptions) -> Result<Scenario, String> {
 /// directory and the stdout table.
 pub fn run_command(opts: &RunOptions) -> Result<(RunResult, PathBuf, String), String> {
     let sc = load(opts)?;
-    let result = run(&sc);
     let dir = opts
         .out
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&sc.name));
-    let dir = write_run(&sc, &result, &dir)?;
+    preflight(&dir, opts.existing).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let result = run(&sc);
+    let dir = write_run(&sc, &result, &dir, opts.existing)?;
     let table = summary_table(&result, &dir);
     Ok((result, dir, table))
 }
@@ -161,6 +165,8 @@ pub struct ValidateOptions {
     pub scenarios: Option<PathBuf>,
     /// Extra model directories searched first.
     pub models: Vec<PathBuf>,
+    /// What to do when the output directory holds files capsim did not write.
+    pub existing: Existing,
 }
 
 /// `capsim validate`: runs the study's experiments in parallel, writes
@@ -175,14 +181,15 @@ pub fn validate_command(
         Some(d) => lib.with_scenario_dir(d),
         None => lib,
     };
-    let outs = crate::study::run_all(&lib, opts.scenarios.as_deref())?;
-    let rows = crate::study::rows(&outs);
     let dir = opts
         .out
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join("paper"));
     let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
-    let st = Staging::new(&dir).map_err(ctx)?;
+    preflight(&dir, opts.existing).map_err(ctx)?;
+    let outs = crate::study::run_all(&lib, opts.scenarios.as_deref())?;
+    let rows = crate::study::rows(&outs);
+    let st = Staging::open(&dir, opts.existing).map_err(ctx)?;
     st.write("validation.csv", crate::study::csv(&rows).as_bytes())
         .map_err(ctx)?;
     for o in &outs {

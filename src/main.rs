@@ -5,6 +5,7 @@ use capsim::app::{
     ValidateOptions,
 };
 use capsim::calibrate::specpower::Kind;
+use capsim::output::dir::Existing;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ enum Command {
         /// Replicate number, mixed into every random stream.
         #[arg(long, default_value_t = 0)]
         replicate: u32,
+        /// Write into an output directory that holds files capsim did not write (they are
+        /// kept, never deleted or overwritten unless they have an output's name).
+        #[arg(long)]
+        force: bool,
     },
     /// Run a sweep: every combination of its axes and replicates, in parallel; writes
     /// DIR/runs/<id>/ per run, DIR/runs.csv and (unless --shard) DIR/report.html.
@@ -110,6 +115,10 @@ enum Command {
         /// Output directory (default: outputs/replay/<run>/).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Write into an output directory that holds files capsim did not write (they are
+        /// kept, never deleted or overwritten unless they have an output's name).
+        #[arg(long)]
+        force: bool,
     },
     /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
     /// RAPL, IPMI DCMI, replay), per-domain CPU (xentop, xl, cgroup v2, /proc/stat),
@@ -130,6 +139,10 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(short = 'j', long)]
         jobs: Option<usize>,
+        /// Write into an output directory that holds files capsim did not write (they are
+        /// kept, never deleted or overwritten unless they have an output's name).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -198,9 +211,17 @@ fn dispatch(command: Command) -> Result<Done, String> {
             capsim::sweep::shard::merge(&dirs, &out)?.display(),
         )),
         Command::Calibrate(args) => calibrate(args),
-        Command::Replay { run, model, out } => Ok(Done::line(
-            capsim::calibrate::replay::replay_command(&run, &model, out.as_deref())?,
-        )),
+        Command::Replay {
+            run,
+            model,
+            out,
+            force,
+        } => Ok(Done::line(capsim::calibrate::replay::replay_command(
+            &run,
+            &model,
+            out.as_deref(),
+            Existing::from_force(force),
+        )?)),
         Command::Slurm {
             sweep,
             tasks,
@@ -223,6 +244,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
             scenarios,
             models,
             jobs,
+            force,
         } => {
             if let Some(j) = jobs {
                 let _ = rayon::ThreadPoolBuilder::new()
@@ -233,6 +255,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 out,
                 scenarios,
                 models,
+                existing: Existing::from_force(force),
             };
             let (rows, _, table) = validate_command(&opts)?;
             Ok(Done::text(
@@ -247,6 +270,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
             models,
             seed,
             replicate,
+            force,
         } => {
             let opts = RunOptions {
                 scenario,
@@ -254,6 +278,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 models,
                 seed,
                 replicate,
+                existing: Existing::from_force(force),
             };
             let (_, _, table) = run_command(&opts)?;
             Ok(Done::text(table, false))
@@ -271,7 +296,9 @@ fn calibrate(a: CalibrateArgs) -> Result<Done, String> {
             frequency: a.frequency,
             description: None,
         };
-        let text = capsim::calibrate::runs_command(&a.runs, &a.out, a.report.as_deref(), host)?;
+        let existing = Existing::from_force(a.force);
+        let text =
+            capsim::calibrate::runs_command(&a.runs, &a.out, a.report.as_deref(), existing, host)?;
         return Ok(Done::line(text));
     };
     let server = a.server.unwrap_or_default();
@@ -323,6 +350,10 @@ struct CalibrateArgs {
     /// With run directories: write the fit report (report.html, figures) here.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Write the report into a directory that holds files capsim did not write (they are
+    /// kept, never deleted or overwritten unless they have an output's name).
+    #[arg(long, requires = "report")]
+    force: bool,
     /// The host's physical cores (default: the run's manifest `host`).
     #[arg(long)]
     cores: Option<u32>,

@@ -156,8 +156,14 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
     // The command writes the model and the report.
     let out = tmp("rt-model").with_extension("toml");
     let rep = tmp("rt-report");
-    let msg =
-        capsim::calibrate::runs_command(&dirs, &out, Some(&rep), HostInfo::default()).unwrap();
+    let msg = capsim::calibrate::runs_command(
+        &dirs,
+        &out,
+        Some(&rep),
+        capsim::output::dir::Existing::Refuse,
+        HostInfo::default(),
+    )
+    .unwrap();
     assert!(msg.contains("power fit over"), "{msg}");
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("95 % interval"));
@@ -176,9 +182,34 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
     assert!((mt.measured_s - 20.9).abs() < 0.1, "{}", mt.measured_s);
     assert!(pct(mt.predicted_s.unwrap(), mt.measured_s).abs() < 1.0);
     let rout = tmp("rt4-replay");
-    let text = capsim::calibrate::replay::replay_command(&d4, &out, Some(&rout)).unwrap();
+    let text = capsim::calibrate::replay::replay_command(
+        &d4,
+        &out,
+        Some(&rout),
+        capsim::output::dir::Existing::Refuse,
+    )
+    .unwrap();
     assert!(text.contains("power: RMSE"), "{text}");
     assert!(rout.join("replay.png").exists() && rout.join("replay.svg").exists());
+
+    // A user's file in either output directory: refused without --force, kept with it.
+    use capsim::output::dir::Existing;
+    for dir in [&rep, &rout] {
+        std::fs::write(dir.join("mine.txt"), "m").unwrap();
+    }
+    let calibrate =
+        |e| capsim::calibrate::runs_command(&dirs, &out, Some(&rep), e, HostInfo::default());
+    let replay = |e| capsim::calibrate::replay::replay_command(&d4, &out, Some(&rout), e);
+    let err = calibrate(Existing::Refuse).unwrap_err();
+    assert!(err.contains("mine.txt"), "{err}");
+    let err = replay(Existing::Refuse).unwrap_err();
+    assert!(err.contains("mine.txt"), "{err}");
+    calibrate(Existing::WriteBeside).unwrap();
+    replay(Existing::WriteBeside).unwrap();
+    for dir in [&rep, &rout] {
+        assert_eq!(std::fs::read_to_string(dir.join("mine.txt")).unwrap(), "m");
+    }
+    assert!(rep.join("report.html").exists() && rout.join("replay.txt").exists());
 }
 
 #[test]

@@ -38,10 +38,15 @@ pub fn runs_command(
     dirs: &[PathBuf],
     out: &Path,
     report: Option<&Path>,
+    existing: crate::output::dir::Existing,
     host: model_out::HostInfo,
 ) -> Result<String, String> {
     if dirs.is_empty() {
         return Err("give run directories (capsim calibrate RUN_DIR... -o MODEL.toml) or --specpower CSV --server NAME".into());
+    }
+    if let Some(dir) = report {
+        crate::output::dir::preflight(dir, existing)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let c = runs_fit::calibrate(dirs)?;
     let host = host.or_manifest(&c.runs[0].manifest);
@@ -50,7 +55,7 @@ pub fn runs_command(
     let mut msg = summary(&c);
     msg.insert_str(0, &format!("{}: written\n", out.display()));
     if let Some(dir) = report {
-        let p = report::write(&c, dir)?;
+        let p = report::write(&c, dir, existing)?;
         msg.push_str(&format!("\nreport: {}", p.display()));
     }
     Ok(msg)

@@ -17,7 +17,7 @@ use super::power_fit::{coarse_step, sample_rows, RunInput, SEARCH_S};
 use super::run::{read, Run};
 use super::runs_fit::transfers;
 use crate::model::power::PowerModel;
-use crate::output::dir::Staging;
+use crate::output::dir::{Existing, Staging};
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -210,7 +210,12 @@ fn migration_times(migs: &[Migration], model_text: &str) -> Vec<MigrationTime> {
 /// `capsim replay RUN_DIR --model MODEL.toml [-o DIR]`: replays, writes `replay.svg`,
 /// `replay.png` and `replay.txt` into DIR (default `outputs/replay/<run>/`), returns the
 /// text.
-pub fn replay_command(dir: &Path, model: &Path, out: Option<&Path>) -> Result<String, String> {
+pub fn replay_command(
+    dir: &Path,
+    model: &Path,
+    out: Option<&Path>,
+    existing: Existing,
+) -> Result<String, String> {
     let r = replay(dir, model)?;
     let name = dir
         .file_name()
@@ -271,7 +276,7 @@ pub fn replay_command(dir: &Path, model: &Path, out: Option<&Path>) -> Result<St
         markers: Vec::new(),
         x_label: "time since capture start (s, CPU clock)".into(),
     };
-    let st = Staging::new(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let st = Staging::open(&out, existing).map_err(|e| format!("{}: {e}", out.display()))?;
     write_figure(&fig, &st.path("replay.svg"), &st.path("replay.png"))?;
     st.write("replay.txt", t.as_bytes())
         .map_err(|e| format!("{}: {e}", out.display()))?;

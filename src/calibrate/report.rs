@@ -4,7 +4,7 @@
 
 use super::migration_fit::Est;
 use super::runs_fit::Calibration;
-use crate::output::dir::Staging;
+use crate::output::dir::{Existing, Staging};
 use crate::output::plot::{write_figure, Figure, Marker, Panel, Series};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -103,8 +103,8 @@ fn row(t: &mut String, name: &str, e: Option<Est>, scale: f64, unit: &str, df: u
 }
 
 /// Writes the report into `dir` (replaced atomically); returns report.html's path.
-pub fn write(c: &Calibration, dir: &Path) -> Result<PathBuf, String> {
-    let st = Staging::new(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write(c: &Calibration, dir: &Path, existing: Existing) -> Result<PathBuf, String> {
+    let st = Staging::open(dir, existing).map_err(|e| format!("{}: {e}", dir.display()))?;
     let svgs = write_figures(c, &st)?;
     let mut t = String::new();
     t.push_str("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>capsim calibration report</title>");

@@ -1,43 +1,141 @@
-//! Atomic output: files are written into a hidden staging directory beside the target
-//! and renamed into place only when all of them are complete, so a failed or killed run
-//! never leaves a half-written output directory.
+//! Output directories that never lose a user's files. Files are written into a hidden
+//! staging directory and put in place only when all of them are complete, so a failed or
+//! killed run never leaves a half-written output. Every output directory records what
+//! capsim wrote in it ([`MANIFEST`]); a later run replaces exactly those files and never
+//! deletes or overwrites anything else:
+//! - a new directory, or one holding only capsim's previous outputs, is swapped in whole
+//!   (the old outputs are replaced as a set, by one rename);
+//! - a directory holding other files is refused before anything runs, naming them, unless
+//!   [`Existing::WriteBeside`] (`--force`): then the new files are renamed in one by one
+//!   beside the user's files, and only capsim's previous outputs that the new set lacks
+//!   are removed. The current directory (`-o .`), which cannot be renamed, is always
+//!   written this way.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-use crate::atomic::sibling;
+use crate::atomic::{sibling, write_file};
 
-/// A staging directory that becomes `target` on [`Staging::commit`], and is removed if
-/// dropped uncommitted.
+/// The file in every output directory listing, one relative path per line, the files
+/// capsim wrote there: the only ones a later run may replace or remove.
+pub const MANIFEST: &str = ".capsim-outputs";
+
+/// Files named in a refusal at most (the count of the rest is given).
+const NAMED_AT_MOST: usize = 8;
+
+/// Entries looked at, at most, when checking a directory for files capsim did not write
+/// (so `-o ~` is refused quickly rather than after walking the whole tree).
+const WALK_AT_MOST: usize = 100_000;
+
+/// What to do with an output directory that holds files capsim did not write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse, naming them (the default).
+    #[default]
+    Refuse,
+    /// Write beside them (`--force`); they are still never deleted.
+    WriteBeside,
+}
+
+impl Existing {
+    /// `--force` given or not.
+    pub fn from_force(force: bool) -> Existing {
+        if force {
+            Existing::WriteBeside
+        } else {
+            Existing::Refuse
+        }
+    }
+}
+
+/// How the staged files reach the target.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// Rename the staging directory over the target (target absent or only ours).
+    Swap,
+    /// Rename each file into the existing target.
+    InPlace,
+}
+
+/// A staging directory whose files become `target`'s on [`Staging::commit`]; it is
+/// removed if dropped uncommitted.
 pub struct Staging {
     target: PathBuf,
     staging: PathBuf,
+    mode: Mode,
     committed: bool,
 }
 
+/// The check [`Staging::open`] makes, without creating anything: run it before a long
+/// computation so a refusal comes before the work, not after it.
+pub fn preflight(target: &Path, existing: Existing) -> io::Result<()> {
+    match fs::symlink_metadata(target) {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "exists and is not a directory: give a directory path for the outputs",
+        )),
+        Ok(_) => {
+            let foreign = foreign_files(target)?;
+            if foreign.is_empty() || existing == Existing::WriteBeside {
+                Ok(())
+            } else {
+                Err(refusal(&foreign))
+            }
+        }
+    }
+}
+
 impl Staging {
-    /// Creates the staging directory for `target` (parents are created as needed).
+    /// Stages outputs for `target`, refusing a directory that holds files capsim did not
+    /// write (see [`Staging::open`]).
     pub fn new(target: &Path) -> io::Result<Self> {
+        Staging::open(target, Existing::Refuse)
+    }
+
+    /// Stages outputs for `target` (parents are created as needed). The check for files
+    /// capsim did not write is made here, before the caller spends time computing.
+    pub fn open(target: &Path, existing: Existing) -> io::Result<Self> {
         if let Some(parent) = target.parent() {
             if !parent.as_os_str().is_empty() {
                 fs::create_dir_all(parent)?;
             }
         }
-        if target.exists() && !target.is_dir() {
+        let meta = fs::symlink_metadata(target);
+        if meta.as_ref().is_ok_and(|m| !m.is_dir()) {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "exists and is not a directory: give a directory path for the outputs",
             ));
         }
-        let staging = sibling(target, "partial");
+        let mode = if meta.is_err() {
+            Mode::Swap
+        } else {
+            let foreign = foreign_files(target)?;
+            if !foreign.is_empty() && existing == Existing::Refuse {
+                return Err(refusal(&foreign));
+            }
+            if foreign.is_empty() && !holds_cwd(target) {
+                Mode::Swap
+            } else {
+                Mode::InPlace
+            }
+        };
+        let staging = match mode {
+            Mode::Swap => sibling(target, "partial"),
+            Mode::InPlace => target.join(format!(".capsim-staging-{}", std::process::id())),
+        };
         if staging.exists() {
+            // Ours: the name carries this process's id, so it is a leftover of this run.
             fs::remove_dir_all(&staging)?;
         }
         fs::create_dir(&staging)?;
         Ok(Staging {
             target: target.to_path_buf(),
             staging,
+            mode,
             committed: false,
         })
     }
@@ -54,28 +152,58 @@ impl Staging {
         f.sync_all()
     }
 
-    /// Replaces `target` with the staging directory. An existing target is moved aside
-    /// first and removed only after the new one is in place.
+    /// Puts the staged files in place and records them in [`MANIFEST`]; returns the
+    /// target.
     pub fn commit(mut self) -> io::Result<PathBuf> {
-        let old = sibling(&self.target, "old");
-        let had_old = self.target.exists();
-        if had_old {
-            if old.exists() {
-                fs::remove_dir_all(&old)?;
-            }
-            fs::rename(&self.target, &old)?;
-        }
-        if let Err(e) = fs::rename(&self.staging, &self.target) {
-            if had_old {
-                let _ = fs::rename(&old, &self.target);
-            }
-            return Err(e);
+        let mut names = Vec::new();
+        walk(&self.staging, Path::new(""), false, &mut names)?;
+        let manifest = manifest_text(&names);
+        match self.mode {
+            Mode::Swap => self.swap(&manifest)?,
+            Mode::InPlace => self.in_place(&names, &manifest)?,
         }
         self.committed = true;
-        if had_old {
-            let _ = fs::remove_dir_all(&old);
-        }
         Ok(self.target.clone())
+    }
+
+    fn swap(&self, manifest: &str) -> io::Result<()> {
+        self.write(MANIFEST, manifest.as_bytes())?;
+        let had_old = fs::symlink_metadata(&self.target).is_ok();
+        if !had_old {
+            return fs::rename(&self.staging, &self.target);
+        }
+        // Checked again: files may have appeared since `open`.
+        let foreign = foreign_files(&self.target)?;
+        if !foreign.is_empty() {
+            return Err(refusal(&foreign));
+        }
+        let old = sibling(&self.target, "old");
+        fs::rename(&self.target, &old)?;
+        if let Err(e) = fs::rename(&self.staging, &self.target) {
+            let _ = fs::rename(&old, &self.target);
+            return Err(e);
+        }
+        remove_ours(&old);
+        Ok(())
+    }
+
+    fn in_place(&self, names: &[PathBuf], manifest: &str) -> io::Result<()> {
+        let previous = recorded(&self.target);
+        for n in names {
+            let to = self.target.join(n);
+            if let Some(p) = to.parent() {
+                fs::create_dir_all(p)?;
+            }
+            fs::rename(self.staging.join(n), &to)?;
+        }
+        let new: BTreeSet<&PathBuf> = names.iter().collect();
+        for old in previous.iter().filter(|p| !new.contains(p)) {
+            let _ = fs::remove_file(self.target.join(old));
+            remove_empty_parents(&self.target, old);
+        }
+        write_file(&self.target.join(MANIFEST), manifest.as_bytes())?;
+        let _ = fs::remove_dir_all(&self.staging);
+        Ok(())
     }
 }
 
@@ -87,14 +215,141 @@ impl Drop for Staging {
     }
 }
 
+/// The manifest: a comment, then one relative path per line.
+fn manifest_text(names: &[PathBuf]) -> String {
+    let mut s =
+        String::from("# files capsim wrote here; a later run replaces or removes only these\n");
+    for n in names {
+        s.push_str(&n.to_string_lossy());
+        s.push('\n');
+    }
+    s
+}
+
+/// The files `dir`'s manifest records, ignoring any entry that is not a plain relative
+/// path inside it (a hand-edited manifest cannot make capsim delete elsewhere).
+fn recorded(dir: &Path) -> BTreeSet<PathBuf> {
+    let Ok(text) = fs::read_to_string(dir.join(MANIFEST)) else {
+        return BTreeSet::new();
+    };
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(PathBuf::from)
+        .filter(|p| p.components().all(|c| matches!(c, Component::Normal(_))))
+        .collect()
+}
+
+/// Files under `dir` (relative paths, sorted) that its manifest does not record. Symbolic
+/// links count as files (never followed); capsim's own staging directories are skipped.
+fn foreign_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let ours = recorded(dir);
+    let mut all = Vec::new();
+    walk(dir, Path::new(""), true, &mut all)?;
+    Ok(all
+        .into_iter()
+        .filter(|p| p.as_os_str() != MANIFEST && !ours.contains(p))
+        .collect())
+}
+
+/// Appends every non-directory under `root/rel` to `out` as a path relative to `root`,
+/// sorted (and, with `empty_dirs`, every empty directory: a user's too); skips capsim's
+/// staging directories; stops after [`WALK_AT_MOST`] entries.
+fn walk(root: &Path, rel: &Path, empty_dirs: bool, out: &mut Vec<PathBuf>) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(root.join(rel))?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    if empty_dirs && entries.is_empty() && !rel.as_os_str().is_empty() {
+        out.push(rel.to_path_buf());
+    }
+    for e in entries {
+        if out.len() >= WALK_AT_MOST {
+            break;
+        }
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with(".capsim-staging-") {
+            continue;
+        }
+        let path = rel.join(&name);
+        if e.file_type()?.is_dir() {
+            walk(root, &path, empty_dirs, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The error naming the files capsim did not write.
+fn refusal(foreign: &[PathBuf]) -> io::Error {
+    let mut named: Vec<String> = foreign
+        .iter()
+        .take(NAMED_AT_MOST)
+        .map(|p| p.display().to_string())
+        .collect();
+    if foreign.len() >= WALK_AT_MOST {
+        named.push("and more".into());
+    } else if foreign.len() > NAMED_AT_MOST {
+        named.push(format!("and {} more", foreign.len() - NAMED_AT_MOST));
+    }
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "holds files capsim did not write ({}); capsim never deletes or overwrites them: \
+             choose another output directory, or pass --force to write beside them",
+            named.join(", ")
+        ),
+    )
+}
+
+/// True when `dir` is the current directory or one of its ancestors (renaming it would
+/// move the user's shell out from under them).
+fn holds_cwd(dir: &Path) -> bool {
+    match (fs::canonicalize(dir), std::env::current_dir()) {
+        (Ok(d), Ok(cwd)) => cwd.starts_with(d),
+        _ => true,
+    }
+}
+
+/// Removes a replaced output directory: only the files its manifest records, then the
+/// directories they leave empty. Anything else found there is left in place (and said).
+fn remove_ours(old: &Path) {
+    for p in recorded(old) {
+        let _ = fs::remove_file(old.join(&p));
+        remove_empty_parents(old, &p);
+    }
+    let _ = fs::remove_file(old.join(MANIFEST));
+    if fs::remove_dir(old).is_err() {
+        eprintln!(
+            "warning: {} kept: it holds files capsim did not write",
+            old.display()
+        );
+    }
+}
+
+/// Removes the directories between `root` and `rel`'s file that are now empty.
+fn remove_empty_parents(root: &Path, rel: &Path) {
+    let mut p = rel.parent();
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+        if fs::remove_dir(root.join(d)).is_err() {
+            break;
+        }
+        p = d.parent();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn base(tag: &str) -> PathBuf {
+        let b = std::env::temp_dir().join(format!("capsim-dir-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&b);
+        fs::create_dir_all(&b).unwrap();
+        b
+    }
+
     #[test]
     fn commit_replaces_and_drop_cleans_up() {
-        let base = std::env::temp_dir().join(format!("capsim-dir-test-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
+        let base = base("replace");
         let target = base.join("out");
         let s = Staging::new(&target).unwrap();
         s.write("a.txt", b"one").unwrap();
@@ -108,6 +363,59 @@ mod tests {
         }
         assert_eq!(fs::read(target.join("a.txt")).unwrap(), b"one");
         assert_eq!(fs::read_dir(&base).unwrap().count(), 1);
+        // A second run replaces capsim's own files as a set: b.txt is new, a.txt gone.
+        let s = Staging::new(&target).unwrap();
+        s.write("b.txt", b"three").unwrap();
+        s.commit().unwrap();
+        assert!(!target.join("a.txt").exists());
+        assert_eq!(fs::read(target.join("b.txt")).unwrap(), b"three");
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 1, "no old copy left");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn files_capsim_did_not_write_are_refused_or_kept() {
+        let base = base("foreign");
+        let target = base.join("d");
+        fs::create_dir_all(target.join("sub")).unwrap();
+        fs::write(target.join("keep.txt"), b"x").unwrap();
+        fs::write(target.join("sub/notes"), b"y").unwrap();
+        let e = Staging::new(&target).err().unwrap().to_string();
+        assert!(e.contains("keep.txt") && e.contains("sub/notes"), "{e}");
+        assert!(e.contains("--force"), "{e}");
+        // --force writes beside them; a second forced run replaces only its own files.
+        for (name, body) in [("a.txt", "1"), ("b.txt", "2")] {
+            let s = Staging::open(&target, Existing::WriteBeside).unwrap();
+            s.write(name, body.as_bytes()).unwrap();
+            s.commit().unwrap();
+        }
+        assert_eq!(fs::read(target.join("keep.txt")).unwrap(), b"x");
+        assert_eq!(fs::read(target.join("sub/notes")).unwrap(), b"y");
+        assert!(
+            !target.join("a.txt").exists(),
+            "the first run's output, replaced"
+        );
+        assert_eq!(fs::read(target.join("b.txt")).unwrap(), b"2");
+        let leftovers: Vec<_> = fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".capsim-staging"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_cannot_point_outside_its_directory() {
+        let base = base("escape");
+        fs::write(base.join("precious"), b"p").unwrap();
+        let target = base.join("out");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join(MANIFEST), "../precious\n/etc/passwd\n").unwrap();
+        let s = Staging::new(&target).unwrap();
+        s.write("a.txt", b"1").unwrap();
+        s.commit().unwrap();
+        assert_eq!(fs::read(base.join("precious")).unwrap(), b"p");
         fs::remove_dir_all(&base).unwrap();
     }
 }

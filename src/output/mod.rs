@@ -1,6 +1,6 @@
 //! Writers: summary JSON, CSV, plots, and the atomic output directory.
 
-pub(crate) mod dir;
+pub mod dir;
 pub(crate) mod plot;
 pub(crate) mod stats;
 pub mod summary;

@@ -1,7 +1,7 @@
 //! Writes a run's outputs: `summary.json`, `metrics.csv`, `timeseries.csv`,
 //! `events.csv`, `meters.csv`, `power.svg` and `power.png`, all at once or not at all.
 
-use super::dir::Staging;
+use super::dir::{Existing, Staging};
 use super::plot::{write_figure, Figure, HLine, HLineKind, Marker, Panel, Series};
 use crate::scenario::config::Scenario;
 use crate::sim::{LogEvent, RunResult};
@@ -172,10 +172,16 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
     }
 }
 
-/// Writes every output of a run into `dir` atomically; returns the directory.
-pub fn write_run(sc: &Scenario, r: &RunResult, dir: &Path) -> Result<PathBuf, String> {
+/// Writes every output of a run into `dir` atomically (see [`crate::output::dir`] for
+/// what happens to files already there); returns the directory.
+pub fn write_run(
+    sc: &Scenario,
+    r: &RunResult,
+    dir: &Path,
+    existing: Existing,
+) -> Result<PathBuf, String> {
     let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
-    let st = Staging::new(dir).map_err(ctx)?;
+    let st = Staging::open(dir, existing).map_err(ctx)?;
     let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())? + "\n";
     st.write("summary.json", json.as_bytes()).map_err(ctx)?;
     st.write("metrics.csv", metrics_csv(r).as_bytes())

@@ -6,6 +6,7 @@
 use super::expand::{show, Run, Sweep};
 use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
+use crate::output::dir::Existing;
 use crate::output::dir::Staging;
 use crate::output::summary::Summary;
 use crate::output::write::{field, num, write_run};
@@ -49,7 +50,7 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
         let mut sc = super::load::load(sweep, run, &opts.models).map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
         let r = crate::sim::run(&sc);
-        write_run(&sc, &r, &dir)?;
+        write_run(&sc, &r, &dir, Existing::Refuse)?;
         // summary.json reads back to the same values (serde_json's `float_roundtrip`),
         // so a fresh row equals the row `--resume` makes from the file.
         Ok(r.summary)
