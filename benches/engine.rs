@@ -12,10 +12,10 @@
 //! Run: `cargo bench --bench engine`. Environment overrides: `CAPSIM_BENCH_OPS`,
 //! `CAPSIM_BENCH_PENDING`, `CAPSIM_BENCH_REPS`.
 
+use capsim::engine::rng::StableRng;
 use capsim::engine::{EventQueue, SimTime};
 use capsim::model::ids::{DeviceId, MeterId, VmId};
 use capsim::sim::event::Event;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -42,7 +42,7 @@ struct Workload {
 
 impl Workload {
     fn new(pending: usize, ops: usize) -> Self {
-        let mut rng = StdRng::seed_from_u64(SEED);
+        let mut rng = StableRng::seed_from_u64(SEED);
         let span = MEAN * pending as u64;
         let initial = (0..pending).map(|_| rng.random_range(0..span)).collect();
         let increments = (0..ops).map(|_| rng.random_range(1..=2 * MEAN)).collect();

@@ -302,7 +302,7 @@ pub(crate) fn test_writes<R: rand::Rng>(ps: &mut PageState, rng: &mut R, pages: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
+    use crate::engine::rng::StableRng;
     use rand::{Rng, SeedableRng};
 
     #[test]
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn word_operations_match_page_operations() {
-        let mut rng = StdRng::seed_from_u64(30);
+        let mut rng = StableRng::seed_from_u64(30);
         for _ in 0..200 {
             let pages = rng.random_range(1..700);
             let mut a = PageState::new(pages);

@@ -785,7 +785,7 @@ impl DirtyProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
+    use crate::engine::rng::StableRng;
     use rand::SeedableRng;
 
     /// Only a hot set: `hot` pages at `hot_start`, inside a 5000-page footprint of a
@@ -844,7 +844,7 @@ mod tests {
         // write_rate = 1000 pages · 2 /s = 2000 pages/s.
         assert_eq!(profile.write_rate(), 2000.0);
         let mut proc = DirtyProcess::new(profile);
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = StableRng::seed_from_u64(1);
         let mut total = 0u64;
         for _ in 0..200 {
             let mut out = PageSet::new(10_000);
@@ -867,7 +867,7 @@ mod tests {
         let expected = profile.expected_unique(0.5);
         assert!((expected - 95.1626).abs() < 1e-3, "{expected}");
         let mut proc = DirtyProcess::new(profile);
-        let mut rng = StdRng::seed_from_u64(2);
+        let mut rng = StableRng::seed_from_u64(2);
         let mut total = 0u64;
         for _ in 0..400 {
             let mut seen = Vec::new();
@@ -888,7 +888,7 @@ mod tests {
         // Rate 50 /s for 1 s: p = 1 − e^(−50) rounds to 1.0, so all 300 pages.
         let mut proc = DirtyProcess::new(hot_only(300, 100, 50.0));
         let mut out = PageSet::new(10_000);
-        let n = proc.dirty(1.0, &mut StdRng::seed_from_u64(3), &mut out);
+        let n = proc.dirty(1.0, &mut StableRng::seed_from_u64(3), &mut out);
         assert_eq!(n, 300);
         assert_eq!(out, range_set(10_000, &[(100, 400)]));
     }
@@ -912,7 +912,7 @@ mod tests {
         assert!((expected - 951.626).abs() < 1e-2, "{expected}");
         assert!((profile.write_rate() - 1000.0).abs() < 1e-9); // 10⁴ · 0.1
         let mut proc = DirtyProcess::new(profile);
-        let mut rng = StdRng::seed_from_u64(4);
+        let mut rng = StableRng::seed_from_u64(4);
         let (mut total, mut lower) = (0u64, 0u64);
         for _ in 0..100 {
             let mut out = PageSet::new(20_000);
@@ -946,7 +946,7 @@ mod tests {
         });
         let mut out = PageSet::new(4000);
         assert_eq!(
-            proc.dirty(1.0, &mut StdRng::seed_from_u64(5), &mut out),
+            proc.dirty(1.0, &mut StableRng::seed_from_u64(5), &mut out),
             2000
         );
         assert_eq!(out, range_set(4000, &[(0, 1000), (2000, 3000)]));
@@ -956,7 +956,7 @@ mod tests {
     fn sweep_small_steps_cover_exact_pages() {
         // 1000 pages/s over [2000, 7000): ten 0.1 s steps move 100 pages each, together
         // exactly [2000, 3000) — the same as one 1 s step.
-        let mut rng = StdRng::seed_from_u64(6);
+        let mut rng = StableRng::seed_from_u64(6);
         let mut proc = DirtyProcess::new(sweep_only(2000, 5000, 1000.0));
         let mut out = PageSet::new(10_000);
         for _ in 0..10 {
@@ -992,7 +992,7 @@ mod tests {
 
     #[test]
     fn sweep_wraps_past_region_end() {
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = StableRng::seed_from_u64(7);
         let mut proc = DirtyProcess::new(sweep_only(2000, 5000, 1000.0));
         // 4.5 s: offsets 0..4499 = pages [2000, 6500).
         let mut out = PageSet::new(10_000);
@@ -1014,7 +1014,7 @@ mod tests {
 
     #[test]
     fn sweep_longer_than_region_writes_each_page_once() {
-        let mut rng = StdRng::seed_from_u64(8);
+        let mut rng = StableRng::seed_from_u64(8);
         let mut proc = DirtyProcess::new(sweep_only(2000, 5000, 1000.0));
         // 12 s = 12,000 pages over a 5000-page region: every page once, 5000 in all, and
         // the sweeper ends at offset 12,000 mod 5000 = 2000.
@@ -1038,7 +1038,7 @@ mod tests {
         });
         let mut proc = DirtyProcess::new(profile);
         let mut seen = Vec::new();
-        let n = proc.touch(1.0, &mut StdRng::seed_from_u64(9), |p| seen.push(p));
+        let n = proc.touch(1.0, &mut StableRng::seed_from_u64(9), |p| seen.push(p));
         assert_eq!(n, 1500);
         seen.sort_unstable();
         assert_eq!(seen, (0..1500).collect::<Vec<_>>());
@@ -1087,7 +1087,7 @@ mod tests {
             pages_per_s: 1000.0,
         });
         let mut proc = DirtyProcess::new(profile);
-        let mut rng = StdRng::seed_from_u64(10);
+        let mut rng = StableRng::seed_from_u64(10);
         let mut out = PageSet::new(10_000);
         for e in [0.0, -1.0, f64::NAN, f64::NEG_INFINITY] {
             assert_eq!(proc.dirty(e, &mut rng, &mut out), 0);
@@ -1118,7 +1118,7 @@ mod tests {
         };
         let run = |seed: u64| {
             let mut proc = DirtyProcess::new(profile.clone());
-            let mut rng = StdRng::seed_from_u64(seed);
+            let mut rng = StableRng::seed_from_u64(seed);
             let mut sets = Vec::new();
             let mut order = Vec::new();
             for _ in 0..20 {
@@ -1147,7 +1147,7 @@ mod tests {
             cold_rate: 1e-9,
             sweep: None,
         });
-        let mut rng = StdRng::seed_from_u64(11);
+        let mut rng = StableRng::seed_from_u64(11);
         let mut total = 0u64;
         for _ in 0..100 {
             total += proc.touch(1.0, &mut rng, |_| {}) as u64;
@@ -1199,7 +1199,7 @@ mod tests {
                 }),
             },
         ];
-        let mut rng = StdRng::seed_from_u64(12);
+        let mut rng = StableRng::seed_from_u64(12);
         for profile in bad {
             assert!(profile.check().is_err());
             let _ = profile.expected_unique(1.0);
@@ -1311,7 +1311,7 @@ mod tests {
             let expected = profile.expected_unique(1.0);
             assert!((expected / (n as f64 * p) - 1.0).abs() < 1e-9);
             let mut proc = DirtyProcess::new(profile);
-            let mut rng = StdRng::seed_from_u64(20);
+            let mut rng = StableRng::seed_from_u64(20);
             let (mut total, mut lower) = (0u64, 0u64);
             for _ in 0..draws {
                 let mut seen = Vec::new();
@@ -1351,9 +1351,9 @@ mod tests {
             let mut a = DirtyProcess::new(profile.clone());
             let mut b = DirtyProcess::new(profile.clone());
             let mut out = PageSet::new(300_000);
-            let na = a.dirty(e, &mut StdRng::seed_from_u64(seed), &mut out);
+            let na = a.dirty(e, &mut StableRng::seed_from_u64(seed), &mut out);
             let mut seen = Vec::new();
-            let nb = b.touch(e, &mut StdRng::seed_from_u64(seed), |q| seen.push(q));
+            let nb = b.touch(e, &mut StableRng::seed_from_u64(seed), |q| seen.push(q));
             assert_eq!(na, nb);
             assert_eq!(na, out.count());
             let mut sorted = seen.clone();
@@ -1368,7 +1368,7 @@ mod tests {
     fn bernoulli64_lanes_have_probability_p() {
         // Each lane over 40,000 words: SD of the frequency ≤ √(0.25/40000) = 0.0025;
         // allow 4 SD. Lanes outside the mask are never set.
-        let mut rng = StdRng::seed_from_u64(21);
+        let mut rng = StableRng::seed_from_u64(21);
         for p in [0.3, 0.5, 0.5 + 2f64.powi(-40), 0.999] {
             let d = Bernoulli64::new(p);
             let lanes = 0xffff_ffff_0000_ffffu64;
@@ -1395,7 +1395,7 @@ mod tests {
     fn scatter_sets_k_distinct_uniform_pages() {
         // 100 positions among the first 1000 of a 16-word chunk, 2000 times: each page
         // expects 200 hits (SD ≈ 13.4); every count within 6 SD, the touched mask exact.
-        let mut rng = StdRng::seed_from_u64(22);
+        let mut rng = StableRng::seed_from_u64(22);
         let mut hits = vec![0u32; 1024];
         for _ in 0..2000 {
             let mut words = [0u64; 16];

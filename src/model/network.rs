@@ -500,7 +500,7 @@ fn remove_sorted(v: &mut Vec<FlowId>, id: FlowId) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
+    use crate::engine::rng::StableRng;
     use rand::{Rng, SeedableRng};
 
     const G: f64 = 1e9;
@@ -721,7 +721,7 @@ mod tests {
     fn random_instance_is_feasible_and_max_min() {
         // 12 resources of 0.1-10 Gbps, 40 flows each crossing 1-4 distinct resources, a
         // third of them capped at 0.01-2 Gbps. No closed form; check the defining property.
-        let mut rng = StdRng::seed_from_u64(20240607);
+        let mut rng = StableRng::seed_from_u64(20240607);
         for _ in 0..20 {
             let r: Vec<Resource> = (0..12)
                 .map(|_| Resource {
@@ -752,7 +752,7 @@ mod tests {
     fn incremental_equals_from_scratch() {
         // Rates after a series of edits are bit-identical to a fresh network built with the
         // surviving flows in the same slots, because each component is solved on its own.
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = StableRng::seed_from_u64(7);
         let nic: Vec<f64> = (0..10).map(|_| rng.random_range(0.5..10.0) * G).collect();
         let mut n = Network::new(&nic);
         let link = n.add_link(3.0 * G);
@@ -791,7 +791,7 @@ mod tests {
     fn timing_thousand_flows() {
         // 1,000 flows on 1,000 distinct pairs (2,000 servers), NICs 1 or 10 Gbps, half the
         // flows capped: time the full solve and a single-flow change.
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = StableRng::seed_from_u64(1);
         let nic: Vec<f64> = (0..2000)
             .map(|_| if rng.random_bool(0.5) { G } else { 10.0 * G })
             .collect();

@@ -598,8 +598,8 @@ mod tests {
     #[test]
     fn samples_are_integer_percents_and_deterministic() {
         let spec = SyntheticSpec::default();
-        let a = trace(&spec, &mut rand::rngs::StdRng::seed_from_u64(3));
-        let b = trace(&spec, &mut rand::rngs::StdRng::seed_from_u64(3));
+        let a = trace(&spec, &mut crate::engine::rng::StableRng::seed_from_u64(3));
+        let b = trace(&spec, &mut crate::engine::rng::StableRng::seed_from_u64(3));
         assert_eq!(a, b);
         assert_eq!(a.len(), 288);
         assert!(a
