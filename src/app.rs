@@ -2,10 +2,10 @@
 //! same code paths as `capsim`.
 
 use crate::output::dir::{preflight, Existing};
-use crate::output::write::write_run;
+use crate::output::write::run_to_dir;
 use crate::scenario::library::embedded_file;
 use crate::scenario::{load_file, load_str, Library, Scenario};
-use crate::sim::{run, RunResult};
+use crate::sim::RunResult;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -61,9 +61,7 @@ pub fn run_command(opts: &RunOptions) -> Result<(RunResult, PathBuf, String), St
         .out
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&sc.name));
-    preflight(&dir, opts.existing).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = run(&sc);
-    let dir = write_run(&sc, &result, &dir, opts.existing)?;
+    let (result, dir) = run_to_dir(&sc, &dir, opts.existing)?;
     let table = summary_table(&result, &dir);
     Ok((result, dir, table))
 }

@@ -4,4 +4,4 @@ pub mod dir;
 pub(crate) mod plot;
 pub(crate) mod stats;
 pub mod summary;
-pub(crate) mod write;
+pub mod write;

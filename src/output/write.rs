@@ -4,6 +4,7 @@
 use super::dir::{Existing, Staging};
 use super::plot::{write_figure, Figure, HLine, HLineKind, Marker, Panel, Series};
 use crate::scenario::config::Scenario;
+use crate::sim::record::{MeterRow, Sink};
 use crate::sim::{LogEvent, RunResult};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,8 +28,10 @@ pub(crate) fn field(s: &str) -> String {
     }
 }
 
-/// `timeseries.csv`.
-pub fn timeseries_csv(r: &RunResult) -> String {
+/// `timeseries.csv` in one piece, from an in-memory run (what [`run_to_dir`] streams
+/// must equal it).
+#[cfg(test)]
+fn timeseries_csv(r: &RunResult) -> String {
     let ts = &r.timeseries;
     let mut out = ts
         .columns
@@ -63,8 +66,9 @@ pub fn events_csv(r: &RunResult) -> String {
     out
 }
 
-/// `meters.csv`.
-pub fn meters_csv(r: &RunResult) -> String {
+/// `meters.csv` in one piece, from an in-memory run.
+#[cfg(test)]
+fn meters_csv(r: &RunResult) -> String {
     let mut out = String::from("measured_s,available_s,meter,power_w\n");
     for m in &r.meter_readings {
         let _ = writeln!(
@@ -172,27 +176,168 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
     }
 }
 
-/// Writes every output of a run into `dir` atomically (see [`crate::output::dir`] for
-/// what happens to files already there); returns the directory.
-pub fn write_run(
+/// The streaming sink of [`run_to_dir`]: `timeseries.csv` and `meters.csv` rows written
+/// to the staging directory as the run makes them, in the same bytes as
+/// `timeseries_csv` and `meters_csv` (checked by a test). The first write error is kept for the end.
+struct CsvSink {
+    ts: std::io::BufWriter<std::fs::File>,
+    meters: std::io::BufWriter<std::fs::File>,
+    err: Option<std::io::Error>,
+    line: String,
+}
+
+impl CsvSink {
+    fn create(st: &Staging) -> std::io::Result<CsvSink> {
+        let file = |n: &str| std::fs::File::create(st.path(n)).map(std::io::BufWriter::new);
+        Ok(CsvSink {
+            ts: file("timeseries.csv")?,
+            meters: file("meters.csv")?,
+            err: None,
+            line: String::new(),
+        })
+    }
+
+    fn put(&mut self, to_meters: bool) {
+        use std::io::Write as _;
+        let w = if to_meters {
+            &mut self.meters
+        } else {
+            &mut self.ts
+        };
+        if let Err(e) = w.write_all(self.line.as_bytes()) {
+            self.err.get_or_insert(e);
+        }
+    }
+
+    /// Flushes and syncs both files; the first error of the run if any.
+    fn finish(mut self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        if let Some(e) = self.err.take() {
+            return Err(e);
+        }
+        for w in [&mut self.ts, &mut self.meters] {
+            w.flush()?;
+            w.get_ref().sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for CsvSink {
+    fn begin(&mut self, columns: &[String], _meter_names: &[String]) {
+        self.line = columns
+            .iter()
+            .map(|c| field(c))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.line.push('\n');
+        self.put(false);
+        self.line = "measured_s,available_s,meter,power_w\n".into();
+        self.put(true);
+    }
+
+    fn row(&mut self, values: &[f64]) {
+        self.line.clear();
+        for (i, &v) in values.iter().enumerate() {
+            if i > 0 {
+                self.line.push(',');
+            }
+            self.line.push_str(&num(v));
+        }
+        self.line.push('\n');
+        self.put(false);
+    }
+
+    fn meter(&mut self, m: &MeterRow, meter_names: &[String]) {
+        self.line.clear();
+        let _ = writeln!(
+            self.line,
+            "{},{},{},{}",
+            num(m.measured_ns as f64 / 1e9),
+            num(m.available_ns as f64 / 1e9),
+            field(&meter_names[m.meter.idx()]),
+            num(m.power_w)
+        );
+        self.put(true);
+    }
+}
+
+/// Runs `sc` with its time series and meter readings streamed into `dir`'s staging
+/// directory as they are made (memory flat in the simulated duration), then writes the
+/// rest and puts the set in place; returns the result (its `timeseries` is the bounded
+/// plotting copy) and the directory.
+pub fn run_to_dir(
     sc: &Scenario,
-    r: &RunResult,
     dir: &Path,
     existing: Existing,
-) -> Result<PathBuf, String> {
+) -> Result<(RunResult, PathBuf), String> {
     let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
     let st = Staging::open(dir, existing).map_err(ctx)?;
+    let mut sink = CsvSink::create(&st).map_err(ctx)?;
+    let r = crate::sim::run_streaming(sc, &mut sink);
+    sink.finish().map_err(ctx)?;
+    write_rest(sc, &r, &st)?;
+    let dir = st.commit().map_err(ctx)?;
+    Ok((r, dir))
+}
+
+/// Every file but the streamed ones.
+fn write_rest(sc: &Scenario, r: &RunResult, st: &Staging) -> Result<(), String> {
+    let ctx = |e: std::io::Error| format!("{}: {e}", st.path("").display());
     let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())? + "\n";
     st.write("summary.json", json.as_bytes()).map_err(ctx)?;
     st.write("metrics.csv", metrics_csv(r).as_bytes())
         .map_err(ctx)?;
-    st.write("timeseries.csv", timeseries_csv(r).as_bytes())
-        .map_err(ctx)?;
     st.write("events.csv", events_csv(r).as_bytes())
         .map_err(ctx)?;
-    st.write("meters.csv", meters_csv(r).as_bytes())
-        .map_err(ctx)?;
     let fig = power_figure(sc, r);
-    write_figure(&fig, &st.path("power.svg"), &st.path("power.png"))?;
-    st.commit().map_err(ctx)
+    write_figure(&fig, &st.path("power.svg"), &st.path("power.png"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_files_equal_the_in_memory_run_and_the_plot_copy_is_bounded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let lib = crate::scenario::Library::new(vec![]);
+        // overload-trip has a meter (meters.csv rows) and a trip; the basic rack at 10 s
+        // rows for 2 h has 720 rows.
+        for f in [
+            "scenarios/rack/overload-trip.toml",
+            "scenarios/rack/basic.toml",
+        ] {
+            let sc = crate::scenario::load_file(&root.join(f), &lib).unwrap();
+            let mem = crate::sim::run(&sc);
+            let dir = std::env::temp_dir().join(format!(
+                "capsim-stream-{}-{}",
+                std::process::id(),
+                sc.name
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let (streamed, _) = run_to_dir(&sc, &dir, Existing::Refuse).unwrap();
+            let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+            assert_eq!(read("timeseries.csv"), timeseries_csv(&mem), "{f}");
+            assert_eq!(read("meters.csv"), meters_csv(&mem), "{f}");
+            assert_eq!(read("events.csv"), events_csv(&mem), "{f}");
+            // Under PLOT_ROWS rows the plotting copy is the device columns, unmerged.
+            let devices = 1 + sc.devices.len();
+            assert_eq!(
+                streamed.timeseries.columns,
+                mem.timeseries.columns[..devices]
+            );
+            let mem_rows: Vec<&[f64]> = mem
+                .timeseries
+                .values
+                .chunks(mem.timeseries.columns.len())
+                .collect();
+            let plot_rows: Vec<&[f64]> = streamed.timeseries.values.chunks(devices).collect();
+            assert_eq!(plot_rows.len(), mem_rows.len());
+            for (p, m) in plot_rows.iter().zip(&mem_rows) {
+                assert_eq!(*p, &m[..devices]);
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 }

@@ -85,7 +85,7 @@ pub(crate) fn vm_complete(core: &mut Core, v: VmId, gen: Gen) {
 }
 
 /// A `meters.csv` meter takes its sample and schedules the next.
-pub(crate) fn meter_sample(core: &mut Core, rec: &mut Recorder, m: MeterId) {
+pub(crate) fn meter_sample(core: &mut Core, rec: &mut Recorder<'_>, m: MeterId) {
     let now = core.now();
     let meter = &core.w.meters[m];
     let h = match meter.target {
@@ -93,7 +93,7 @@ pub(crate) fn meter_sample(core: &mut Core, rec: &mut Recorder, m: MeterId) {
         Metered::Server(s) => core.sensors.server_w[s].as_ref(),
     };
     if let Some(r) = h.and_then(|h| meter.spec.reading_at(h, now)) {
-        rec.meter_rows.push(MeterRow {
+        rec.meter(MeterRow {
             meter: m,
             measured_ns: r.measured_ns,
             available_ns: r.available_ns,

@@ -22,5 +22,5 @@ pub mod summary;
 pub(crate) mod world;
 
 pub use log::{EventRow, LogEvent, LogRecord};
-pub use run::{run, MigrationOutcome, RunResult};
+pub use run::{run, run_streaming, MigrationOutcome, RunResult};
 pub use summary::Summary;

@@ -7,7 +7,7 @@ use super::event::Event;
 use super::handlers;
 use super::log::{EventRow, LogRecord, Names};
 use super::migration::{Migrations, Phase};
-use super::record::{MeterRow, Recorder, Timeseries};
+use super::record::{MeterRow, Recorder, Sink, Timeseries};
 use super::settle::{settle, Scratch};
 use super::state::Core;
 use super::summary::Summary;
@@ -59,9 +59,21 @@ pub struct MigrationOutcome {
     pub rounds: u32,
 }
 
-/// Runs a validated scenario to its end.
+/// Runs a validated scenario to its end, keeping every row in memory.
 pub fn run(sc: &Scenario) -> RunResult {
-    let mut sim = Sim::new(sc);
+    run_with(sc, None)
+}
+
+/// Runs a validated scenario to its end, handing every time-series row and meter reading
+/// to `sink` as it is made: memory stays flat in the simulated duration. The result's
+/// `timeseries` is then a bounded plotting copy (see [`crate::sim::record::PLOT_ROWS`])
+/// and its `meter_readings` is empty.
+pub fn run_streaming(sc: &Scenario, sink: &mut dyn Sink) -> RunResult {
+    run_with(sc, Some(sink))
+}
+
+fn run_with(sc: &Scenario, sink: Option<&mut dyn Sink>) -> RunResult {
+    let mut sim = Sim::new(sc, sink);
     sim.start();
     while let Some((t, ev)) = sim.core.q.pop() {
         if ev == Event::End {
@@ -75,16 +87,16 @@ pub fn run(sc: &Scenario) -> RunResult {
 }
 
 /// The whole run: core state, migrations, the controller, the recorder.
-struct Sim<'a> {
+struct Sim<'a, 's> {
     core: Core<'a>,
     migs: Migrations,
     control: Option<Control>,
-    rec: Recorder,
+    rec: Recorder<'s>,
     scratch: Scratch,
 }
 
-impl<'a> Sim<'a> {
-    fn new(sc: &'a Scenario) -> Self {
+impl<'a, 's> Sim<'a, 's> {
+    fn new(sc: &'a Scenario, sink: Option<&'s mut dyn Sink>) -> Self {
         let mut core = Core::new(sc);
         let nics: Vec<f64> = core.w.servers.iter().map(|s| s.model.nic_bps).collect();
         // `none` needs no controller at all.
@@ -101,7 +113,7 @@ impl<'a> Sim<'a> {
             }
         }
         Sim {
-            rec: Recorder::new(&core.w, &sc.output),
+            rec: Recorder::new(&core.w, &sc.output, sink),
             migs: Migrations::new(&nics),
             control,
             scratch: Scratch::default(),
@@ -223,7 +235,7 @@ impl<'a> Sim<'a> {
                 vms: w.vms.iter().map(|v| v.name.clone()).collect(),
             },
             log: std::mem::take(&mut core.log),
-            timeseries: std::mem::take(&mut self.rec.ts),
+            timeseries: self.rec.take_series(),
             meter_names: w.meters.iter().map(|m| m.name.clone()).collect(),
             meter_readings: std::mem::take(&mut self.rec.meter_rows),
             events_processed: core.q.popped(),

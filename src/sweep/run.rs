@@ -9,7 +9,7 @@ use super::progress::{Progress, Reporter};
 use crate::output::dir::Existing;
 use crate::output::dir::Staging;
 use crate::output::summary::Summary;
-use crate::output::write::{field, num, write_run};
+use crate::output::write::{field, num, run_to_dir};
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -49,8 +49,7 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     let result = (|| -> Result<Summary, String> {
         let mut sc = super::load::load(sweep, run, &opts.models).map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
-        let r = crate::sim::run(&sc);
-        write_run(&sc, &r, &dir, Existing::Refuse)?;
+        let (r, _) = run_to_dir(&sc, &dir, Existing::Refuse)?;
         // summary.json reads back to the same values (serde_json's `float_roundtrip`),
         // so a fresh row equals the row `--resume` makes from the file.
         Ok(r.summary)
