@@ -107,8 +107,8 @@ fn run_into(sweep: &Path, out: &Path, threads: usize, resume: bool) -> (String, 
         .num_threads(threads)
         .build()
         .unwrap();
-    let (path, failed) = pool.install(|| run_sweep(&s, &s, &opts)).unwrap();
-    (fs::read_to_string(path).unwrap(), failed)
+    let done = pool.install(|| run_sweep(&s, &s, &opts)).unwrap();
+    (fs::read_to_string(done.csv).unwrap(), done.failed)
 }
 
 #[test]
@@ -199,6 +199,64 @@ fn shards_merged_equal_the_whole() {
     // A missing shard is an error naming what is missing.
     let err = capsim::sweep::shard::merge(&dirs[..2], &d.join("partial")).unwrap_err();
     assert!(err.contains("4 runs are in no shard"), "{err}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The first run id in `dir/runs.csv`.
+fn first_run_id(dir: &Path) -> String {
+    let csv = fs::read_to_string(dir.join("runs.csv")).unwrap();
+    csv.lines().nth(1).unwrap()[..12].to_string()
+}
+
+#[test]
+fn resume_removes_orphaned_partial_directories_and_counts_the_skipped_runs() {
+    let d = setup("orphans");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let out = d.join("out");
+    let exe = env!("CARGO_BIN_EXE_capsim");
+    let sweep = |resume: bool| {
+        let mut c = std::process::Command::new(exe);
+        c.args(["sweep", sw.to_str().unwrap(), "-j", "2", "-o"])
+            .arg(&out);
+        if resume {
+            c.arg("--resume");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    sweep(false);
+    // One run lost; a staging directory of a killed process (PID 999999999 is above
+    // Linux's pid_max, so never alive); one of a live process (this test); and a hidden
+    // directory capsim did not write.
+    let first = first_run_id(&out);
+    fs::remove_dir_all(out.join("runs").join(&first)).unwrap();
+    assert!(!Path::new("/proc/999999999").exists());
+    let dead = out.join("runs").join(format!(".{first}.partial-999999999"));
+    let live = out
+        .join("runs")
+        .join(format!(".{first}.partial-{}", std::process::id()));
+    let foreign = out.join("runs").join(".keep");
+    for p in [&dead, &live, &foreign] {
+        fs::create_dir_all(p).unwrap();
+        fs::write(p.join("summary.json"), "{").unwrap();
+    }
+    let line = sweep(true);
+    assert!(
+        line.starts_with(
+            "12 runs, 0 failed, 11 skipped as already done, 1 orphaned partial directories"
+        ),
+        "{line}"
+    );
+    assert!(
+        !dead.exists(),
+        "the dead process's staging directory is removed"
+    );
+    assert!(
+        live.exists() && foreign.exists(),
+        "the others are left alone"
+    );
+    assert!(out.join("runs").join(&first).join("summary.json").exists());
     let _ = fs::remove_dir_all(&d);
 }
 
@@ -299,6 +357,13 @@ fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
         .unwrap();
     assert!(status.success());
     assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
+    // The killed process's staging directories are gone.
+    let partial = fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .count();
+    assert_eq!(partial, 0);
     let _ = fs::remove_dir_all(&d);
 }
 

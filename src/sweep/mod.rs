@@ -16,4 +16,4 @@ pub mod target;
 
 pub use expand::{expand, expand_embedded, Run, Sweep};
 pub use progress::Progress;
-pub use run::{run_sweep, SweepOptions};
+pub use run::{run_sweep, Finished, SweepOptions};
