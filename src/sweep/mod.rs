@@ -4,7 +4,9 @@
 //! and summarised one row per run in `runs.csv`.
 
 pub mod base;
+pub mod csv;
 pub mod expand;
+pub mod identity;
 pub mod load;
 pub mod metrics;
 pub mod progress;
