@@ -245,7 +245,8 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 /// `capsim sweep`: expands, takes the shard, runs on a pool of `jobs` threads; returns
 /// the line to print (with, on `--resume`, the runs skipped as already done and the
 /// orphaned partial directories removed) and the number of failed runs.
-/// A whole sweep (not a shard) also gets its report, whose path ends the line.
+/// A whole sweep (not a shard) also gets its report, whose path ends the line (its
+/// warnings go to stderr).
 pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
     let full = match &c.sweep {
         Some(p) => crate::sweep::expand(p),
@@ -287,7 +288,10 @@ pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
     let _ = write!(line, "; {}", done.csv.display());
     if c.shard.is_none() {
         let report = crate::sweep::report::report(&opts.out)?;
-        let _ = write!(line, "\nreport: {}", report.display());
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        let _ = write!(line, "\nreport: {}", report.path.display());
     }
     Ok((line, done.failed))
 }

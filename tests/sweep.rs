@@ -343,6 +343,39 @@ fn shards_of_different_sweeps_are_refused() {
     let _ = fs::remove_dir_all(&d);
 }
 
+#[test]
+fn a_merged_sweep_reports_what_one_machine_reports() {
+    let d = setup("merged-report");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    run_into(&sw, &d.join("local"), 2, false);
+    let dirs = run_shards(&sw, &d, "shard", 3);
+    let merged = d.join("merged");
+    capsim::sweep::shard::merge(&dirs, &merged).unwrap();
+    let local = capsim::sweep::report::report(&d.join("local")).unwrap();
+    let from_shards = capsim::sweep::report::report(&merged).unwrap();
+    assert_eq!((&local.warnings, &from_shards.warnings), (&vec![], &vec![]));
+    // Byte for byte, the directory names (local, merged) notwithstanding: the title is
+    // the sweep's name from its identity file.
+    let html = fs::read_to_string(&local.path).unwrap();
+    assert_eq!(html, fs::read_to_string(&from_shards.path).unwrap());
+    assert!(html.contains("<h1>Sweep report: s</h1>"));
+    // The merged directory has every run's directory, as the local one does.
+    let runs = |dir: &Path| tree(&dir.join("runs"));
+    assert_eq!(runs(&merged), runs(&d.join("local")));
+    // A run without its summary.json is a warning, not a silently thinner plot.
+    let first = first_run_id(&merged);
+    fs::remove_file(merged.join("runs").join(&first).join("summary.json")).unwrap();
+    let thin = capsim::sweep::report::report(&merged).unwrap();
+    assert_eq!(thin.warnings.len(), 1, "{:?}", thin.warnings);
+    assert!(
+        thin.warnings[0].starts_with("1 of 12 completed runs have no readable summary.json")
+            && thin.warnings[0].contains(&first),
+        "{:?}",
+        thin.warnings
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
 /// The first run id in `dir/runs.csv`.
 fn first_run_id(dir: &Path) -> String {
     let csv = fs::read_to_string(dir.join("runs.csv")).unwrap();
@@ -416,7 +449,9 @@ fn the_report_is_self_contained_with_tables_and_three_plots() {
         .replace("[\"10s\", \"20s\"]", "[1, 2]");
     let sw = sweep_file(&d, "s.toml", &body);
     run_into(&sw, &d.join("out"), 2, false);
-    let html_path = capsim::sweep::report::report(&d.join("out")).unwrap();
+    let written = capsim::sweep::report::report(&d.join("out")).unwrap();
+    assert_eq!(written.warnings, Vec::<String>::new());
+    let html_path = written.path;
     let html = fs::read_to_string(html_path).unwrap();
     // One table row per point (3 policies × 2 limits) plus the header row.
     assert_eq!(html.matches("<tr>").count(), 7);

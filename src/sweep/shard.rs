@@ -37,13 +37,16 @@ pub fn write_order(full: &Sweep, out: &Path) -> Result<(), String> {
 struct ShardRow {
     /// The row as written, without its newline.
     raw: String,
+    /// Index of its shard directory.
+    shard: usize,
     /// `FILE:LINE`, for errors.
     at: String,
 }
 
 /// Joins shard directories into `out`: `runs.csv` with rows in the sweep's order (byte
-/// for byte what one machine would have written), and the order and identity files.
-/// Shards must be of one sweep (same identity, order and columns), and every
+/// for byte what one machine would have written), every run's `runs/<id>/` copied, and
+/// the order and identity files, so `capsim report out` reports what a one-machine
+/// sweep does. Shards must be of one sweep (same identity, order and columns), and every
 /// row well formed; `out` must not be one of them.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
     let first = dirs.first().ok_or("give at least one shard directory")?;
@@ -55,7 +58,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
     let known: HashSet<&str> = order.lines().collect();
     let mut header: Option<(String, PathBuf)> = None;
     let mut rows: HashMap<String, ShardRow> = HashMap::new();
-    for d in dirs {
+    for (k, d) in dirs.iter().enumerate() {
         let theirs = Identity::read(d)?;
         if theirs != identity {
             return Err(format!(
@@ -79,7 +82,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
                 first.join(ORDER_FILE).display()
             ));
         }
-        for (id, row) in shard_rows(d, &known, &mut header)? {
+        for (id, row) in shard_rows(d, k, &known, &mut header)? {
             if let Some(other) = rows.get(&id) {
                 if other.raw != row.raw {
                     return Err(format!(
@@ -113,6 +116,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    for id in order.lines() {
+        let from = dirs[rows[id].shard].join("runs").join(id);
+        copy_tree(&from, &out.join("runs").join(id))?;
+    }
     crate::atomic::write_text(&out.join(ORDER_FILE), &order)?;
     identity.write(out)?;
     // Last, so a merge cut short leaves no complete-looking runs.csv.
@@ -155,12 +162,13 @@ fn refuse_inputs(dirs: &[PathBuf], out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The rows of a shard's `runs.csv`, by run id, after checking the file: the same
+/// The rows of shard `k`'s `runs.csv`, by run id, after checking the file: the same
 /// header as the other shards, and every row ended by a newline, with the header's
 /// number of fields, a run id of this sweep, status `ok` or `failed`, and numbers
 /// where numbers go. Errors name `FILE:LINE`.
 fn shard_rows(
     dir: &Path,
+    k: usize,
     known: &HashSet<&str>,
     header: &mut Option<(String, PathBuf)>,
 ) -> Result<Vec<(String, ShardRow)>, String> {
@@ -226,11 +234,37 @@ fn shard_rows(
         }
         let row = ShardRow {
             raw: r.raw.to_string(),
+            shard: k,
             at: at(r.line),
         };
         out.push((id.clone(), row));
     }
     Ok(out)
+}
+
+/// Copies the files of `from` (a run's directory, recursively) into `to`, each written
+/// atomically; hidden names (temporaries) are skipped.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    let ctx = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let entries = std::fs::read_dir(from).map_err(|e| {
+        format!(
+            "{}: {e} (its shard's runs.csv lists this run; rerun the shard with --resume)",
+            from.display()
+        )
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ctx(from, e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(|e| ctx(&src, e))?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            crate::atomic::copy_file(&src, &dst).map_err(|e| ctx(&dst, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// What `capsim slurm` asks of the cluster.
@@ -250,7 +284,8 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// Writes `sweep.sbatch` (an array of `opts.tasks` coarse shards), `merge.sbatch` and
+/// Writes `sweep.sbatch` (an array of `opts.tasks` coarse shards), `merge.sbatch` (the
+/// merge, then the report) and
 /// `submit.sh` (submits both, the merge after the whole array succeeded) into `out`.
 pub fn slurm_scripts(
     sweep_file: &Path,
@@ -316,7 +351,8 @@ pub fn slurm_scripts(
          #SBATCH --ntasks=1\n\
          #SBATCH --output={log_dir}/slurm-merge-%j.out\n\
          set -euo pipefail\n\
-         exec {exe} merge {shards} -o {dir}\n",
+         {exe} merge {shards} -o {dir}\n\
+         exec {exe} report {dir}\n",
         shards = shards.join(" "),
     );
     let submit = format!(
