@@ -71,7 +71,10 @@ values = ["1s", "2s", "3s", "4s", "5s"]
             .build()
             .unwrap();
         let t = Instant::now();
-        let (_, failed) = pool.install(|| run_sweep(&sweep, &sweep, &opts)).unwrap();
+        let failed = pool
+            .install(|| run_sweep(&sweep, &sweep, &opts))
+            .unwrap()
+            .failed;
         assert_eq!(failed, 0);
         t.elapsed().as_secs_f64()
     };

@@ -248,8 +248,10 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// `capsim sweep`: expands, takes the shard, runs on a pool of `jobs` threads; returns
-/// the line to print and the number of failed runs.
-/// A whole sweep (not a shard) also gets its report, whose path ends the line.
+/// the line to print (with, on `--resume`, the runs skipped as already done and the
+/// orphaned partial directories removed) and the number of failed runs.
+/// A whole sweep (not a shard) also gets its report, whose path ends the line (its
+/// warnings go to stderr).
 pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
     let full = match &c.sweep {
         Some(p) => crate::sweep::expand(p),
@@ -276,17 +278,27 @@ pub fn sweep_command(c: &SweepCommand) -> Result<(String, usize), String> {
         .num_threads(c.jobs.unwrap_or(0))
         .build()
         .map_err(|e| e.to_string())?;
-    let (path, failed) = pool.install(|| crate::sweep::run_sweep(&sw, &full, &opts))?;
-    let mut line = format!(
-        "{} runs, {failed} failed; {}",
-        sw.runs.len(),
-        path.display()
-    );
+    let done = pool.install(|| crate::sweep::run_sweep(&sw, &full, &opts))?;
+    let mut line = format!("{} runs, {} failed", sw.runs.len(), done.failed);
+    if c.resume {
+        let _ = write!(line, ", {} skipped as already done", done.skipped);
+    }
+    if c.resume || done.orphans_removed > 0 {
+        let _ = write!(
+            line,
+            ", {} orphaned partial directories of killed runs removed",
+            done.orphans_removed
+        );
+    }
+    let _ = write!(line, "; {}", done.csv.display());
     if c.shard.is_none() {
         let report = crate::sweep::report::report(&opts.out)?;
-        let _ = write!(line, "\nreport: {}", report.display());
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+        let _ = write!(line, "\nreport: {}", report.path.display());
     }
-    Ok((line, failed))
+    Ok((line, done.failed))
 }
 
 /// `capsim slurm`: writes the job-array scripts; returns what to print.

@@ -56,6 +56,28 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Copies `from` to `to` atomically, as [`write_file`] writes: into a temporary sibling
+/// of `to` (streamed, not read whole into memory), synced, then renamed over `to`.
+pub fn copy_file(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        if !parent.as_os_str().is_empty() {
+            fs::create_dir_all(parent)?;
+        }
+    }
+    let tmp = sibling(to, "tmp");
+    let res = (|| {
+        fs::copy(from, &tmp)?;
+        fs::File::open(&tmp)?.sync_all()
+    })();
+    match res {
+        Ok(()) => commit(&tmp, to),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
 /// [`write_file`] with the error as text naming the path, as commands report it.
 pub fn write_text(path: &Path, text: &str) -> Result<(), String> {
     write_file(path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))

@@ -66,7 +66,8 @@ enum Command {
         #[arg(long)]
         models: Vec<PathBuf>,
     },
-    /// Join shard outputs into the runs.csv one machine would have written.
+    /// Join shard outputs into what one machine would have written: runs.csv, every
+    /// run's runs/<id>/ and the sweep's order and identity (then `capsim report DIR`).
     Merge {
         /// Shard output directories.
         #[arg(required = true)]
@@ -204,8 +205,11 @@ fn dispatch(command: Command) -> Result<Done, String> {
             Ok(Done::text(format!("{line}\n"), failed > 0))
         }
         Command::Report { dir } => {
-            let p = capsim::sweep::report::report(&dir)?;
-            Ok(Done::line(format!("report: {}", p.display())))
+            let r = capsim::sweep::report::report(&dir)?;
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(Done::line(format!("report: {}", r.path.display())))
         }
         Command::Merge { dirs, out } => Ok(Done::line(
             capsim::sweep::shard::merge(&dirs, &out)?.display(),

@@ -107,8 +107,8 @@ fn run_into(sweep: &Path, out: &Path, threads: usize, resume: bool) -> (String, 
         .num_threads(threads)
         .build()
         .unwrap();
-    let (path, failed) = pool.install(|| run_sweep(&s, &s, &opts)).unwrap();
-    (fs::read_to_string(path).unwrap(), failed)
+    let done = pool.install(|| run_sweep(&s, &s, &opts)).unwrap();
+    (fs::read_to_string(done.csv).unwrap(), done.failed)
 }
 
 #[test]
@@ -171,18 +171,13 @@ fn a_failing_run_is_recorded_and_the_others_complete() {
     let _ = fs::remove_dir_all(&d);
 }
 
-#[test]
-fn shards_merged_equal_the_whole() {
-    let d = setup("shards");
-    let sw = sweep_file(&d, "s.toml", &grid());
-    let (whole, _) = run_into(&sw, &d.join("whole"), 2, false);
-    let full = expand(&sw).unwrap();
-    // 12 runs in 3 coarse shards of 4, run separately (as three array tasks would).
+/// Runs `sweep` as `n` coarse shards into `DIR/{prefix}-K` (as array tasks would).
+fn run_shards(sweep: &Path, d: &Path, prefix: &str, n: usize) -> Vec<PathBuf> {
+    let full = expand(sweep).unwrap();
     let mut dirs = Vec::new();
-    for k in 0..3 {
-        let part = capsim::sweep::shard::shard(&full, k, 3).unwrap();
-        assert_eq!(part.runs.len(), 4);
-        let out = d.join(format!("shard-{k}"));
+    for k in 0..n {
+        let part = capsim::sweep::shard::shard(&full, k, n).unwrap();
+        let out = d.join(format!("{prefix}-{k}"));
         let opts = SweepOptions {
             out: out.clone(),
             resume: false,
@@ -192,6 +187,25 @@ fn shards_merged_equal_the_whole() {
         run_sweep(&part, &full, &opts).unwrap();
         dirs.push(out);
     }
+    dirs
+}
+
+#[test]
+fn shards_merged_equal_the_whole() {
+    let d = setup("shards");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let (whole, _) = run_into(&sw, &d.join("whole"), 2, false);
+    // 12 runs in 3 coarse shards of 4, run separately (as three array tasks would).
+    let mut dirs = run_shards(&sw, &d, "shard", 3);
+    for s in &dirs {
+        assert_eq!(
+            fs::read_to_string(s.join("runs.csv"))
+                .unwrap()
+                .lines()
+                .count(),
+            5
+        );
+    }
     // Merging in any order gives the single machine's runs.csv, byte for byte.
     dirs.reverse();
     let merged = capsim::sweep::shard::merge(&dirs, &d.join("merged")).unwrap();
@@ -199,6 +213,224 @@ fn shards_merged_equal_the_whole() {
     // A missing shard is an error naming what is missing.
     let err = capsim::sweep::shard::merge(&dirs[..2], &d.join("partial")).unwrap_err();
     assert!(err.contains("4 runs are in no shard"), "{err}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// Every file under `dir`, by relative path, with its bytes.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        for e in fs::read_dir(&p).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                todo.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn merge_onto_one_of_its_inputs_is_refused_and_the_input_is_intact() {
+    let d = setup("onto");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let dirs = run_shards(&sw, &d, "shard", 3);
+    let before = tree(&dirs[0]);
+    // The shard itself, and the same directory spelled another way.
+    for out in [dirs[0].clone(), d.join("shard-1/../shard-0/.")] {
+        let err = capsim::sweep::shard::merge(&dirs, &out).unwrap_err();
+        assert!(
+            err.contains(&format!("-o {}:", out.display()))
+                && err.contains(&dirs[0].display().to_string()),
+            "{err}"
+        );
+    }
+    // The command line: exit 2, the message on stderr, nothing written.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_capsim"))
+        .arg("merge")
+        .args(&dirs)
+        .arg("-o")
+        .arg(&dirs[0])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("is the shard directory"), "{stderr}");
+    assert_eq!(tree(&dirs[0]), before, "the input is untouched");
+    assert!(before[Path::new("sweep-order.txt")].len() > 100);
+    // A shard given twice is refused too.
+    let twice = [dirs[0].clone(), dirs[1].clone(), d.join("shard-0")];
+    let err = capsim::sweep::shard::merge(&twice, &d.join("m")).unwrap_err();
+    assert!(err.contains("give each shard once"), "{err}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_cut_or_garbled_shard_row_is_refused_naming_its_file_and_line() {
+    let d = setup("cut");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let dirs = run_shards(&sw, &d, "shard", 3);
+    let csv = dirs[2].join("runs.csv");
+    let text = fs::read_to_string(&csv).unwrap();
+    let merge = || capsim::sweep::shard::merge(&dirs, &d.join("merged")).unwrap_err();
+    // Cut mid-row (as a full disk or a kill during a copy leaves it): the last row, line 5.
+    fs::write(&csv, &text[..text.len() - 7]).unwrap();
+    let err = merge();
+    assert!(
+        err.starts_with(&format!("{}:5: ", csv.display())) && err.contains("cut short"),
+        "{err}"
+    );
+    // A short row in the middle: line 3 loses its last fields.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let keep = lines[2].rfind(',').unwrap();
+    let cut = lines[2][..keep].rfind(',').unwrap();
+    lines[2].truncate(cut);
+    fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let err = merge();
+    assert!(
+        err.starts_with(&format!("{}:3: ", csv.display())) && err.contains("the header has"),
+        "{err}"
+    );
+    // A row of a run this sweep does not have.
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[4] = format!("0123456789ab{}", &lines[4][12..]);
+    fs::write(&csv, lines.join("\n") + "\n").unwrap();
+    let err = merge();
+    assert!(
+        err.starts_with(&format!("{}:5: ", csv.display()))
+            && err.contains("run id `0123456789ab` is not in this sweep"),
+        "{err}"
+    );
+    assert!(!d.join("merged").join("runs.csv").exists());
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn shards_of_different_sweeps_are_refused() {
+    let d = setup("mixed");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let dirs = run_shards(&sw, &d, "a", 3);
+    // The same axes over an edited base: the same run ids and order, other results.
+    let base = fs::read_to_string(d.join("base.toml"))
+        .unwrap()
+        .replace("duration = \"120s\"", "duration = \"100s\"");
+    fs::write(d.join("base.toml"), base).unwrap();
+    let other = run_shards(&sw, &d, "b", 3);
+    assert_eq!(
+        fs::read(dirs[1].join("sweep-order.txt")).unwrap(),
+        fs::read(other[1].join("sweep-order.txt")).unwrap()
+    );
+    let mixed = [dirs[0].clone(), other[1].clone(), dirs[2].clone()];
+    let err = capsim::sweep::shard::merge(&mixed, &d.join("merged")).unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "{}:",
+            other[1].join("sweep-identity.txt").display()
+        )) && err.contains("shards of different sweeps"),
+        "{err}"
+    );
+    // A shard without an identity (an older capsim's) is refused, naming the file.
+    fs::remove_file(dirs[1].join("sweep-identity.txt")).unwrap();
+    let err = capsim::sweep::shard::merge(&dirs, &d.join("merged")).unwrap_err();
+    assert!(
+        err.contains("sweep-identity.txt") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(!d.join("merged").exists());
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_merged_sweep_reports_what_one_machine_reports() {
+    let d = setup("merged-report");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    run_into(&sw, &d.join("local"), 2, false);
+    let dirs = run_shards(&sw, &d, "shard", 3);
+    let merged = d.join("merged");
+    capsim::sweep::shard::merge(&dirs, &merged).unwrap();
+    let local = capsim::sweep::report::report(&d.join("local")).unwrap();
+    let from_shards = capsim::sweep::report::report(&merged).unwrap();
+    assert_eq!((&local.warnings, &from_shards.warnings), (&vec![], &vec![]));
+    // Byte for byte, the directory names (local, merged) notwithstanding: the title is
+    // the sweep's name from its identity file.
+    let html = fs::read_to_string(&local.path).unwrap();
+    assert_eq!(html, fs::read_to_string(&from_shards.path).unwrap());
+    assert!(html.contains("<h1>Sweep report: s</h1>"));
+    // The merged directory has every run's directory, as the local one does.
+    let runs = |dir: &Path| tree(&dir.join("runs"));
+    assert_eq!(runs(&merged), runs(&d.join("local")));
+    // A run without its summary.json is a warning, not a silently thinner plot.
+    let first = first_run_id(&merged);
+    fs::remove_file(merged.join("runs").join(&first).join("summary.json")).unwrap();
+    let thin = capsim::sweep::report::report(&merged).unwrap();
+    assert_eq!(thin.warnings.len(), 1, "{:?}", thin.warnings);
+    assert!(
+        thin.warnings[0].starts_with("1 of 12 completed runs have no readable summary.json")
+            && thin.warnings[0].contains(&first),
+        "{:?}",
+        thin.warnings
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The first run id in `dir/runs.csv`.
+fn first_run_id(dir: &Path) -> String {
+    let csv = fs::read_to_string(dir.join("runs.csv")).unwrap();
+    csv.lines().nth(1).unwrap()[..12].to_string()
+}
+
+#[test]
+fn resume_removes_orphaned_partial_directories_and_counts_the_skipped_runs() {
+    let d = setup("orphans");
+    let sw = sweep_file(&d, "s.toml", &grid());
+    let out = d.join("out");
+    let exe = env!("CARGO_BIN_EXE_capsim");
+    let sweep = |resume: bool| {
+        let mut c = std::process::Command::new(exe);
+        c.args(["sweep", sw.to_str().unwrap(), "-j", "2", "-o"])
+            .arg(&out);
+        if resume {
+            c.arg("--resume");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    sweep(false);
+    // One run lost; a staging directory of a killed process (PID 999999999 is above
+    // Linux's pid_max, so never alive); one of a live process (this test); and a hidden
+    // directory capsim did not write.
+    let first = first_run_id(&out);
+    fs::remove_dir_all(out.join("runs").join(&first)).unwrap();
+    assert!(!Path::new("/proc/999999999").exists());
+    let dead = out.join("runs").join(format!(".{first}.partial-999999999"));
+    let live = out
+        .join("runs")
+        .join(format!(".{first}.partial-{}", std::process::id()));
+    let foreign = out.join("runs").join(".keep");
+    for p in [&dead, &live, &foreign] {
+        fs::create_dir_all(p).unwrap();
+        fs::write(p.join("summary.json"), "{").unwrap();
+    }
+    let line = sweep(true);
+    assert!(
+        line.starts_with(
+            "12 runs, 0 failed, 11 skipped as already done, 1 orphaned partial directories"
+        ),
+        "{line}"
+    );
+    assert!(
+        !dead.exists(),
+        "the dead process's staging directory is removed"
+    );
+    assert!(
+        live.exists() && foreign.exists(),
+        "the others are left alone"
+    );
+    assert!(out.join("runs").join(&first).join("summary.json").exists());
     let _ = fs::remove_dir_all(&d);
 }
 
@@ -217,7 +449,9 @@ fn the_report_is_self_contained_with_tables_and_three_plots() {
         .replace("[\"10s\", \"20s\"]", "[1, 2]");
     let sw = sweep_file(&d, "s.toml", &body);
     run_into(&sw, &d.join("out"), 2, false);
-    let html_path = capsim::sweep::report::report(&d.join("out")).unwrap();
+    let written = capsim::sweep::report::report(&d.join("out")).unwrap();
+    assert_eq!(written.warnings, Vec::<String>::new());
+    let html_path = written.path;
     let html = fs::read_to_string(html_path).unwrap();
     // One table row per point (3 policies × 2 limits) plus the header row.
     assert_eq!(html.matches("<tr>").count(), 7);
@@ -299,6 +533,13 @@ fn a_sweep_killed_with_sigkill_and_resumed_writes_the_same_runs_csv() {
         .unwrap();
     assert!(status.success());
     assert_eq!(fs::read_to_string(out.join("runs.csv")).unwrap(), whole);
+    // The killed process's staging directories are gone.
+    let partial = fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .count();
+    assert_eq!(partial, 0);
     let _ = fs::remove_dir_all(&d);
 }
 

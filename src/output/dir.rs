@@ -336,6 +336,61 @@ fn remove_empty_parents(root: &Path, rel: &Path) {
     }
 }
 
+/// The process id in a staging directory's name (`.NAME.partial-PID`, as
+/// [`Staging::open`] names it), or `None` for any other name.
+fn staging_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (target, pid) = rest.rsplit_once(".partial-")?;
+    if target.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is alive on this machine: `/proc/PID` exists (Linux). `None`
+/// where there is no `/proc` to tell.
+fn alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
+}
+
+/// Removes the staging directories in `dir` that a killed process left behind: those
+/// named `.NAME.partial-PID` whose PID is not alive, or is this process (which has none
+/// in flight when it calls this, so one with its PID is a dead process's whose PID was
+/// reused). A staging directory of another live process is left alone, and so is
+/// everything without `/proc` to tell. Returns how many were removed.
+pub fn remove_orphaned_staging(dir: &Path) -> Result<usize, String> {
+    let ctx = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(ctx(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| ctx(dir, e))?;
+        let name = entry.file_name();
+        let Some(pid) = staging_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        let ours = pid == std::process::id();
+        if !entry
+            .file_type()
+            .map_err(|e| ctx(&entry.path(), e))?
+            .is_dir()
+            || (alive(pid) != Some(false) && !ours)
+        {
+            continue;
+        }
+        fs::remove_dir_all(entry.path()).map_err(|e| ctx(&entry.path(), e))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,5 +472,21 @@ mod tests {
         s.commit().unwrap();
         assert_eq!(fs::read(base.join("precious")).unwrap(), b"p");
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn staging_names_carry_their_pid() {
+        assert_eq!(staging_pid(".0a1b.partial-123"), Some(123));
+        assert_eq!(staging_pid(".a.partial-b.partial-7"), Some(7));
+        for other in [
+            "0a1b",
+            ".0a1b.partial-",
+            ".partial-1",
+            ".x.old-12",
+            ".x.partial-1a",
+        ] {
+            assert_eq!(staging_pid(other), None, "{other}");
+        }
+        assert_ne!(alive(std::process::id()), Some(false));
     }
 }

@@ -4,7 +4,9 @@
 //! and summarised one row per run in `runs.csv`.
 
 pub mod base;
+pub mod csv;
 pub mod expand;
+pub mod identity;
 pub mod load;
 pub mod metrics;
 pub mod progress;
@@ -16,4 +18,4 @@ pub mod target;
 
 pub use expand::{expand, expand_embedded, Run, Sweep};
 pub use progress::Progress;
-pub use run::{run_sweep, SweepOptions};
+pub use run::{run_sweep, Finished, SweepOptions};

@@ -3,6 +3,8 @@
 //! policy, slowdown against violations, CDF of per-VM slowdown); a self-contained
 //! `report.html` with the plots inlined as SVG.
 
+use super::csv::records;
+use super::identity::Identity;
 use crate::output::dir::Staging;
 use crate::output::plot::{write_figure, Figure, Panel, Series};
 use crate::output::stats::mean_ci;
@@ -10,27 +12,6 @@ use crate::output::summary::Summary;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-/// Splits one CSV line (our own writer's quoting).
-fn fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
 
 /// Metrics shown in the report: `runs.csv` column, heading with unit, scale applied.
 /// Violation sums run over every capped device (a rack and its row both over cap for
@@ -103,6 +84,8 @@ struct Runs {
     swept: Vec<usize>,
     /// The `status` column.
     status: usize,
+    /// Rows left out (cut or garbled), as warnings naming `FILE:LINE`.
+    warnings: Vec<String>,
 }
 
 /// One run's row.
@@ -116,20 +99,42 @@ impl Runs {
         let csv_path = dir.join("runs.csv");
         let text = std::fs::read_to_string(&csv_path)
             .map_err(|e| format!("{}: {e}", csv_path.display()))?;
-        let mut lines = text.lines();
-        let header = fields(lines.next().ok_or("runs.csv is empty")?);
+        let recs = records(&text);
+        let header = recs
+            .first()
+            .ok_or_else(|| format!("{}: empty", csv_path.display()))?
+            .fields
+            .clone();
         let col = |name: &str| header.iter().position(|h| h == name);
-        let rep = col("replicate").ok_or("runs.csv has no `replicate` column")?;
-        let status = col("status").ok_or("runs.csv has no `status` column")?;
-        let rows = lines
-            .map(fields)
-            .filter(|r| r.len() == header.len())
-            .collect();
+        let no = |c: &str| format!("{}: no `{c}` column", csv_path.display());
+        let rep = col("replicate").ok_or_else(|| no("replicate"))?;
+        let status = col("status").ok_or_else(|| no("status"))?;
+        let mut rows = Vec::new();
+        let mut warnings = Vec::new();
+        for r in recs.into_iter().skip(1) {
+            if r.fields.len() == header.len() && r.terminated {
+                rows.push(r.fields);
+            } else {
+                warnings.push(format!(
+                    "{}:{}: row left out of the report: {} fields (the header has {}){}",
+                    csv_path.display(),
+                    r.line,
+                    r.fields.len(),
+                    header.len(),
+                    if r.terminated {
+                        ""
+                    } else {
+                        ", no newline at its end"
+                    }
+                ));
+            }
+        }
         Ok(Runs {
             swept: (1..rep).collect(),
             header,
             rows,
             status,
+            warnings,
         })
     }
 
@@ -154,19 +159,33 @@ impl Runs {
     }
 }
 
+/// A written report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// `DIR/report.html`.
+    pub path: PathBuf,
+    /// What the report had to leave out (rows of `runs.csv`, runs without per-run data
+    /// for a plot), to show on stderr.
+    pub warnings: Vec<String>,
+}
+
 /// Writes `DIR/report.html` (self-contained: the plots are inlined) and the plots as
-/// separate SVG and PNG files in `DIR/report/`; returns the report's path.
-pub fn report(dir: &Path) -> Result<PathBuf, String> {
-    let runs = Runs::read(dir)?;
+/// separate SVG and PNG files in `DIR/report/`.
+pub fn report(dir: &Path) -> Result<Written, String> {
+    let mut runs = Runs::read(dir)?;
+    let mut warnings = std::mem::take(&mut runs.warnings);
     let ok = runs.ok();
-    // The directory's own name (normally the sweep's), not a path that differs per machine.
-    let name = std::fs::canonicalize(dir)
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string());
+    // The sweep's name from its identity file, else the directory's own name: not a path
+    // that differs per machine, so a merged sweep's report equals a one-machine one's.
+    let name = Identity::read(dir).map(|i| i.name).unwrap_or_else(|_| {
+        std::fs::canonicalize(dir)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string())
+    });
     let mut html = table_html(&runs, &ok, &name);
     let st = Staging::new(&dir.join("report")).map_err(|e| e.to_string())?;
-    for (name, fig) in &figures(&runs, &ok, dir) {
+    for (name, fig) in &figures(&runs, &ok, dir, &mut warnings) {
         let svg = st.path(&format!("{name}.svg"));
         write_figure(fig, &svg, &st.path(&format!("{name}.png")))?;
         let text = std::fs::read_to_string(&svg).map_err(|e| e.to_string())?;
@@ -179,9 +198,9 @@ pub fn report(dir: &Path) -> Result<PathBuf, String> {
     }
     html.push_str("</body></html>\n");
     st.commit().map_err(|e| e.to_string())?;
-    let out = dir.join("report.html");
-    crate::atomic::write_text(&out, &html)?;
-    Ok(out)
+    let path = dir.join("report.html");
+    crate::atomic::write_text(&path, &html)?;
+    Ok(Written { path, warnings })
 }
 
 /// The report's head and its table: per swept value combination, the number of runs
@@ -235,7 +254,12 @@ fn table_html(runs: &Runs, ok: &[Row], name: &str) -> String {
 
 /// The plots, by file stem: series by the policy (or first non-numeric) axis, x the
 /// first numeric axis.
-fn figures(runs: &Runs, ok: &[Row], dir: &Path) -> Vec<(String, Figure)> {
+fn figures(
+    runs: &Runs,
+    ok: &[Row],
+    dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Vec<(String, Figure)> {
     let is_num = |c: usize| ok.iter().all(|r| r[c].parse::<f64>().is_ok());
     let x_col = runs.swept.iter().copied().find(|&c| is_num(c));
     let s_col = runs
@@ -254,7 +278,16 @@ fn figures(runs: &Runs, ok: &[Row], dir: &Path) -> Vec<(String, Figure)> {
         figures.push(("violations".into(), violations(runs, xc, &by_series)));
     }
     figures.push(("slowdown".into(), slowdown(runs, &by_series)));
-    figures.push(("slowdown-cdf".into(), slowdown_cdf(dir, runs, &by_series)));
+    let (cdf, missing) = slowdown_cdf(dir, runs, &by_series);
+    if let Some((n, first)) = missing {
+        warnings.push(format!(
+            "{n} of {} completed runs have no readable summary.json (first: {}): the \
+             per-VM slowdown CDF leaves them out",
+            ok.len(),
+            first.display()
+        ));
+    }
+    figures.push(("slowdown-cdf".into(), cdf));
     figures
 }
 
@@ -324,18 +357,24 @@ fn slowdown(runs: &Runs, by_series: &Groups) -> Figure {
 }
 
 /// CDF of per-VM slowdown per series, from each run's summary.json (a run whose
-/// summary is missing or does not parse contributes nothing).
-fn slowdown_cdf(dir: &Path, runs: &Runs, by_series: &Groups) -> Figure {
+/// summary is missing or does not parse contributes nothing: how many, and the first
+/// such file, are returned too).
+fn slowdown_cdf(dir: &Path, runs: &Runs, by_series: &Groups) -> (Figure, Option<(usize, PathBuf)>) {
     let id = runs.col("run_id").unwrap_or(0);
+    let mut missing: Option<(usize, PathBuf)> = None;
     let cdf = by_series
         .iter()
         .map(|(name, rs)| {
             let mut s: Vec<f64> = Vec::new();
             for r in rs {
                 let p = dir.join("runs").join(&r[id]).join("summary.json");
-                let summary = std::fs::read_to_string(p)
+                let summary = std::fs::read_to_string(&p)
                     .ok()
                     .and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+                if summary.is_none() {
+                    let m = missing.get_or_insert((0, p));
+                    m.0 += 1;
+                }
                 for vm in summary.iter().flat_map(|s| &s.vms) {
                     s.extend(vm.slowdown);
                 }
@@ -352,13 +391,14 @@ fn slowdown_cdf(dir: &Path, runs: &Runs, by_series: &Groups) -> Figure {
             }
         })
         .collect();
-    figure(
+    let fig = figure(
         "CDF of per-VM slowdown".into(),
         "slowdown".into(),
         "fraction of VMs",
         cdf,
         (Some(0.0), Some(1.0)),
-    )
+    );
+    (fig, missing)
 }
 
 #[cfg(test)]

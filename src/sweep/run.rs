@@ -6,8 +6,7 @@
 use super::expand::{show, Run, Sweep};
 use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
-use crate::output::dir::Existing;
-use crate::output::dir::Staging;
+use crate::output::dir::{remove_orphaned_staging, Existing, Staging};
 use crate::output::summary::Summary;
 use crate::output::write::{field, num, run_to_dir};
 use rayon::prelude::*;
@@ -32,6 +31,8 @@ enum Outcome {
     /// Its metric columns, in [`METRICS`] order (the summary itself is not kept: a
     /// large datacenter's is megabytes).
     Done(Row),
+    /// Complete before this sweep started (`--resume`): its columns, read back.
+    Skipped(Row),
     /// Its error.
     Failed(String),
 }
@@ -42,7 +43,7 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
         // A summary.json that does not parse (an older format, a torn write) is redone.
         if let Ok(text) = std::fs::read_to_string(dir.join("summary.json")) {
             if let Ok(s) = serde_json::from_str::<Summary>(&text) {
-                return Outcome::Done(row(&s));
+                return Outcome::Skipped(row(&s));
             }
         }
     }
@@ -67,16 +68,28 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     }
 }
 
+/// What a finished [`run_sweep`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The `runs.csv` written.
+    pub csv: PathBuf,
+    /// Runs that failed.
+    pub failed: usize,
+    /// Runs skipped as already complete (`--resume`).
+    pub skipped: usize,
+    /// Staging directories (`runs/.ID.partial-PID`) of killed processes removed at the
+    /// start.
+    pub orphans_removed: usize,
+}
+
 /// Runs every run of `sweep` (on the current rayon pool) and writes `runs.csv` (and the
-/// order file `capsim merge` needs: `full` is the whole sweep when `sweep` is a shard).
-/// Returns the CSV's path and the number of failed runs.
-pub fn run_sweep(
-    sweep: &Sweep,
-    full: &Sweep,
-    opts: &SweepOptions,
-) -> Result<(PathBuf, usize), String> {
-    std::fs::create_dir_all(opts.out.join("runs"))
-        .map_err(|e| format!("{}: {e}", opts.out.display()))?;
+/// order and identity files `capsim merge` needs: `full` is the whole sweep when `sweep`
+/// is a shard). First removes the staging directories killed processes left in the
+/// output directory and its `runs/`.
+pub fn run_sweep(sweep: &Sweep, full: &Sweep, opts: &SweepOptions) -> Result<Finished, String> {
+    let runs_dir = opts.out.join("runs");
+    std::fs::create_dir_all(&runs_dir).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let orphans_removed = remove_orphaned_staging(&runs_dir)? + remove_orphaned_staging(&opts.out)?;
     super::shard::write_order(full, &opts.out)?;
     let reporter = Reporter::new(opts.progress, sweep.runs.len());
     let outcomes: Vec<Outcome> = sweep
@@ -84,7 +97,7 @@ pub fn run_sweep(
         .par_iter()
         .map(|run| {
             let o = run_one(sweep, run, opts);
-            reporter.finished(&run.id, matches!(o, Outcome::Done(_)));
+            reporter.finished(&run.id, !matches!(o, Outcome::Failed(_)));
             o
         })
         .collect();
@@ -92,7 +105,15 @@ pub fn run_sweep(
     let (csv, failed) = runs_csv(sweep, &outcomes);
     let path = opts.out.join("runs.csv");
     crate::atomic::write_text(&path, &csv)?;
-    Ok((path, failed))
+    Ok(Finished {
+        csv: path,
+        failed,
+        skipped: outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Skipped(_)))
+            .count(),
+        orphans_removed,
+    })
 }
 
 /// `runs.csv`, one row per run in expansion order, and the number of failed runs.
@@ -114,7 +135,7 @@ fn runs_csv(sweep: &Sweep, outcomes: &[Outcome]) -> (String, usize) {
         }
         let _ = write!(csv, ",{},{}", run.replicate, run.seed);
         match o {
-            Outcome::Done(values) => {
+            Outcome::Done(values) | Outcome::Skipped(values) => {
                 csv.push_str(",ok,");
                 for v in values {
                     let _ = write!(csv, ",{}", num(*v));
