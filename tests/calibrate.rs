@@ -1,24 +1,35 @@
 //! Calibration from published SPECpower_ssj2008 results: the written models reproduce
 //! the published tables, the line fits match hand calculations, the committed fits in
 //! calibration/specpower/ are what the tool writes today, and bad input is diagnosed.
+//!
+//! The tests read the committed excerpt tests/data/specpower-ssj2008/specpower_curves.csv
+//! (9 results, cut verbatim from the full file; its README says which lines); with the full
+//! data beside the checkout, one more test checks the excerpt against it and repeats the
+//! table check there.
+
+mod shared_data;
 
 use capsim::calibrate::specpower::{self, Kind};
 use capsim::calibrate::specpower_command;
 use capsim::scenario::validate::server_model_from_text;
+use shared_data::{excerpt, full_data};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const CSV: &str = "../shared/data/specpower-ssj2008/specpower_curves.csv";
+/// Line numbers of the full file kept in the excerpt, in order: excerpt line k + 1 is
+/// full-file line `CUT[k]` (tests/data/specpower-ssj2008/README.md).
+const CUT: [usize; 10] = [1, 2, 3, 145, 283, 294, 382, 463, 501, 537];
 
-/// The seven classic servers: model file stem and CSV line (cited in each model file).
-const CLASSIC: [(&str, usize); 7] = [
-    ("hp-ml110-g3", 382),
-    ("hp-ml110-g4", 294),
-    ("hp-ml110-g5", 145),
-    ("ibm-x3250-m3-x3480", 501),
-    ("ibm-x3250-m3", 463),
-    ("ibm-x3550-m3-x5675", 283),
-    ("ibm-x3550-m3", 537),
+/// The seven classic servers: model file stem, its line in the full CSV (cited in each
+/// model file) and in the excerpt.
+const CLASSIC: [(&str, usize, usize); 7] = [
+    ("hp-ml110-g3", 382, 7),
+    ("hp-ml110-g4", 294, 6),
+    ("hp-ml110-g5", 145, 4),
+    ("ibm-x3250-m3-x3480", 501, 9),
+    ("ibm-x3250-m3", 463, 8),
+    ("ibm-x3550-m3-x5675", 283, 5),
+    ("ibm-x3550-m3", 537, 10),
 ];
 
 fn scratch(tag: &str) -> PathBuf {
@@ -28,30 +39,31 @@ fn scratch(tag: &str) -> PathBuf {
     d
 }
 
-fn csv_path() -> &'static Path {
-    let p = Path::new(CSV);
-    assert!(
-        p.exists(),
-        "{CSV} is missing: these tests read the public SPECpower data from ../shared"
-    );
-    p
+fn csv_path() -> PathBuf {
+    excerpt("specpower-ssj2008/specpower_curves.csv")
 }
 
-#[test]
-fn a_specpower_model_reproduces_the_published_table_within_1_percent() {
-    let d = scratch("table");
-    let all = specpower::read(csv_path()).unwrap();
-    assert_eq!(all.len(), 619, "the data set's README: 619 results");
-    for (stem, line) in CLASSIC {
+/// Writes the SPECpower model of each classic server from `csv` (its line there given by
+/// `line`) and checks it against the published points of that line, within 1 %; `tag`
+/// names the scratch directory.
+fn models_reproduce_the_published_tables(
+    csv: &Path,
+    tag: &str,
+    line: impl Fn(usize, usize) -> usize,
+) {
+    let d = scratch(tag);
+    let all = specpower::read(csv).unwrap();
+    for (stem, full, here) in CLASSIC {
+        let at = line(full, here);
         let out = d.join(format!("{stem}.toml"));
-        specpower_command(csv_path(), "", Some(line), Kind::SpecPower, &out).unwrap();
+        specpower_command(csv, "", Some(at), Kind::SpecPower, &out).unwrap();
         let text = fs::read_to_string(&out).unwrap();
         let m = server_model_from_text(stem, &out.display().to_string(), &text).unwrap();
-        let r = &all.iter().find(|r| r.line == line).unwrap();
-        // The CSV line is what the model library cites for this server.
+        let r = &all.iter().find(|r| r.line == at).unwrap();
+        // The full-file line is what the model library cites for this server.
         let cited = fs::read_to_string(format!("models/servers/{stem}.toml")).unwrap();
         assert!(
-            cited.contains(&format!("specpower_curves.csv line {line} ")),
+            cited.contains(&format!("specpower_curves.csv line {full} ")),
             "{stem}"
         );
         for k in 0..=10 {
@@ -67,6 +79,45 @@ fn a_specpower_model_reproduces_the_published_table_within_1_percent() {
         }
     }
     let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_specpower_model_reproduces_the_published_table_within_1_percent() {
+    // Nine results in the excerpt (its README); the seven classic ones are checked.
+    assert_eq!(specpower::read(&csv_path()).unwrap().len(), 9);
+    models_reproduce_the_published_tables(&csv_path(), "table", |_, here| here);
+}
+
+#[test]
+fn the_excerpt_is_cut_verbatim_from_the_full_data() {
+    let Some(full) = full_data(
+        "calibrate::the_excerpt_is_cut_verbatim_from_the_full_data",
+        "specpower-ssj2008/specpower_curves.csv",
+    ) else {
+        return;
+    };
+    let all = specpower::read(&full).unwrap();
+    assert_eq!(all.len(), 619, "the data set's README: 619 results");
+    // No record spans lines (the reader's count would show it): line k is record k − 1.
+    assert_eq!(all.last().unwrap().line, 620);
+    let text = fs::read_to_string(&full).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = fs::read_to_string(csv_path()).unwrap();
+    let cut: Vec<&str> = cut.lines().collect();
+    assert_eq!(cut.len(), CUT.len());
+    for (k, &n) in CUT.iter().enumerate() {
+        assert_eq!(
+            cut[k],
+            lines[n - 1],
+            "excerpt line {} vs full line {n}",
+            k + 1
+        );
+    }
+    for (_, full_line, here) in CLASSIC {
+        assert_eq!(CUT[here - 1], full_line);
+    }
+    // And the table check on the full file, at the cited lines.
+    models_reproduce_the_published_tables(&full, "table-full", |full, _| full);
 }
 
 #[test]
@@ -122,10 +173,10 @@ fn the_line_fit_matches_a_hand_calculation() {
 #[test]
 fn committed_fits_are_what_the_tool_writes_today() {
     let d = scratch("committed");
-    for (stem, line) in CLASSIC {
+    for (stem, _, line) in CLASSIC {
         for (kind, suffix) in [(Kind::Linear, "linear"), (Kind::Cores, "cores")] {
             let out = d.join(format!("{stem}-{suffix}.toml"));
-            specpower_command(csv_path(), "", Some(line), kind, &out).unwrap();
+            specpower_command(&csv_path(), "", Some(line), kind, &out).unwrap();
             let fresh = fs::read_to_string(&out).unwrap();
             let path = format!("calibration/specpower/{stem}-{suffix}.toml");
             let committed = fs::read_to_string(&path)
@@ -142,7 +193,7 @@ fn committed_fits_are_what_the_tool_writes_today() {
 fn bad_input_is_diagnosed() {
     let d = scratch("bad");
     let e = specpower_command(
-        csv_path(),
+        &csv_path(),
         "x3550 M3",
         None,
         Kind::SpecPower,
@@ -150,11 +201,13 @@ fn bad_input_is_diagnosed() {
     )
     .unwrap_err();
     assert!(
-        e.contains("2 SPECpower results match") && e.contains("line 537"),
+        // Lines 5 and 10 of the excerpt (283 and 537 of the full file) are the X5675
+        // and X5670 results of the IBM System x3550 M3.
+        e.contains("2 SPECpower results match") && e.contains("line 5:") && e.contains("line 10:"),
         "{e}"
     );
     let e = specpower_command(
-        csv_path(),
+        &csv_path(),
         "no such box",
         None,
         Kind::SpecPower,

@@ -1,5 +1,8 @@
 //! The datacenter generator: layout, PDU sizing from the oversubscription ratio, breaker
-//! presets by rating, first-fit placement, and demand from the real trace formats.
+//! presets by rating, first-fit placement, and demand from the real trace formats (on the
+//! committed Bitbrains excerpt, and on the full set when it is beside the checkout).
+
+mod shared_data;
 
 use capsim::scenario::{load_str, Library, Scenario};
 use capsim::sim::run;
@@ -120,26 +123,71 @@ fn synthetic_demand_differs_by_replicate_and_runs() {
     assert_eq!(run(&sc).summary.energy_j, a.summary.energy_j);
 }
 
-#[test]
-fn bitbrains_traces_drive_demand() {
-    // OpenDC's Bitbrains CSV: the first VM (id 1019, capacity 2926.000135 MHz) starts
-    // with fragments of 0.0 and 11.70399824 MHz → 0 % and 0.4000 % of its capacity.
-    let sc = load(&small(
-        r#"demand = "../shared/data/bitbrains-small-opendc""#,
-    ));
-    match &sc.vms[0].demand {
+/// The trace of VM `i`, in percent, and its sample interval.
+fn trace_of(sc: &Scenario, i: usize) -> (&[f32], u64) {
+    match &sc.vms[i].demand {
         capsim::model::workload::Demand::Trace {
             samples,
             interval_ns,
             ..
-        } => {
-            assert_eq!(*interval_ns, 300_000_000_000);
-            assert_eq!(samples[0], 0.0);
-            let expect = (11.70399824 / 2926.000135 * 100.0) as f32;
-            assert_eq!(samples[1], expect);
-        }
+        } => (&samples[..], *interval_ns),
         other => panic!("expected a trace, got {other:?}"),
     }
+}
+
+/// `datacenter.demand` naming the directory `dir` (absolute).
+fn demand_from(dir: &Path) -> String {
+    format!("demand = {:?}", dir.display().to_string())
+}
+
+#[test]
+fn bitbrains_traces_drive_demand() {
+    // The committed excerpt (tests/data/bitbrains-small-opendc, OpenDC's CSV form): VMs
+    // 1019, 1023 and 1026 with their first 100 fragments each. A fragment of d ms holds
+    // d / 300000 five-minute samples of usage / capacity.
+    let sc = load(&small(&demand_from(&shared_data::excerpt(
+        "bitbrains-small-opendc",
+    ))));
+    // VM 1019 (capacity 2926.000135 MHz): fragments 300000 ms of 0.0, then 300000 ms of
+    // 11.70399824 MHz → samples 0 % and 0.4000 %.
+    let (s, interval_ns) = trace_of(&sc, 0);
+    assert_eq!(interval_ns, 300_000_000_000);
+    assert_eq!(s[0], 0.0);
+    assert_eq!(s[1], (11.70399824 / 2926.000135 * 100.0) as f32);
+    // VM 1023 (2925.99956 MHz): 900000 ms of 0.0 (three samples), then 11.70399824 MHz.
+    let (s, _) = trace_of(&sc, 1);
+    assert_eq!(s[..3], [0.0; 3]);
+    assert_eq!(s[3], (11.70399824 / 2925.99956 * 100.0) as f32);
+    // VM 1026 (2925.999717 MHz): 600000 ms of 23.407997736000002 MHz (two samples, 0.8 %),
+    // then 31.210663648 MHz (1.0667 %).
+    let (s, _) = trace_of(&sc, 2);
+    let first = (23.407997736000002 / 2925.999717 * 100.0) as f32;
+    assert_eq!(s[..2], [first; 2]);
+    assert_eq!(s[2], (31.210663648 / 2925.999717 * 100.0) as f32);
+    // Three traces for 144 VMs, dealt round-robin: the fourth VM gets VM 1019's again.
+    assert_eq!(trace_of(&sc, 3).0, trace_of(&sc, 0).0);
+    assert!(!sc.vms[0].synthetic);
+    run(&sc);
+}
+
+#[test]
+fn bitbrains_full_data_drives_demand() {
+    let Some(dir) = shared_data::full_data(
+        "datacenter::bitbrains_full_data_drives_demand",
+        "bitbrains-small-opendc",
+    ) else {
+        return;
+    };
+    // The shared set reads the same way (its fragments file is fragments_head2000.csv,
+    // VM 1019 only): the first VM starts 0 % then 11.70399824 / 2926.000135 MHz.
+    let sc = load(&small(&demand_from(&dir)));
+    let (s, interval_ns) = trace_of(&sc, 0);
+    assert_eq!(interval_ns, 300_000_000_000);
+    assert_eq!(s[0], 0.0);
+    assert_eq!(s[1], (11.70399824 / 2926.000135 * 100.0) as f32);
+    // Only VM 1019 has fragments there, so the other 49 tasks give no trace and every VM
+    // gets 1019's.
+    assert_eq!(trace_of(&sc, 1).0, trace_of(&sc, 0).0);
     assert!(!sc.vms[0].synthetic);
     run(&sc);
 }

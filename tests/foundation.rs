@@ -6,6 +6,8 @@
 //! the model files (models/servers/*.toml, models/breakers/ul489-le30a.toml) and the
 //! breaker model of DESIGN §3.
 
+mod shared_data;
+
 use capsim::app::{run_command, RunOptions};
 use capsim::scenario::{load_file, load_str, Library, Scenario};
 use capsim::sim::{run, RunResult};
@@ -988,34 +990,106 @@ fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Real traces: PlanetLab demand from ../shared/data
+// Traces: PlanetLab demand (made-up files in its format; the real day when it is beside
+// the checkout). The PlanetLab data's licence is not stated, so no excerpt is committed.
 // ---------------------------------------------------------------------------------------
 
-/// The PlanetLab example drives each VM from its own trace file. Server g4-1 (HP ML110 G4,
-/// 2 cores, SPECpower table 86, 89.4, 92.6, … W) hosts four 1-vCPU VMs; in the first
-/// 5-minute interval their traces read 2, 24, 0 and 2 % (first lines of the files, read
-/// here), so busy = 0.28 cores, utilisation 0.14 and power
-/// 89.4 + (92.6 − 89.4) × 0.4 = 90.68 W (10 % and 20 % points of the table).
+/// Where scenarios/rack/planetlab.toml reads its traces, relative to the scenario.
+const PLANETLAB_DIR: &str = "../../../shared/data/planetlab-cloudsim/20110303/";
+
+/// The PlanetLab example's eight trace files, the first four on g4-1 and the rest on g4-2.
+const PLANETLAB_FILES: [&str; 8] = [
+    "ait05_us_es_root",
+    "ait05_us_es_uw_oneswarm",
+    "chimay_infonet_fundp_ac_be_irisaple_HEAP",
+    "chimay_infonet_fundp_ac_be_tum_i2p",
+    "chronos_disy_inf_uni-konstanz_de_root",
+    "chronos_disy_inf_uni-konstanz_de_nyu_d",
+    "csplanetlab2_kaist_ac_kr_root",
+    "csplanetlab2_kaist_ac_kr_princeton_codeen",
+];
+
+/// The PlanetLab example run on made-up traces in the PlanetLab format (one percent per
+/// 5-minute line), written under the files' own names. Server g4-1 (HP ML110 G4, 2 cores,
+/// SPECpower table 86, 89.4, 92.6, 96, 99.5, … W) hosts the first four 1-vCPU VMs:
+/// - first 5 minutes: 35 + 25 + 5 + 5 % = 0.70 busy cores, u = 0.35, so
+///   96 + (99.5 − 96) × 0.5 = 97.75 W (between the 30 % and 40 % points);
+/// - next 5 minutes: 4 × 5 % = 0.20 cores, u = 0.10: the 10 % point, 89.4 W;
+/// - then the two-line traces start again (a trace repeats by default): 97.75 W.
+///
+/// g4-2's four VMs read 20 % throughout (a one-line trace): 0.80 cores, u = 0.40, 99.5 W.
+#[test]
+fn planetlab_format_traces_drive_demand() {
+    let dir = scratch("planetlab-format");
+    let traces = [
+        "35\n5\n", "25\n5\n", "5\n5\n", "5\n5\n", "20\n", "20\n", "20\n", "20\n",
+    ];
+    for (f, t) in PLANETLAB_FILES.iter().zip(traces) {
+        fs::write(dir.join(f), t).unwrap();
+    }
+    let text = fs::read_to_string(crate_path("scenarios/rack/planetlab.toml")).unwrap();
+    assert_eq!(text.matches(PLANETLAB_DIR).count(), 8);
+    let text = text.replace(PLANETLAB_DIR, "");
+    let sc = load_str("rack-planetlab", &text, &dir, &Library::new(vec![]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&sc);
+    let g41 = r.timeseries.column("g4-1.power_w").unwrap();
+    assert_eq!(g41[0].0, 300.0);
+    close(g41[0].1, 97.75, 1e-9, "g4-1 over the first 5 minutes");
+    close(g41[1].1, 89.4, 1e-9, "g4-1 over the second 5 minutes");
+    close(g41[2].1, 97.75, 1e-9, "g4-1 once the traces repeat");
+    let g42 = r.timeseries.column("g4-2.power_w").unwrap();
+    assert!(g42.iter().all(|&(_, w)| (w - 99.5).abs() < 1e-9), "{g42:?}");
+    // 288 five-minute rows for 24 h, and no VM ever lost (at most 0.7 of 2 cores busy).
+    assert_eq!(r.timeseries.rows(), 288);
+    assert!(r
+        .summary
+        .vms
+        .iter()
+        .all(|v| !v.lost && v.slowdown == Some(1.0)));
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_shared_data_set_says_where_to_get_it() {
+    // A trace under a shared/data/ folder that is not there: the error names the field and
+    // points at README.md § Data (a plain clone has no ../shared).
+    let dir = scratch("missing-shared");
+    let text = fs::read_to_string(crate_path("scenarios/rack/planetlab.toml")).unwrap();
+    let text = text.replace(
+        PLANETLAB_DIR,
+        "no-such/shared/data/planetlab-cloudsim/20110303/",
+    );
+    let e = load_str("rack-planetlab", &text, &dir, &Library::new(vec![])).unwrap_err();
+    assert_eq!(e.field, "vms[0].demand.file", "{e}");
+    assert!(
+        e.message.contains("cannot read the trace") && e.message.contains("README.md § Data"),
+        "{e}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// The PlanetLab example on the real day. Server g4-1 (HP ML110 G4, 2 cores, SPECpower
+/// table 86, 89.4, 92.6, … W) hosts four 1-vCPU VMs; in the first 5-minute interval their
+/// traces read 2, 24, 0 and 2 % (first lines of the files, read here), so busy = 0.28
+/// cores, utilisation 0.14 and power 89.4 + (92.6 − 89.4) × 0.4 = 90.68 W (10 % and 20 %
+/// points of the table).
 #[test]
 fn planetlab_traces_drive_demand_from_the_shared_data() {
+    let Some(dir) = shared_data::full_data(
+        "foundation::planetlab_traces_drive_demand_from_the_shared_data",
+        "planetlab-cloudsim/20110303",
+    ) else {
+        return;
+    };
     let path = crate_path("scenarios/rack/planetlab.toml");
     let sc = load_file(&path, &Library::new(vec![])).expect("planetlab scenario loads");
     let r = run(&sc);
-    let dir = crate_path("../shared/data/planetlab-cloudsim/20110303");
     let first = |f: &str| -> f64 {
-        let text = fs::read_to_string(dir.join(f))
-            .unwrap_or_else(|e| panic!("../shared must be beside the checkout: {f}: {e}"));
+        let text = fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         text.lines().next().unwrap().trim().parse().unwrap()
     };
-    let busy: f64 = [
-        "ait05_us_es_root",
-        "ait05_us_es_uw_oneswarm",
-        "chimay_infonet_fundp_ac_be_irisaple_HEAP",
-        "chimay_infonet_fundp_ac_be_tum_i2p",
-    ]
-    .iter()
-    .map(|f| first(f) / 100.0)
-    .sum();
+    let busy: f64 = PLANETLAB_FILES[..4].iter().map(|f| first(f) / 100.0).sum();
     close(busy, 0.28, 1e-12, "first-interval demand of g4-1 (cores)");
     let u = busy / 2.0;
     let expected = 89.4 + (92.6 - 89.4) * (u - 0.1) / 0.1;

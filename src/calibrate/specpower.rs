@@ -50,7 +50,10 @@ impl SpecResult {
 /// Reads `specpower_curves.csv` (the layout of `../shared/data/specpower-ssj2008/`).
 pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
     let file = path.display().to_string();
-    let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{file}: {e}"))?;
+    let mut rd = csv::Reader::from_path(path).map_err(|e| {
+        let hint = crate::scenario::trace::missing_data_hint(path);
+        format!("{file}: {e}{hint}")
+    })?;
     let header = rd.headers().map_err(|e| format!("{file}: {e}"))?.clone();
     let col = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {

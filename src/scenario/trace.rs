@@ -3,6 +3,18 @@
 use super::error::ConfigError;
 use std::path::Path;
 
+/// What to add to "cannot read" for a missing `path` under `shared/data/`: the public
+/// data sets live beside the checkout, not in it (README.md § Data says where to get them).
+pub fn missing_data_hint(path: &Path) -> &'static str {
+    let p = path.to_string_lossy().replace('\\', "/");
+    if !path.exists() && p.contains("shared/data/") {
+        " (this reads a public data set from ../shared/data beside the checkout, which a \
+         plain clone lacks: see README.md § Data for where to get it)"
+    } else {
+        ""
+    }
+}
+
 /// Reads a trace, returning percents in [0, 100]. Blank lines are skipped; anything else
 /// that is not a percentage in [0, 100] is an error naming the line.
 pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
@@ -12,7 +24,7 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
         line: 0,
         column: 0,
         field: String::new(),
-        message: format!("cannot read the trace: {e}"),
+        message: format!("cannot read the trace: {e}{}", missing_data_hint(path)),
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {

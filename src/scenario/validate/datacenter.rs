@@ -221,8 +221,9 @@ impl Validator<'_> {
                 self.err(
                     field,
                     format!(
-                        "{}: {err}; give \"synthetic\" or a directory of PlanetLab-format traces",
-                        path.display()
+                        "{}: {err}; give \"synthetic\" or a directory of PlanetLab-format traces{}",
+                        path.display(),
+                        crate::scenario::trace::missing_data_hint(&path)
                     ),
                 )
             })?
