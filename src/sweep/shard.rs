@@ -243,7 +243,8 @@ fn shard_rows(
 }
 
 /// Copies the files of `from` (a run's directory, recursively) into `to`, each written
-/// atomically; hidden names (temporaries) are skipped.
+/// atomically; hidden names (temporaries) are skipped, but not the list of what capsim
+/// wrote there (`output::dir::MANIFEST`), so the copy is capsim's output too.
 fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     let ctx = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let entries = std::fs::read_dir(from).map_err(|e| {
@@ -254,7 +255,8 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     })?;
     for entry in entries {
         let entry = entry.map_err(|e| ctx(from, e))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') && name != crate::output::dir::MANIFEST {
             continue;
         }
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
