@@ -464,3 +464,20 @@ fn every_metric_column_equals_the_string_keyed_computation_it_replaced() {
     assert_eq!(fs::metadata(&kept).unwrap().modified().unwrap(), before);
     let _ = fs::remove_dir_all(&d);
 }
+
+#[test]
+fn replicates_past_the_run_limit_are_an_error_at_the_field() {
+    // A million replicates aborted while the run list was built; the limit is 100,000
+    // runs. Line 2 `replicates = 1000000`, value at column 14.
+    let d = setup("replicates");
+    let p = d.join("big.toml");
+    fs::write(&p, "base = \"base.toml\"\nreplicates = 1000000\n").unwrap();
+    let e = expand(&p).unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (2, 14, "replicates"),
+        "{e}"
+    );
+    assert!(e.message.contains("100000 runs"), "{e}");
+    let _ = fs::remove_dir_all(&d);
+}
