@@ -257,3 +257,15 @@ fn a_trace_that_is_not_a_regular_file_is_refused_at_the_scenario_field() {
     assert!(e.message.contains("not a regular file"), "{e}");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_list_of_known_names_shows_twenty_and_a_count() {
+    // 30 servers `node-1` … `node-30` plus the group `node`: 31 names; an unknown host
+    // lists the first 20 (sorted) and "and 11 more" (a datacenter has 100,000).
+    let text = with("pdu = \"rack1\"", "pdu = \"rack1\"\ncount = 30")
+        .replace("host = \"node\"", "host = \"nodes\"");
+    let e = err(&text);
+    assert_eq!(e.field, "vms[0].host", "{e}");
+    assert!(e.message.ends_with("and 11 more"), "{e}");
+    assert_eq!(e.message.matches(", ").count(), 19, "20 names: {e}");
+}
