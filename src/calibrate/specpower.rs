@@ -216,25 +216,32 @@ pub fn fit_line(r: &SpecResult) -> Result<Fit, String> {
     ols(&x, &r.power_w, &["idle", "load slope"])
 }
 
-/// A model file for `r` of the given kind, with its provenance and every fit's error
-/// in comments. `source` is how the CSV is named in the comments; `today` a UTC date.
-pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Result<String, String> {
+/// The line fitted to `r` (from `source`), checked to make a model of `kind`: a line
+/// below zero at idle or falling with load is no linear or cores model (it was written
+/// and then failed to load back).
+fn fit_for(r: &SpecResult, kind: Kind, source: &str) -> Result<Fit, String> {
     let at = format!("{source}: line {}", r.line);
     let fit = fit_line(r).map_err(|e| format!("{at}: cannot fit a line to the 11 points: {e}"))?;
     let (idle, slope) = (fit.coef[0], fit.coef[1]);
-    // A line below zero at idle or falling with load is no linear or cores model (it was
-    // written and then failed to load back).
     if kind != Kind::SpecPower && !(idle >= 0.0 && slope >= 0.0) {
+        let name = if kind == Kind::Linear {
+            "linear"
+        } else {
+            "cores"
+        };
         return Err(format!(
             "{at}: the fitted line has idle {idle:.2} W and slope {slope:.2} W per unit load; \
-             a `{}` model needs both ≥ 0: use --kind specpower (the table as published)",
-            if kind == Kind::Linear {
-                "linear"
-            } else {
-                "cores"
-            }
+             a `{name}` model needs both ≥ 0: use --kind specpower (the table as published)"
         ));
     }
+    Ok(fit)
+}
+
+/// A model file for `r` of the given kind, with its provenance and every fit's error
+/// in comments. `source` is how the CSV is named in the comments; `today` a UTC date.
+pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Result<String, String> {
+    let fit = fit_for(r, kind, source)?;
+    let (idle, slope) = (fit.coef[0], fit.coef[1]);
     let per_core = slope / r.cores as f64;
     let worst = r
         .load
