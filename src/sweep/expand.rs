@@ -112,9 +112,8 @@ pub const MAX_RUNS: usize = 100_000;
 
 /// Reads and expands a sweep file.
 pub fn expand(path: &Path) -> Result<Sweep, ConfigError> {
-    let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| whole(&file, format!("cannot read: {e}")))?;
+    // Regular files only, size-limited: /dev/zero as a sweep would be read forever.
+    let text = crate::scenario::input::read_text(path, "sweep")?;
     expand_text(path, &text, false)
 }
 
@@ -215,8 +214,8 @@ fn read_base(
         let name = format!("{} (built-in)", p.display());
         (p, name, text.to_string())
     } else {
-        let text = std::fs::read_to_string(&base_path)
-            .map_err(|e| whole(file, format!("base scenario {}: {e}", base_path.display())))?;
+        let text = crate::scenario::input::read_text(&base_path, "base scenario")
+            .map_err(|e| whole(file, format!("{e}")))?;
         (base_path.clone(), base_path.display().to_string(), text)
     };
     Ok((base_path, Base::parse(name, text)?))
