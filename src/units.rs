@@ -31,8 +31,16 @@ fn split_number(s: &str) -> Option<(f64, &str)> {
     Some((v, s[end..].trim()))
 }
 
-/// Parses `s` as a number followed by one of `units` (name, factor to the SI base unit).
-fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String> {
+/// Parses `s` as a number followed by one of `units` (name, factor to the SI base unit),
+/// at most `max` (with `max_text`, how the limit is written) in the base unit.
+fn parse_with(
+    text: &str,
+    what: &str,
+    units: &[(&str, f64)],
+    (max, max_text): (f64, &str),
+) -> Result<f64, String> {
+    // Quoted in messages at most 200 characters long.
+    let s = &crate::scenario::input::clip(text);
     let valid = || {
         units
             .iter()
@@ -40,7 +48,7 @@ fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String>
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (v, unit) = split_number(s).ok_or_else(|| {
+    let (v, unit) = split_number(text).ok_or_else(|| {
         format!(
             "`{s}` is not a {what}: expected a number followed by a unit, one of {}",
             valid()
@@ -55,7 +63,8 @@ fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String>
                 format!("`{s}` has no unit: a {what} needs one of {}", valid())
             } else {
                 format!(
-                    "`{s}`: unit `{unit}` is not a {what} unit; valid: {}",
+                    "`{s}`: unit `{}` is not a {what} unit; valid: {}",
+                    crate::scenario::input::clip(unit),
                     valid()
                 )
             }
@@ -69,11 +78,22 @@ fn parse_with(s: &str, what: &str, units: &[(&str, f64)]) -> Result<f64, String>
             valid()
         ));
     }
-    Ok(v * factor)
+    // Also catches a finite number that overflows in its unit ("1e308kW" is inf W).
+    let x = v * factor;
+    if !x.is_finite() || x > max {
+        return Err(format!("`{s}` is too large: a {what} must be {max_text}"));
+    }
+    Ok(x)
 }
+
+/// No limit beyond a finite value.
+const FINITE: (f64, &str) = (f64::MAX, "finite in its base unit");
 
 macro_rules! quantity {
     ($(#[$doc:meta])* $name:ident, $what:expr, $base:literal, [$(($u:literal, $f:expr)),+ $(,)?]) => {
+        quantity!($(#[$doc])* $name, $what, $base, [$(($u, $f)),+], FINITE);
+    };
+    ($(#[$doc:meta])* $name:ident, $what:expr, $base:literal, [$(($u:literal, $f:expr)),+ $(,)?], $max:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
         pub struct $name(pub f64);
@@ -81,6 +101,8 @@ macro_rules! quantity {
         impl $name {
             /// Units accepted, with their factor to the base unit.
             pub const UNITS: &'static [(&'static str, f64)] = &[$(($u, $f)),+];
+            /// The largest value accepted (base unit) and how it is written.
+            pub const MAX: (f64, &'static str) = $max;
             #[doc = concat!("The value in ", $base, ".")]
             pub fn get(self) -> f64 { self.0 }
         }
@@ -88,7 +110,7 @@ macro_rules! quantity {
         impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
-                parse_with(s, $what, Self::UNITS).map($name)
+                parse_with(s, $what, Self::UNITS, Self::MAX).map($name)
             }
         }
 
@@ -129,7 +151,9 @@ quantity!(
 );
 quantity!(
     /// A voltage in volts.
-    Voltage, "voltage", "V", [("V", 1.0), ("mV", 1e-3), ("kV", 1e3)]
+    Voltage, "voltage", "V", [("V", 1.0), ("mV", 1e-3), ("kV", 1e3)],
+    // Above transmission voltages nothing is a PDU; "1e308V" made every cap infinite.
+    (1e6, "at most \"1000kV\" (1 MV)")
 );
 quantity!(
     /// An energy in joules.
@@ -159,8 +183,14 @@ quantity!(
     Seconds, "duration", "s", [
         ("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0),
         ("min", 60.0), ("h", 3600.0), ("d", 86400.0)
-    ]
+    ],
+    // Times are integer nanoseconds in a u64: 2^64 ns is 18,446,744,073.7 s. Beyond it
+    // a duration would saturate silently.
+    (MAX_SECONDS, "at most \"18446744073s\" (about 584 years, the longest time in integer nanoseconds)")
 );
+
+/// The longest duration accepted, whole seconds below 2^64 ns.
+pub const MAX_SECONDS: f64 = 18_446_744_073.0;
 quantity!(
     /// A fraction written as a percentage ("80%"); the value is the fraction (0.8).
     Percent, "percentage", "%", [("%", 0.01)]
@@ -226,5 +256,29 @@ mod tests {
         assert!(e.contains("cannot be negative"), "{e}");
         let e = "fast".parse::<Seconds>().unwrap_err();
         assert!(e.contains("expected a number"), "{e}");
+    }
+
+    #[test]
+    fn values_past_their_limits_are_errors_not_infinities() {
+        // 1e308 × 1000 overflows to inf W: before, an infinite cap.
+        let e = "1e308kW".parse::<Power>().unwrap_err();
+        assert!(e.contains("too large") && e.contains("finite"), "{e}");
+        // A voltage above 1 MV (1e308 V made every cap infinite); 1 MV itself is valid.
+        let e = "1e308V".parse::<Voltage>().unwrap_err();
+        assert!(e.contains("too large") && e.contains("1 MV"), "{e}");
+        assert_eq!("1000kV".parse::<Voltage>().unwrap().0, 1e6);
+        // 1e20 s is 1e29 ns, past u64 (it saturated at u64::MAX ns). The limit,
+        // 18446744073 s, is 1.8446744073e19 ns (to f64 precision, 2^11 ns at this
+        // size), below u64::MAX ≈ 1.8446744073709552e19: not saturated.
+        let e = "1e20s".parse::<Seconds>().unwrap_err();
+        assert!(e.contains("584 years"), "{e}");
+        let e = "213504d".parse::<Seconds>().unwrap_err();
+        assert!(e.contains("584 years"), "213504 d = 1.8447e10 s: {e}");
+        let max = "18446744073s".parse::<Seconds>().unwrap().nanos();
+        assert!(max < u64::MAX && max.abs_diff(18_446_744_073_000_000_000) <= 2048);
+        // A long value is quoted in 200 characters and an ellipsis.
+        let long = format!("1{}", "0".repeat(10_000));
+        let e = format!("{long}W").parse::<Power>().unwrap_err();
+        assert!(e.len() < 400 && e.contains('…'), "{} bytes", e.len());
     }
 }

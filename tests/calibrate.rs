@@ -234,3 +234,93 @@ fn bad_input_is_diagnosed() {
     );
     let _ = fs::remove_dir_all(&d);
 }
+
+/// A one-result curves file: the header, then the hand-calculation row (idle 50 W,
+/// 50 + 100·u at loads 10 … 100 %) with `(column, value)` cells replaced (1-based).
+fn one_result(edits: &[(usize, &str)]) -> String {
+    let mut header: Vec<String> = "hw_vendor,hw_model,cpu_name,cpu_mhz,cpus_enabled,hw_threads,mem_gb,form_factor,publication,test_sponsor,idle_w"
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    header.extend((1..=10).map(|k| format!("w_{}", k * 10)));
+    header.extend((1..=10).map(|k| format!("actual_load_{}", k * 10)));
+    let mut row: Vec<String> = [
+        "Acme",
+        "Box 1",
+        "Widget CPU",
+        "2000",
+        "\"4 cores, 1 chip, 4 cores/chip\"",
+        "4 (1 / core)",
+        "8",
+        "1U",
+        "\"Jan 1, 2020\"",
+        "Acme",
+        "50",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    row.extend((1..=10).map(|k| format!("{}", 50 + 10 * k)));
+    row.extend((1..=10).map(|k| format!("{}", 10 * k)));
+    for &(col, v) in edits {
+        row[col - 1] = v.to_string();
+    }
+    format!("{}\n{}\n", header.join(","), row.join(","))
+}
+
+#[test]
+fn every_bad_cell_names_the_file_line_column_and_field() {
+    let d = scratch("cells");
+    // Columns: 4 cpu_mhz, 7 mem_gb, 11 idle_w, 12-21 w_10…w_100, 22-31 actual_load_*.
+    // NaN and inf were "observation N is not a finite number" with no place; 0 MHz and
+    // a negative power were written and then failed to load ("internal: …").
+    let cases: [(usize, &str, &str); 7] = [
+        (11, "NaN", "idle_w"),
+        (16, "inf", "w_50"),
+        (21, "-5", "w_100"),
+        (24, "1e400", "actual_load_30"),
+        (4, "0", "cpu_mhz"),
+        (7, "NaN", "mem_gb"),
+        (31, "1000", "actual_load_100"),
+    ];
+    for (col, v, field) in cases {
+        let csv = d.join(format!("c{col}.csv"));
+        fs::write(&csv, one_result(&[(col, v)])).unwrap();
+        let e =
+            specpower_command(&csv, "acme", None, Kind::SpecPower, &d.join("m.toml")).unwrap_err();
+        let place = format!("c{col}.csv: line 2, column {col} (`{field}`): `{v}`");
+        assert!(e.contains(&place), "{place}: {e}");
+        assert!(!e.contains("internal"), "{e}");
+    }
+    assert!(!d.join("m.toml").exists(), "nothing written on error");
+    // /dev/zero never ends: refused before reading.
+    let e = specpower::read(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.contains("not a regular file"), "{e}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_fitted_line_no_model_can_hold_is_an_error_before_writing() {
+    let d = scratch("fit");
+    // Power falling from 150 W idle to 50 W at full load (w_k = 150 − 10k): the line's
+    // slope is −100 W, so `max` < `idle`; before, the file was checked only after it
+    // was written ("internal: the written model does not load").
+    let falling: Vec<(usize, String)> = (1..=10)
+        .map(|k| (11 + k, format!("{}", 150 - 10 * k)))
+        .collect();
+    let mut edits: Vec<(usize, &str)> = falling.iter().map(|(c, v)| (*c, v.as_str())).collect();
+    edits.push((11, "150"));
+    let csv = d.join("falling.csv");
+    fs::write(&csv, one_result(&edits)).unwrap();
+    for kind in [Kind::Linear, Kind::Cores] {
+        let e = specpower_command(&csv, "acme", None, kind, &d.join("m.toml")).unwrap_err();
+        assert!(
+            e.contains("falling.csv: line 2") && e.contains("slope -100.00"),
+            "{e}"
+        );
+        assert!(!e.contains("internal"), "{e}");
+    }
+    // The table as published still loads: it need not rise.
+    specpower_command(&csv, "acme", None, Kind::SpecPower, &d.join("m.toml")).unwrap();
+    let _ = fs::remove_dir_all(&d);
+}

@@ -705,3 +705,36 @@ fn every_metric_column_equals_the_string_keyed_computation_it_replaced() {
     assert_eq!(fs::metadata(&kept).unwrap().modified().unwrap(), before);
     let _ = fs::remove_dir_all(&d);
 }
+
+#[test]
+fn replicates_past_the_run_limit_are_an_error_at_the_field() {
+    // A million replicates aborted while the run list was built; the limit is 100,000
+    // runs. Line 2 `replicates = 1000000`, value at column 14.
+    let d = setup("replicates");
+    let p = d.join("big.toml");
+    fs::write(&p, "base = \"base.toml\"\nreplicates = 1000000\n").unwrap();
+    let e = expand(&p).unwrap_err();
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (2, 14, "replicates"),
+        "{e}"
+    );
+    assert!(e.message.contains("100000 runs"), "{e}");
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_sweep_or_base_that_is_not_a_regular_file_is_refused() {
+    // /dev/zero never ends: reading it as a sweep (or its base) would not return.
+    let e = expand(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.message.contains("not a regular file"), "{e}");
+    let d = setup("zero-base");
+    let p = d.join("z.toml");
+    fs::write(&p, "base = \"/dev/zero\"\nreplicates = 1\n").unwrap();
+    let e = expand(&p).unwrap_err();
+    assert!(
+        e.file.ends_with("z.toml") && e.message.contains("not a regular file"),
+        "{e}"
+    );
+    let _ = fs::remove_dir_all(&d);
+}

@@ -3,6 +3,7 @@
 //! `cores` models fitted to its 11 points, each with its fit error.
 
 use super::fit::{ols, Fit};
+use crate::scenario::input::clip;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -50,6 +51,11 @@ impl SpecResult {
 /// Reads `specpower_curves.csv` (the layout of `../shared/data/specpower-ssj2008/`).
 pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
     let file = path.display().to_string();
+    // A device or FIFO would be read forever (or block): regular files only.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(format!("{file}: not a regular file")),
+        _ => {}
+    }
     let mut rd = csv::Reader::from_path(path).map_err(|e| {
         let hint = crate::scenario::trace::missing_data_hint(path);
         format!("{file}: {e}{hint}")
@@ -95,22 +101,29 @@ pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
         let rec = rec.map_err(|e| format!("{file}: line {line}: {e}"))?;
         next_line += 1 + rec.iter().map(|f| f.matches('\n').count()).sum::<usize>();
         let get = |k: usize| rec.get(k).unwrap_or("").trim().to_string();
-        let num = |k: usize| -> Result<f64, String> {
+        // Every cell checked here, so the model written from it always loads back.
+        let num = |k: usize, (lo, hi): (f64, f64), what: &str| -> Result<f64, String> {
             let v = get(k);
-            v.parse::<f64>().map_err(|_| {
-                format!(
-                    "{file}: line {line}, column {} (`{}`): `{v}` is not a number",
-                    k + 1,
-                    &header[k]
-                )
-            })
+            let at = format!("{file}: line {line}, column {} (`{}`)", k + 1, &header[k]);
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && (lo..=hi).contains(&x) => Ok(x),
+                Ok(_) => Err(format!("{at}: `{}` is not {what}", clip(&v))),
+                Err(_) => Err(format!("{at}: `{}` is not a number", clip(&v))),
+            }
         };
+        const WATTS: (f64, f64) = (0.0, 1e6);
+        const WATTS_TEXT: &str = "a power in W (finite, 0 to 1e6)";
         let mut power_w = [0.0; 11];
         let mut load = [0.0; 11];
-        power_w[0] = num(c[9])?;
+        power_w[0] = num(c[9], WATTS, WATTS_TEXT)?;
         for k in 0..10 {
-            power_w[k + 1] = num(w[k])?;
-            load[k + 1] = num(l[k])? / 100.0;
+            power_w[k + 1] = num(w[k], WATTS, WATTS_TEXT)?;
+            // SPEC's measured loads sit near their targets; 150 % leaves room.
+            load[k + 1] = num(
+                l[k],
+                (0.0, 150.0),
+                "a measured load in % (finite, 0 to 150)",
+            )? / 100.0;
         }
         let cpus_enabled = get(c[4]);
         let cores = cpus_enabled
@@ -120,9 +133,10 @@ pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
             .filter(|&n| n > 0 && cpus_enabled.contains("core"))
             .ok_or_else(|| {
                 format!(
-                    "{file}: line {line}, column {} (`cpus_enabled`): `{cpus_enabled}` does not \
+                    "{file}: line {line}, column {} (`cpus_enabled`): `{}` does not \
                      start with a core count (e.g. `12 cores, 2 chips, 6 cores/chip`)",
-                    c[4] + 1
+                    c[4] + 1,
+                    clip(&cpus_enabled)
                 )
             })?;
         out.push(SpecResult {
@@ -130,11 +144,15 @@ pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
             vendor: get(c[0]),
             model: get(c[1]),
             cpu: get(c[2]),
-            mhz: num(c[3])?,
+            mhz: num(
+                c[3],
+                (1e-3, 1e6),
+                "a clock in MHz (finite, above 0, at most 1e6)",
+            )?,
             cpus_enabled,
             cores,
             threads: get(c[5]),
-            mem_gb: num(c[6])?,
+            mem_gb: num(c[6], (0.0, 1e6), "a memory size in GB (finite, 0 to 1e6)")?,
             publication: get(c[7]),
             sponsor: get(c[8]),
             power_w,
@@ -201,10 +219,31 @@ pub fn fit_line(r: &SpecResult) -> Result<Fit, String> {
     ols(&x, &r.power_w, &["idle", "load slope"])
 }
 
+/// The line fitted to `r` (from `source`), checked to make a model of `kind`: a line
+/// below zero at idle or falling with load is no linear or cores model (it was written
+/// and then failed to load back).
+fn fit_for(r: &SpecResult, kind: Kind, source: &str) -> Result<Fit, String> {
+    let at = format!("{source}: line {}", r.line);
+    let fit = fit_line(r).map_err(|e| format!("{at}: cannot fit a line to the 11 points: {e}"))?;
+    let (idle, slope) = (fit.coef[0], fit.coef[1]);
+    if kind != Kind::SpecPower && !(idle >= 0.0 && slope >= 0.0) {
+        let name = if kind == Kind::Linear {
+            "linear"
+        } else {
+            "cores"
+        };
+        return Err(format!(
+            "{at}: the fitted line has idle {idle:.2} W and slope {slope:.2} W per unit load; \
+             a `{name}` model needs both ≥ 0: use --kind specpower (the table as published)"
+        ));
+    }
+    Ok(fit)
+}
+
 /// A model file for `r` of the given kind, with its provenance and every fit's error
 /// in comments. `source` is how the CSV is named in the comments; `today` a UTC date.
 pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Result<String, String> {
-    let fit = fit_line(r)?;
+    let fit = fit_for(r, kind, source)?;
     let (idle, slope) = (fit.coef[0], fit.coef[1]);
     let per_core = slope / r.cores as f64;
     let worst = r

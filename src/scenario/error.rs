@@ -3,6 +3,7 @@
 //! Errors are raised by field path ([`FieldError`], or [`Source::at`]) and located in the
 //! text by [`super::locate`] only when reported.
 
+use super::input::clip;
 use super::locate;
 use std::fmt;
 use std::ops::Range;
@@ -23,15 +24,45 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// Input quoted in the field or message is clipped (see [`clip_message`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
         if !self.field.is_empty() {
-            write!(f, ": field `{}`", self.field)?;
+            write!(f, ": field `{}`", clip(&self.field))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", clip_message(&self.message))
+    }
+}
+
+/// Characters of a message shown at most: room for a few clipped quotes and a list.
+pub const MESSAGE_CHARS: usize = 2_000;
+
+/// `message` with each quoted run (between backticks or double quotes) longer than
+/// [`QUOTE_CHARS`](super::input::QUOTE_CHARS) clipped, and the whole at most
+/// [`MESSAGE_CHARS`]: messages quote input (`unknown variant `…``), which may be a
+/// megabyte long.
+pub fn clip_message(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let q = rest[open..].chars().next().unwrap_or('`');
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(q).unwrap_or(rest.len());
+        out.push_str(&clip(&rest[..close]));
+        rest = &rest[close..];
+        if let Some(r) = rest.strip_prefix(q) {
+            out.push(q);
+            rest = r;
+        }
+    }
+    out.push_str(rest);
+    match out.char_indices().nth(MESSAGE_CHARS) {
+        Some((end, _)) => format!("{}…", &out[..end]),
+        None => out,
     }
 }
 
@@ -141,8 +172,8 @@ impl Source<'_> {
             file: self.name.to_string(),
             line,
             column,
-            field: field.into(),
-            message: message.into(),
+            field: clip(&field.into()),
+            message: clip_message(&message.into()),
         }
     }
 
@@ -176,8 +207,8 @@ impl Source<'_> {
             file: self.name.to_string(),
             line,
             column,
-            field,
-            message: e.message.clone(),
+            field: clip(&field),
+            message: clip_message(&e.message),
         }
     }
 
@@ -187,14 +218,23 @@ impl Source<'_> {
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         let (line, column) = self.line_col(span.start);
-        let message = e.message().trim().to_string();
+        let mut message = e.message().trim().to_string();
+        if message.is_empty() {
+            // toml gives no text for some errors (a file with CR-only line ends).
+            let here = self.text.get(span.start..).unwrap_or("");
+            message = if here.starts_with('\r') && !here.starts_with("\r\n") {
+                "a carriage return (CR) without a line feed: TOML lines end in LF or CR LF (convert the file's line ends)".into()
+            } else {
+                "this is not valid TOML here".into()
+            };
+        }
         let field = self.field_at(span.start, &message);
         ConfigError {
             file: self.name.to_string(),
             line,
             column,
-            field,
-            message,
+            field: clip(&field),
+            message: clip_message(&message),
         }
     }
 
@@ -207,25 +247,17 @@ impl Source<'_> {
             .find('\n')
             .map_or(self.text.len(), |i| offset + i);
         let line = &self.text[line_start..line_end];
-        // The table this line belongs to: the last `[x]` or `[[x]]` header above, with
-        // its index among earlier `[[x]]` headers for arrays of tables.
-        let header = before[..line_start]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('['));
-        let table = header.map(|h| {
-            let name = h.trim_matches(|c| c == '[' || c == ']').trim();
-            if h.starts_with("[[") {
-                let n = before[..line_start]
-                    .lines()
-                    .filter(|l| l.trim() == h)
-                    .count();
+        let ctx = Context::before(&before[..line_start]);
+        let table = ctx.header.map(|(name, array)| {
+            if array {
+                let n = ctx.arrays.get(&name).copied().unwrap_or(1);
                 format!("{name}[{}]", n.saturating_sub(1))
             } else {
-                name.to_string()
+                name
             }
         });
+        // A line of a multi-line array (`levels = [` … `]`) has no key: the array's.
+        let in_array = ctx.depth > 0;
         // Inline tables (`demand = { kind = … }`): the key that opens the brace.
         let upto = &self.text[line_start..offset];
         let inline_outer = upto.rfind('{').and_then(|brace| {
@@ -256,11 +288,105 @@ impl Source<'_> {
             (Some(o), Some(k)) if o != k => Some(format!("{o}.{k}")),
             (o, k) => k.or(o),
         };
+        let key = if in_array { ctx.open_key } else { key };
+        let is_header = !in_array && line.trim_start().starts_with('[');
         match (table, key) {
-            (Some(t), Some(k)) if !line.trim_start().starts_with('[') => format!("{t}.{k}"),
+            (Some(t), Some(k)) if !is_header => format!("{t}.{k}"),
             (Some(t), _) => t,
             (None, Some(k)) => k,
             (None, None) => String::new(),
+        }
+    }
+}
+
+/// What a TOML text establishes before a line, read line by line without parsing (the
+/// text has a syntax error): the last table header, how many `[[x]]` headers each name
+/// has, and whether the line is inside a multi-line array (and whose).
+#[derive(Default)]
+struct Context {
+    /// The last header's name (its comment dropped) and whether it is `[[…]]`.
+    header: Option<(String, bool)>,
+    /// `[[x]]` headers so far, by name.
+    arrays: std::collections::HashMap<String, usize>,
+    /// Open `[` of values (outside strings and comments) at the end of the text.
+    depth: usize,
+    /// The key whose value opened the array still open.
+    open_key: Option<String>,
+}
+
+impl Context {
+    fn before(text: &str) -> Context {
+        let mut c = Context::default();
+        let mut multiline: Option<&'static str> = None;
+        for line in text.lines() {
+            let t = line.trim_start();
+            if multiline.is_none() && c.depth == 0 && t.starts_with('[') {
+                let array = t.starts_with("[[");
+                let inner = &t[if array { 2 } else { 1 }..];
+                let close = inner.find(if array { "]]" } else { "]" });
+                let name = inner[..close.unwrap_or(inner.len())].trim().to_string();
+                if array {
+                    *c.arrays.entry(name.clone()).or_default() += 1;
+                }
+                c.header = Some((name, array));
+                continue;
+            }
+            let was_open = c.depth > 0;
+            scan_brackets(line, &mut c.depth, &mut multiline);
+            if !was_open && c.depth > 0 {
+                c.open_key = line
+                    .split_once('=')
+                    .map(|(k, _)| k.trim().trim_matches('"').to_string());
+            }
+        }
+        c
+    }
+}
+
+/// Updates the open-bracket `depth` and the open multi-line string delimiter over one
+/// line, skipping strings and comments.
+fn scan_brackets(line: &str, depth: &mut usize, multiline: &mut Option<&'static str>) {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(d) = *multiline {
+            match line.get(i..).unwrap_or("").find(d) {
+                Some(k) => {
+                    i += k + d.len();
+                    *multiline = None;
+                    continue;
+                }
+                None => return,
+            }
+        }
+        match b[i] {
+            b'#' => return,
+            q @ (b'"' | b'\'') => {
+                for d in ["\"\"\"", "'''"] {
+                    if b[i..].starts_with(d.as_bytes()) {
+                        *multiline = Some(d);
+                    }
+                }
+                if multiline.is_some() {
+                    i += 3;
+                    continue;
+                }
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    // A basic string's escape skips the next byte (`\"`).
+                    i += if q == b'"' && b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'[' => {
+                *depth += 1;
+                i += 1;
+            }
+            b']' => {
+                *depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod input;
 pub mod library;
 pub mod locate;
 pub mod migration;

@@ -1,6 +1,12 @@
-//! Utilisation traces in the PlanetLab format: one integer or decimal percent per line.
+//! Utilisation traces: PlanetLab (one percent per line) and Bitbrains in OpenDC's CSV form.
+//!
+//! Every bad value is an error at its file, line and column (input quoted at most
+//! [`QUOTE_CHARS`](super::input::QUOTE_CHARS) characters); files are read by
+//! [`read_text`] (regular files only, size-limited).
 
 use super::error::ConfigError;
+use super::input::{clip, read_text};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// What to add to "cannot read" for a missing `path` under `shared/data/`: the public
@@ -15,16 +21,32 @@ pub fn missing_data_hint(path: &Path) -> &'static str {
     }
 }
 
+/// Bitbrains samples are 5 minutes apart (ms).
+const BITBRAINS_SAMPLE_MS: f64 = 300_000.0;
+/// The longest Bitbrains fragment: one year (105,120 samples); the public traces hold
+/// one month, and a longer fragment (`1e300`) would not fit in memory.
+const MAX_FRAGMENT_MS: f64 = 365.0 * 86_400_000.0;
+/// Samples over all Bitbrains VMs at most: 64 M (256 MB of f32), a cap that keeps a few
+/// long fragments from exhausting memory (the public 1,250-VM month is 11 M).
+const MAX_BITBRAINS_SAMPLES: usize = 64 << 20;
+
+/// An error at 1-based `line`, `column` of `path`.
+fn at(path: &Path, line: usize, column: usize, field: &str, message: String) -> ConfigError {
+    ConfigError {
+        file: path.display().to_string(),
+        line,
+        column,
+        field: field.into(),
+        message,
+    }
+}
+
 /// Reads a trace, returning percents in [0, 100]. Blank lines are skipped; anything else
 /// that is not a percentage in [0, 100] is an error naming the line.
 pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: 0,
-        column: 0,
-        field: String::new(),
-        message: format!("cannot read the trace: {e}{}", missing_data_hint(path)),
+    let text = read_text(path, "trace").map_err(|mut e| {
+        e.message.push_str(missing_data_hint(path));
+        e
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -32,29 +54,106 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
         if t.is_empty() {
             continue;
         }
-        let bad = |msg: String| ConfigError {
-            file: file.clone(),
-            line: i + 1,
-            column: line.find(t).unwrap_or(0) + 1,
-            field: String::new(),
-            message: msg,
-        };
-        let v: f64 = t.parse().map_err(|_| bad(format!("`{t}` is not a number: a PlanetLab trace has one CPU utilisation percent (0-100) per line")))?;
+        let column = line[..line.len() - line.trim_start().len()].chars().count() + 1;
+        let bad = |msg: String| at(path, i + 1, column, "", msg);
+        let v: f64 = t.parse().map_err(|_| bad(format!("`{}` is not a number: a PlanetLab trace has one CPU utilisation percent (0-100) per line", clip(t))))?;
+        // `contains` is false for NaN, so NaN and ±inf are rejected here too.
         if !(0.0..=100.0).contains(&v) {
-            return Err(bad(format!("{v} is outside 0-100 (percent)")));
+            return Err(bad(format!(
+                "`{}` is not a percent in 0-100: a PlanetLab trace has one CPU utilisation percent per line",
+                clip(t)
+            )));
         }
         out.push(v as f32);
     }
     if out.is_empty() {
-        return Err(ConfigError {
-            file,
-            line: 0,
-            column: 0,
-            field: String::new(),
-            message: "the trace has no samples".into(),
-        });
+        return Err(at(
+            path,
+            0,
+            0,
+            "",
+            "the trace has no samples (one percent per line, lines ending in \\n)".into(),
+        ));
     }
     Ok(out)
+}
+
+/// One CSV line of a Bitbrains file (`path`, 1-based `line`), its fields split at commas.
+struct Row<'a> {
+    path: &'a Path,
+    line: usize,
+    text: &'a str,
+    fields: Vec<&'a str>,
+}
+
+impl<'a> Row<'a> {
+    fn new(path: &'a Path, line: usize, text: &'a str) -> Self {
+        Row {
+            path,
+            line,
+            text,
+            fields: text.split(',').collect(),
+        }
+    }
+
+    /// 1-based column of field `k` (counted in characters; past the end if absent).
+    fn column(&self, k: usize) -> usize {
+        let before: usize = self
+            .fields
+            .iter()
+            .take(k)
+            .map(|f| f.chars().count() + 1)
+            .sum();
+        let lead = self
+            .fields
+            .get(k)
+            .map_or(0, |f| f.len() - f.trim_start().len());
+        before + lead + 1
+    }
+
+    fn err(&self, k: usize, field: &str, message: String) -> ConfigError {
+        at(self.path, self.line, self.column(k), field, message)
+    }
+
+    /// Field `k` (named `name`, of a row laid out as `layout`) as a finite number.
+    fn number(&self, k: usize, name: &str, layout: &str) -> Result<f64, ConfigError> {
+        let Some(raw) = self.fields.get(k) else {
+            return Err(self.err(
+                k,
+                name,
+                format!("`{}` has no `{name}`: expected {layout}", clip(self.text)),
+            ));
+        };
+        match raw.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(self.err(
+                k,
+                name,
+                format!(
+                    "`{}` is not a finite number: expected {layout}",
+                    clip(raw.trim())
+                ),
+            )),
+        }
+    }
+
+    /// Field `k` as a VM id: an integer.
+    fn id(&self, k: usize, layout: &str) -> Result<i64, ConfigError> {
+        let v = self.number(k, "id", layout)?;
+        if v.fract() != 0.0 || v.abs() > 2f64.powi(53) {
+            return Err(self.err(k, "id", format!("{v} is not an integer VM id")));
+        }
+        Ok(v as i64)
+    }
+}
+
+/// Data rows of a CSV text (the header line skipped, blank lines dropped).
+fn rows<'a>(path: &'a Path, text: &'a str) -> impl Iterator<Item = Row<'a>> {
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(i, l)| Row::new(path, i + 1, l))
 }
 
 /// Reads Bitbrains VMs in OpenDC's CSV form: `tasks.csv` (`id,submission_time,duration,
@@ -62,73 +161,206 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
 /// (`id,duration,cpu_usage`: runs of equal 5-minute samples, duration in ms, usage in
 /// MHz). Returns one percent trace per VM with at least one fragment, in task order, one
 /// sample per 5 minutes; usage above the provisioned capacity (a few Bitbrains samples)
-/// is clamped to 100 %.
+/// is clamped to 100 %. No trace at all is an error (demand would have nothing to draw
+/// from).
 pub fn read_bitbrains(tasks: &Path, fragments: &Path) -> Result<Vec<Vec<f32>>, ConfigError> {
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| ConfigError {
-            file: p.display().to_string(),
-            line: 0,
-            column: 0,
-            field: String::new(),
-            message: format!("cannot read: {e}"),
-        })
-    };
-    let bad = |p: &Path, line: usize, msg: String| ConfigError {
-        file: p.display().to_string(),
-        line,
-        column: 1,
-        field: String::new(),
-        message: msg,
-    };
+    read_bitbrains_within(tasks, fragments, MAX_BITBRAINS_SAMPLES)
+}
+
+/// [`read_bitbrains`] with at most `max_samples` samples in all.
+fn read_bitbrains_within(
+    tasks: &Path,
+    fragments: &Path,
+    max_samples: usize,
+) -> Result<Vec<Vec<f32>>, ConfigError> {
+    const TASKS: &str = "id,submission_time,duration,cpu_count,cpu_capacity,mem_capacity";
+    const FRAGMENTS: &str = "id,duration,cpu_usage";
     let mut order: Vec<i64> = Vec::new();
-    let mut capacity: std::collections::HashMap<i64, f64> = std::collections::HashMap::new();
-    for (i, line) in read(tasks)?.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let parse = |k: usize| f.get(k).and_then(|x| x.trim().parse::<f64>().ok());
-        let (Some(id), Some(cap)) = (parse(0), parse(4)) else {
-            return Err(bad(
-                tasks,
-                i + 1,
-                format!("`{line}`: expected id,submission_time,duration,cpu_count,cpu_capacity,mem_capacity"),
-            ));
-        };
+    let mut capacity: HashMap<i64, f64> = HashMap::new();
+    let text = read_text(tasks, "Bitbrains tasks file")?;
+    for row in rows(tasks, &text) {
+        let id = row.id(0, TASKS)?;
+        let cap = row.number(4, "cpu_capacity", TASKS)?;
         if cap <= 0.0 {
-            return Err(bad(
-                tasks,
-                i + 1,
-                format!("cpu_capacity {cap} MHz must be positive"),
-            ));
+            return Err(row.err(4, "cpu_capacity", format!("{cap} MHz must be positive")));
         }
-        order.push(id as i64);
-        capacity.insert(id as i64, cap);
+        order.push(id);
+        capacity.insert(id, cap);
     }
-    let mut traces: std::collections::HashMap<i64, Vec<f32>> = std::collections::HashMap::new();
-    for (i, line) in read(fragments)?.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let f: Vec<&str> = line.split(',').collect();
-        let parse = |k: usize| f.get(k).and_then(|x| x.trim().parse::<f64>().ok());
-        let (Some(id), Some(dur), Some(usage)) = (parse(0), parse(1), parse(2)) else {
-            return Err(bad(
-                fragments,
-                i + 1,
-                format!("`{line}`: expected id,duration,cpu_usage"),
-            ));
-        };
-        let id = id as i64;
+    let mut traces: HashMap<i64, Vec<f32>> = HashMap::new();
+    let mut total = 0usize;
+    let text = read_text(fragments, "Bitbrains fragments file")?;
+    for row in rows(fragments, &text) {
+        let id = row.id(0, FRAGMENTS)?;
+        let dur = row.number(1, "duration", FRAGMENTS)?;
+        let usage = row.number(2, "cpu_usage", FRAGMENTS)?;
         let cap = *capacity
             .get(&id)
-            .ok_or_else(|| bad(fragments, i + 1, format!("VM {id} is not in tasks.csv")))?;
-        let n = (dur / 300_000.0).round().max(1.0) as usize;
+            .ok_or_else(|| row.err(0, "id", format!("VM {id} is not in tasks.csv")))?;
+        if !(0.0..=MAX_FRAGMENT_MS).contains(&dur) {
+            return Err(row.err(
+                1,
+                "duration",
+                format!("{dur} ms is not a fragment length: give 0 to {MAX_FRAGMENT_MS} ms (one year) of 5-minute samples"),
+            ));
+        }
+        if usage < 0.0 {
+            return Err(row.err(
+                2,
+                "cpu_usage",
+                format!("{usage} MHz: CPU usage cannot be negative"),
+            ));
+        }
+        let n = (dur / BITBRAINS_SAMPLE_MS).round().max(1.0) as usize;
+        total += n;
+        if total > max_samples {
+            return Err(row.err(
+                1,
+                "duration",
+                format!("the fragments add up to over {max_samples} 5-minute samples, more than a trace set may hold"),
+            ));
+        }
         let pct = (usage / cap * 100.0).clamp(0.0, 100.0) as f32;
         traces
             .entry(id)
             .or_default()
             .extend(std::iter::repeat_n(pct, n));
     }
-    Ok(order.iter().filter_map(|id| traces.remove(id)).collect())
+    let out: Vec<Vec<f32>> = order.iter().filter_map(|id| traces.remove(id)).collect();
+    if out.is_empty() {
+        return Err(at(
+            fragments,
+            0,
+            0,
+            "",
+            format!(
+                "no trace: none of the {} VMs of {} has a fragment here (expected a header line, then {FRAGMENTS} rows, lines ending in \\n)",
+                order.len(),
+                tasks.display()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A scratch directory holding `files` (name, text).
+    fn dir_with(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("capsim-trace-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (name, text) in files {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        d
+    }
+
+    const TASKS: &str = "id,submission_time,duration,cpu_count,cpu_capacity,mem_capacity\n\
+                         7,0,600000,1,2000,1024\n";
+
+    /// The error for a fragments file holding `fragments`.
+    fn bitbrains_err(tag: &str, fragments: &str) -> ConfigError {
+        bitbrains_err_within(tag, fragments, MAX_BITBRAINS_SAMPLES)
+    }
+
+    fn bitbrains_err_within(tag: &str, fragments: &str, max: usize) -> ConfigError {
+        let d = dir_with(tag, &[("tasks.csv", TASKS), ("fragments.csv", fragments)]);
+        let e =
+            read_bitbrains_within(&d.join("tasks.csv"), &d.join("fragments.csv"), max).unwrap_err();
+        std::fs::remove_dir_all(&d).unwrap();
+        e
+    }
+
+    #[test]
+    fn bitbrains_fragments_with_no_trace_are_an_error_naming_the_file() {
+        // Empty, header only, and CR-only (one "line" without \n, taken as the header):
+        // before, an empty trace set reached the generator's `i % 0`.
+        for (tag, text) in [
+            ("empty", ""),
+            ("header", "id,duration,cpu_usage\n"),
+            ("cr", "id,duration,cpu_usage\r7,300000,10\r"),
+        ] {
+            let e = bitbrains_err(tag, text);
+            assert!(e.file.ends_with("fragments.csv"), "{tag}: {e}");
+            assert!(
+                e.message.contains("no trace") && e.message.contains("tasks.csv"),
+                "{tag}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn bitbrains_durations_that_do_not_fit_are_errors_at_the_field() {
+        // `1e300` and `inf` overflowed the sample count; 2^64 asked for 6e13 samples.
+        // Line 2 is `7,<duration>,10`: the duration starts at column 3.
+        for dur in ["1e300", "inf", "18446744073709551616", "-300000", "NaN"] {
+            let e = bitbrains_err("dur", &format!("id,duration,cpu_usage\n7,{dur},10\n"));
+            assert_eq!(
+                (e.line, e.column, e.field.as_str()),
+                (2, 3, "duration"),
+                "{e}"
+            );
+        }
+        // Fragments together past the sample budget (here 10, to keep the test small):
+        // 4 samples (20 min) per row, so the 3rd row (line 4) makes 12 > 10.
+        let many = "7,1200000,10\n".repeat(5);
+        let e = bitbrains_err_within("budget", &format!("id,duration,cpu_usage\n{many}"), 10);
+        assert_eq!((e.line, e.column), (4, 3), "{e}");
+        assert!(e.message.contains("over 10 5-minute samples"), "{e}");
+    }
+
+    #[test]
+    fn bitbrains_cpu_usage_must_be_a_finite_non_negative_number() {
+        // NaN usage made every slowdown null; `1e400` overflows to inf. Line 2 is
+        // `7,300000,<usage>`: usage starts at column 10.
+        for usage in ["NaN", "inf", "-1", "1e400", "ten"] {
+            let e = bitbrains_err(
+                "usage",
+                &format!("id,duration,cpu_usage\n7,300000,{usage}\n"),
+            );
+            assert_eq!(
+                (e.line, e.column, e.field.as_str()),
+                (2, 10, "cpu_usage"),
+                "{e}"
+            );
+        }
+        // A missing field is located just past the line's end (column 10 of `7,300000`).
+        let e = bitbrains_err("short", "id,duration,cpu_usage\n7,300000\n");
+        assert_eq!(
+            (e.line, e.column, e.field.as_str()),
+            (2, 10, "cpu_usage"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn planetlab_values_must_be_percents_and_quotes_are_clipped() {
+        for v in ["NaN", "inf", "-inf", "-1", "1e400", "100.5"] {
+            let d = dir_with("pl", &[("t", &format!("10\n  {v}\n"))]);
+            let e = read_planetlab(&d.join("t")).unwrap_err();
+            // Line 2, after two spaces.
+            assert_eq!((e.line, e.column), (2, 3), "{v}: {e}");
+            assert!(e.message.contains("0-100"), "{e}");
+            std::fs::remove_dir_all(d).unwrap();
+        }
+        // A 1 MB line is quoted in 200 characters and an ellipsis.
+        let d = dir_with("pl-long", &[("t", &"x".repeat(1 << 20))]);
+        let e = read_planetlab(&d.join("t")).unwrap_err();
+        assert!(
+            e.message.contains(&format!("`{}…`", "x".repeat(200))),
+            "{}",
+            e.message.len()
+        );
+        assert!(e.message.len() < 400, "{} bytes", e.message.len());
+        std::fs::remove_dir_all(d).unwrap();
+        // CR-only line ends: one blank line, so no samples.
+        let d = dir_with("pl-cr", &[("t", "\r\r\r")]);
+        let e = read_planetlab(&d.join("t")).unwrap_err();
+        assert!(e.message.contains("no samples"), "{e}");
+        std::fs::remove_dir_all(d).unwrap();
+    }
 }

@@ -105,11 +105,15 @@ pub fn show(v: &Value) -> String {
     }
 }
 
+/// Runs in a sweep at most (points × replicates): each is listed in memory and writes an
+/// output directory, and 100,000 one-second runs already take over a day on one core;
+/// `replicates = 1000000` aborted while the list was built.
+pub const MAX_RUNS: usize = 100_000;
+
 /// Reads and expands a sweep file.
 pub fn expand(path: &Path) -> Result<Sweep, ConfigError> {
-    let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| whole(&file, format!("cannot read: {e}")))?;
+    // Regular files only, size-limited: /dev/zero as a sweep would be read forever.
+    let text = crate::scenario::input::read_text(path, "sweep")?;
     expand_text(path, &text, false)
 }
 
@@ -156,9 +160,21 @@ fn expand_text(path: &Path, text: &str, embedded: bool) -> Result<Sweep, ConfigE
     let f: SweepFile = crate::scenario::validate::parse(&src)?;
     let (base_path, mut base) = read_base(path, &f.base, embedded, &file)?;
     if f.replicates == 0 {
-        return Err(whole(&file, "`replicates` must be at least 1".into()));
+        return Err(src.at("replicates", "must be at least 1"));
     }
     let (paths, axes) = axes(&f, &src)?;
+    let points = axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.len()));
+    let total = points.and_then(|p| p.checked_mul(f.replicates as usize));
+    if total.is_none_or(|n| n > MAX_RUNS) {
+        return Err(src.at(
+            "replicates",
+            format!(
+                "{} points × {} replicates is more than {MAX_RUNS} runs, the most a sweep lists",
+                points.map_or("too many".into(), |p| p.to_string()),
+                f.replicates
+            ),
+        ));
+    }
     for (p, span) in &paths {
         base.add_path(p)
             .map_err(|m| src.error(span.clone(), "", format!("axis {p}: {m}")))?;
@@ -198,8 +214,8 @@ fn read_base(
         let name = format!("{} (built-in)", p.display());
         (p, name, text.to_string())
     } else {
-        let text = std::fs::read_to_string(&base_path)
-            .map_err(|e| whole(file, format!("base scenario {}: {e}", base_path.display())))?;
+        let text = crate::scenario::input::read_text(&base_path, "base scenario")
+            .map_err(|e| whole(file, format!("{e}")))?;
         (base_path.clone(), base_path.display().to_string(), text)
     };
     Ok((base_path, Base::parse(name, text)?))

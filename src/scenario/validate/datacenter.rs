@@ -2,7 +2,7 @@
 //! breaker presets, workload profiles, traces), then generated and its names claimed.
 
 use super::demand::memory_profile;
-use super::{Validator, World};
+use super::{Validator, World, MAX_SERVERS, MAX_VMS};
 use crate::model::memory::MemoryProfile;
 use crate::model::pdu::Electrical;
 use crate::scenario::error::{ConfigError, Source};
@@ -13,6 +13,10 @@ use crate::units::Bytes;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+
+/// The smallest oversubscription ratio (peak over provisioned power): below it a rack's
+/// cap would be a million times its servers' peak, no longer a cap.
+pub const MIN_OVERSUBSCRIPTION: f64 = 1e-6;
 
 impl Validator<'_> {
     /// Appends the generated datacenter to the world.
@@ -27,6 +31,26 @@ impl Validator<'_> {
             let mut lookup = |name: &str, field: &str| self.breaker(name, field);
             generate::power_tree(&plan, first_device, &mut lookup)?
         };
+        // Finite inputs can still overflow (a huge peak power over a tiny ratio).
+        let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
+        if let Some(d) = devices
+            .iter()
+            .find(|d| !finite(d.cap_w) || !finite(d.rating_a))
+        {
+            return Err(self.err(
+                "datacenter.oversubscription",
+                format!(
+                    "gives {} a cap or rating that is not a finite number",
+                    d.name
+                ),
+            ));
+        }
+        if w.servers.len() + servers.len() > MAX_SERVERS {
+            return Err(self.err(
+                "datacenter.rows",
+                format!("with the other servers, more than {MAX_SERVERS} servers"),
+            ));
+        }
         let first_server = w.servers.len();
         let workloads: Vec<_> = e
             .workloads
@@ -50,6 +74,12 @@ impl Validator<'_> {
         };
         let vms = generate::place_vms(&plan, &servers, first_server, &mut profile)?
             .map_err(|m| self.err("datacenter.vms_per_server", m))?;
+        if w.vms.len() + vms.len() > MAX_VMS {
+            return Err(self.err(
+                "datacenter.vms_per_server",
+                format!("with the other VMs, more than {MAX_VMS} VMs"),
+            ));
+        }
         let claim = |w: &mut World, name: &str, what, field: &str| {
             w.claim(name, what)
                 .map_err(|m| self.err(&format!("datacenter.{field}"), m))
@@ -80,20 +110,7 @@ impl Validator<'_> {
     /// The section checked, with its models read and defaults filled in.
     fn plan(&mut self, e: &DatacenterEntry) -> Result<Plan, ConfigError> {
         let bad = |this: &Self, k: &str, m: &str| this.err(&format!("datacenter.{k}"), m);
-        if e.rows == 0 || e.racks_per_row == 0 || e.servers_per_rack == 0 {
-            return Err(bad(
-                self,
-                "rows",
-                "rows, racks_per_row and servers_per_rack must be at least 1",
-            ));
-        }
-        if !(e.oversubscription > 0.0 && e.oversubscription.is_finite()) {
-            return Err(bad(
-                self,
-                "oversubscription",
-                "must be a positive ratio (e.g. 1.25)",
-            ));
-        }
+        self.sizes_ok(e)?;
         if e.servers.is_empty() || !generate::shares_ok(e.servers.iter().map(|m| m.share.0).sum()) {
             return Err(bad(
                 self,
@@ -186,6 +203,48 @@ impl Validator<'_> {
             workload_shares,
             traces: self.traces(e.demand.as_deref())?,
         })
+    }
+
+    /// The layout's counts within [`MAX_SERVERS`] and [`MAX_VMS`], and the ratios that size
+    /// PDUs in range (a ratio of 1e-320 made every cap infinite).
+    fn sizes_ok(&self, e: &DatacenterEntry) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| self.err(&format!("datacenter.{k}"), m);
+        if e.rows == 0 || e.racks_per_row == 0 || e.servers_per_rack == 0 {
+            return Err(bad(
+                "rows",
+                "rows, racks_per_row and servers_per_rack must be at least 1".into(),
+            ));
+        }
+        let servers = e.rows as u64 * e.racks_per_row as u64 * e.servers_per_rack as u64;
+        if servers > MAX_SERVERS as u64 {
+            return Err(bad(
+                "rows",
+                format!("rows × racks_per_row × servers_per_rack = {servers} servers; at most {MAX_SERVERS} fit in memory"),
+            ));
+        }
+        let vms = servers as f64 * e.vms_per_server;
+        if !(vms >= 0.0 && vms.round() <= MAX_VMS as f64) {
+            return Err(bad(
+                "vms_per_server",
+                format!("must be a number ≥ 0 with servers × vms_per_server at most {MAX_VMS} VMs ({servers} servers here)"),
+            ));
+        }
+        let ratio_ok = |r: f64| r >= MIN_OVERSUBSCRIPTION && r.is_finite();
+        if !ratio_ok(e.oversubscription) {
+            return Err(bad(
+                "oversubscription",
+                format!("must be a finite ratio of at least {MIN_OVERSUBSCRIPTION} (e.g. 1.25)"),
+            ));
+        }
+        if let Some(r) = e.row.as_ref().and_then(|r| r.oversubscription) {
+            if !ratio_ok(r) {
+                return Err(bad(
+                    "row.oversubscription",
+                    format!("must be a finite ratio of at least {MIN_OVERSUBSCRIPTION} (e.g. 1.0)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Rack PDUs' voltage, phases (default 1) and power factor (default 1.0).

@@ -118,6 +118,19 @@ pub(super) fn memory_profile(
             }),
         },
     };
+    // A workload model's footprint that does not fit the VM: the VM's `memory` (in the
+    // scenario) is what to change, not the model.
+    if dsrc.name != msrc.name && profile.footprint_pages > profile.pages {
+        return Err(msrc.at(
+            mem_path,
+            format!(
+                "{} MiB is less than the {} MiB footprint of the workload's `dirty` process ({}); give the VM at least that much memory",
+                mem.0 / (1 << 20) as f64,
+                (profile.footprint_pages as u64 * PAGE_SIZE) >> 20,
+                dsrc.name
+            ),
+        ));
+    }
     profile.check().map_err(|m| {
         if dirty.is_some() {
             dsrc.at(dirty_path, m)

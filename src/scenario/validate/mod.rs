@@ -27,13 +27,7 @@ use std::sync::Arc;
 /// Loads and validates a scenario file. Model names are looked up in `lib` (plus the
 /// `models/` directory nearest the file).
 pub fn load_file(path: &Path, lib: &Library) -> Result<Scenario, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        field: String::new(),
-        message: format!("cannot read the scenario: {e}"),
-    })?;
+    let text = super::input::read_text(path, "scenario")?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let lib = lib.clone().with_scenario_dir(&dir);
     load_str(&path.display().to_string(), &text, &dir, &lib)
@@ -94,6 +88,13 @@ impl World {
         }
     }
 }
+
+/// Servers in a scenario at most. Measured: `dc-10k` with `rows = 100` (100,000 servers,
+/// 800,000 VMs, 10 simulated minutes, no migration) peaks at 1.7 GiB RSS in 80 s; a
+/// million servers aborted while building.
+pub const MAX_SERVERS: usize = 100_000;
+/// VMs in a scenario at most, a little above the 800,000 measured with [`MAX_SERVERS`].
+pub const MAX_VMS: usize = 1_000_000;
 
 /// Default seed of every random stream when a file gives none.
 const DEFAULT_SEED: u64 = 1;
@@ -199,5 +200,18 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
     v.sort();
     v.dedup();
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    // At most 20 names: a generated datacenter has 100,000.
+    const SHOWN: usize = 20;
+    let more = v.len().saturating_sub(SHOWN);
+    let shown = v
+        .iter()
+        .take(SHOWN)
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if more > 0 {
+        format!("{shown} and {more} more")
+    } else {
+        shown
+    }
 }

@@ -37,6 +37,15 @@ impl Validator<'_> {
             if s.count == Some(0) {
                 return Err(self.err(&field("count"), "must be at least 1"));
             }
+            if w.servers.len() + s.count.unwrap_or(1) as usize > super::MAX_SERVERS {
+                return Err(self.err(
+                    &field(if s.count.is_some() { "count" } else { "name" }),
+                    format!(
+                        "more than {} servers in the scenario (the most that fit in memory)",
+                        super::MAX_SERVERS
+                    ),
+                ));
+            }
             let dom0 = s.dom0_load.0;
             if dom0 > model.power.cores as f64 {
                 return Err(self.err(

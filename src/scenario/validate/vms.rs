@@ -41,6 +41,15 @@ impl Validator<'_> {
             if v.count == Some(0) {
                 return Err(self.err(&field("count"), "must be at least 1"));
             }
+            if w.vms.len() + v.count.unwrap_or(1) as usize > super::MAX_VMS {
+                return Err(self.err(
+                    &field(if v.count.is_some() { "count" } else { "name" }),
+                    format!(
+                        "more than {} VMs in the scenario (the most that fit in memory)",
+                        super::MAX_VMS
+                    ),
+                ));
+            }
             let vcpus = v.vcpus.unwrap_or(DEFAULT_VCPUS);
             if vcpus == 0 {
                 return Err(self.err(&field("vcpus"), "must be at least 1"));
