@@ -15,6 +15,7 @@
 //! imports one that imports it back):
 //! - [`units`]: quantities written with units ("15s", "600MiB"), shared by every format;
 //!   [`atomic`]: the one way any command writes a file (temporary sibling, then rename);
+//!   [`quote`]: input quoted in errors, clipped;
 //! - [`engine`]: simulation time, the event queue, seeded random streams (no domain);
 //! - [`model`]: typed ids, servers, CPU scheduling, power, VMs, memory and dirty pages,
 //!   networks, PDUs, breakers, meters;
@@ -40,6 +41,7 @@ pub mod migration;
 pub mod model;
 pub mod output;
 pub mod policy;
+pub mod quote;
 pub mod scenario;
 pub mod sim;
 pub mod study;

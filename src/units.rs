@@ -40,7 +40,7 @@ fn parse_with(
     (max, max_text): (f64, &str),
 ) -> Result<f64, String> {
     // Quoted in messages at most 200 characters long.
-    let s = &crate::scenario::input::clip(text);
+    let s = &crate::quote::clip(text);
     let valid = || {
         units
             .iter()
@@ -64,7 +64,7 @@ fn parse_with(
             } else {
                 format!(
                     "`{s}`: unit `{}` is not a {what} unit; valid: {}",
-                    crate::scenario::input::clip(unit),
+                    crate::quote::clip(unit),
                     valid()
                 )
             }

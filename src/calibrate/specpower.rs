@@ -3,7 +3,7 @@
 //! `cores` models fitted to its 11 points, each with its fit error.
 
 use super::fit::{ols, Fit};
-use crate::scenario::input::clip;
+use crate::quote::clip;
 use std::fmt::Write as _;
 use std::path::Path;
 

@@ -3,8 +3,8 @@
 //! Errors are raised by field path ([`FieldError`], or [`Source::at`]) and located in the
 //! text by [`super::locate`] only when reported.
 
-use super::input::clip;
 use super::locate;
+use crate::quote::clip;
 use std::fmt;
 use std::ops::Range;
 
@@ -41,7 +41,7 @@ impl fmt::Display for ConfigError {
 pub const MESSAGE_CHARS: usize = 2_000;
 
 /// `message` with each quoted run (between backticks or double quotes) longer than
-/// [`QUOTE_CHARS`](super::input::QUOTE_CHARS) clipped, and the whole at most
+/// [`QUOTE_CHARS`](crate::quote::QUOTE_CHARS) clipped, and the whole at most
 /// [`MESSAGE_CHARS`]: messages quote input (`unknown variant `…``), which may be a
 /// megabyte long.
 pub fn clip_message(message: &str) -> String {

@@ -12,16 +12,7 @@ use std::path::Path;
 /// file this big would already need several GB once expanded into samples).
 pub const MAX_INPUT_BYTES: u64 = 256 << 20;
 
-/// Characters of input quoted in an error at most.
-pub const QUOTE_CHARS: usize = 200;
-
-/// `s` if it has at most [`QUOTE_CHARS`] characters, else its first ones and "…".
-pub fn clip(s: &str) -> String {
-    match s.char_indices().nth(QUOTE_CHARS) {
-        None => s.to_string(),
-        Some((end, _)) => format!("{}…", &s[..end]),
-    }
-}
+pub use crate::quote::{clip, QUOTE_CHARS};
 
 /// An error about the file as a whole.
 fn whole(path: &Path, message: String) -> ConfigError {
