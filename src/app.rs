@@ -2,7 +2,7 @@
 //! same code paths as `capsim`.
 
 use crate::output::dir::{preflight, Existing};
-use crate::output::write::run_to_dir;
+use crate::output::write::{check_output_size, run_to_dir};
 use crate::scenario::library::embedded_file;
 use crate::scenario::{load_file, load_str, Library, Scenario};
 use crate::sim::RunResult;
@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub replicate: u32,
     /// What to do when the output directory holds files capsim did not write.
     pub existing: Existing,
+    /// Run even when the outputs would exceed `output::write::MAX_OUTPUT_CELLS`.
+    pub allow_large: bool,
 }
 
 /// Loads the scenario a [`RunOptions`] names.
@@ -61,6 +63,7 @@ pub fn run_command(opts: &RunOptions) -> Result<(RunResult, PathBuf, String), St
         .out
         .clone()
         .unwrap_or_else(|| Path::new("outputs").join(&sc.name));
+    check_output_size(&sc, opts.allow_large)?;
     let (result, dir) = run_to_dir(&sc, &dir, opts.existing)?;
     let table = summary_table(&result, &dir);
     Ok((result, dir, table))

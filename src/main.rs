@@ -44,6 +44,9 @@ enum Command {
         /// kept, never deleted or overwritten unless they have an output's name).
         #[arg(long)]
         force: bool,
+        /// Run even when the outputs would exceed 500 million values (about 6 GB).
+        #[arg(long)]
+        allow_large: bool,
     },
     /// Run a sweep: every combination of its axes and replicates, in parallel; writes
     /// DIR/runs/<id>/ per run, DIR/runs.csv and (unless --shard) DIR/report.html.
@@ -275,6 +278,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
             seed,
             replicate,
             force,
+            allow_large,
         } => {
             let opts = RunOptions {
                 scenario,
@@ -283,6 +287,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 seed,
                 replicate,
                 existing: Existing::from_force(force),
+                allow_large,
             };
             let (_, _, table) = run_command(&opts)?;
             Ok(Done::text(table, false))

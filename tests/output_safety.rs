@@ -144,3 +144,27 @@ fn report_refuses_a_report_directory_with_a_users_files() {
         "m"
     );
 }
+
+#[test]
+fn a_run_whose_outputs_would_be_huge_is_refused_before_it_starts() {
+    let base = scratch("large");
+    // The basic rack for a day with a row every millisecond: 86,400,001 rows × (time,
+    // 1 rack, 24 servers, 24 dom0s, 24 VM copies, 144 VMs = 218 columns) ≈ 1.9e10
+    // values, far over the 5e8 limit.
+    let text = fs::read_to_string(scenario("scenarios/rack/basic.toml"))
+        .unwrap()
+        .replace("duration = \"2h\"", "duration = \"1d\"")
+        .replace("interval = \"10s\"", "interval = \"1ms\"");
+    fs::write(base.join("big.toml"), text).unwrap();
+    let out = capsim(&base, &["run", "big.toml", "-o", "o"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--allow-large") && err.contains("[output] interval"),
+        "{err}"
+    );
+    assert!(
+        !base.join("o").exists(),
+        "refused before anything was written"
+    );
+}

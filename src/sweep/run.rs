@@ -8,7 +8,7 @@ use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
 use crate::output::dir::{remove_orphaned_staging, Existing, Staging};
 use crate::output::summary::Summary;
-use crate::output::write::{field, num, run_to_dir};
+use crate::output::write::{check_output_size, field, num, run_to_dir};
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -50,6 +50,9 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
     let result = (|| -> Result<Summary, String> {
         let mut sc = super::load::load(sweep, run, &opts.models).map_err(|e| e.to_string())?;
         sc.replicate = run.replicate;
+        // A sweep's runs are many: one over the output limit fails (`capsim run
+        // --allow-large` runs it alone).
+        check_output_size(&sc, false)?;
         let (r, _) = run_to_dir(&sc, &dir, Existing::Refuse)?;
         // summary.json reads back to the same values (serde_json's `float_roundtrip`),
         // so a fresh row equals the row `--resume` makes from the file.
