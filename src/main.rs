@@ -223,12 +223,15 @@ fn dispatch(command: Command) -> Result<Done, String> {
             model,
             out,
             force,
-        } => Ok(Done::line(capsim::calibrate::replay::replay_command(
-            &run,
-            &model,
-            out.as_deref(),
-            Existing::from_force(force),
-        )?)),
+        } => {
+            let (text, flagged) = capsim::calibrate::replay::replay_command(
+                &run,
+                &model,
+                out.as_deref(),
+                Existing::from_force(force),
+            )?;
+            Ok(Done::text(format!("{text}\n"), flagged))
+        }
         Command::Slurm {
             sweep,
             tasks,

@@ -182,7 +182,7 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
     assert!((mt.measured_s - 20.9).abs() < 0.1, "{}", mt.measured_s);
     assert!(pct(mt.predicted_s.unwrap(), mt.measured_s).abs() < 1.0);
     let rout = tmp("rt4-replay");
-    let text = capsim::calibrate::replay::replay_command(
+    let (text, flagged) = capsim::calibrate::replay::replay_command(
         &d4,
         &out,
         Some(&rout),
@@ -190,6 +190,35 @@ fn round_trip_recovers_every_parameter_within_5_percent() {
     )
     .unwrap();
     assert!(text.contains("power: RMSE"), "{text}");
+    assert!(
+        !flagged,
+        "a good model on its own testbed is plausible: {text}"
+    );
+
+    // One absurd sample (a torn line read as 1e158 W) makes the fit implausible: the
+    // offset search moves it out of the compared overlap (the offset goes to about
+    // -1.8 s, the RMSE to 5 W), but the sample is over 10× the trace's median (~100 W).
+    // The command says so and exits 1 (flagged).
+    let d5 = tmp("rt5");
+    write_run(&d5, &synth(&sc, 4, 0.0)).unwrap();
+    let power = std::fs::read_to_string(d5.join("power.csv")).unwrap();
+    let mut lines: Vec<String> = power.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[20].split(',').map(String::from).collect();
+    cells[3] = "1e158".into();
+    lines[20] = cells.join(",");
+    std::fs::write(d5.join("power.csv"), lines.join("\n") + "\n").unwrap();
+    let (text, flagged) = capsim::calibrate::replay::replay_command(
+        &d5,
+        &out,
+        Some(&tmp("rt5-replay")),
+        capsim::output::dir::Existing::Refuse,
+    )
+    .unwrap();
+    assert!(flagged, "{text}");
+    assert!(
+        text.contains("implausible fit: a measured sample of 1.000e158 W"),
+        "{text}"
+    );
     assert!(rout.join("replay.png").exists() && rout.join("replay.svg").exists());
 
     // A user's file in either output directory: refused without --force, kept with it.

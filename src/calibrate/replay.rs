@@ -49,6 +49,57 @@ pub struct Replay {
     pub migrations: Vec<MigrationTime>,
     /// (time s, measured W, predicted W) per sample, on the CPU clock.
     pub points: Vec<(f64, f64, f64)>,
+    /// Why the fit is not to be trusted (empty: plausible); see [`plausibility`].
+    pub flags: Vec<String>,
+}
+
+/// RMSE above this share of the mean measured power flags the fit: a calibrated model
+/// is within a few percent on its own testbed (the synthetic round trip: 1 W of ~150 W),
+/// so a quarter means a wrong model or bad samples. An assumption; any value from 10 %
+/// to 50 % separates those cases.
+const MAX_RMSE_SHARE: f64 = 0.25;
+
+/// A measured sample above this multiple of the median flags the run: no server draws
+/// ten times its typical power (a torn line read as 1e158 W does).
+const MAX_SAMPLE_OVER_MEDIAN: f64 = 10.0;
+
+/// Reasons not to trust a replay: an offset at the edge of the search (the true one may
+/// lie beyond it), an RMSE above [`MAX_RMSE_SHARE`] of the mean measured power, or a
+/// sample of the run's power trace (`run_power_w`, all of it: the offset search can move
+/// a bad sample out of the compared overlap) above [`MAX_SAMPLE_OVER_MEDIAN`] times its
+/// median.
+pub fn plausibility(r: &Replay, step_s: f64, run_power_w: &[f64]) -> Vec<String> {
+    let mut flags = Vec::new();
+    if r.shift_s.abs() >= SEARCH_S - step_s {
+        flags.push(format!(
+            "the clock offset {:+.3} s is at the edge of the ±{SEARCH_S} s search: the clocks may be further apart, or the power trace does not match the CPU trace",
+            r.shift_s
+        ));
+    }
+    let compared: Vec<f64> = r.points.iter().map(|p| p.1).collect();
+    if !compared.is_empty() {
+        let mean = compared.iter().sum::<f64>() / compared.len() as f64;
+        // NaN is flagged too: only a finite RMSE within the share passes.
+        if r.rmse_w.is_nan() || r.rmse_w > MAX_RMSE_SHARE * mean {
+            flags.push(format!(
+                "RMSE {:.3e} W is over {:.0} % of the mean measured power ({:.1} W): a wrong model or bad samples",
+                r.rmse_w,
+                100.0 * MAX_RMSE_SHARE,
+                mean
+            ));
+        }
+    }
+    let mut measured = run_power_w.to_vec();
+    measured.sort_by(f64::total_cmp);
+    if let Some(&median) = measured.get(measured.len() / 2) {
+        let top = measured[measured.len() - 1];
+        if median > 0.0 && (top.is_nan() || top > MAX_SAMPLE_OVER_MEDIAN * median) {
+            flags.push(format!(
+                "a measured sample of {top:.3e} W is over {MAX_SAMPLE_OVER_MEDIAN}× the median ({median:.1} W): check power.csv"
+            ));
+        }
+    }
+    flags
 }
 
 /// Replays `dir` with the model in `model_path`.
@@ -93,14 +144,18 @@ pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
         .iter()
         .map(|r| (r.t1, r.power_w, pw.power_w(r.busy, r.state, r.gbps)))
         .collect();
-    Ok(Replay {
+    let mut r = Replay {
         shift_s: shift,
         rmse_w: rmse,
         bias_w: bias,
         n: count,
         migrations: migration_times(&migs, &text),
         points,
-    })
+        flags: Vec::new(),
+    };
+    let run_power: Vec<f64> = run.power.iter().map(|p| p.power_w).collect();
+    r.flags = plausibility(&r, coarse_step(w) / 10.0, &run_power);
+    Ok(r)
 }
 
 /// The model's p-state clocks, MHz, when the run recorded its clocks (each interval then
@@ -209,13 +264,14 @@ fn migration_times(migs: &[Migration], model_text: &str) -> Vec<MigrationTime> {
 
 /// `capsim replay RUN_DIR --model MODEL.toml [-o DIR]`: replays, writes `replay.svg`,
 /// `replay.png` and `replay.txt` into DIR (default `outputs/replay/<run>/`), returns the
-/// text.
+/// text and whether the fit was flagged implausible ([`plausibility`]; the command then
+/// exits 1).
 pub fn replay_command(
     dir: &Path,
     model: &Path,
     out: Option<&Path>,
     existing: Existing,
-) -> Result<String, String> {
+) -> Result<(String, bool), String> {
     let r = replay(dir, model)?;
     let name = dir
         .file_name()
@@ -232,6 +288,9 @@ pub fn replay_command(
         "power: RMSE {:.2} W, mean error (predicted − measured) {:+.2} W over {} meter samples; clock offset power → CPU {:+.3} s",
         r.rmse_w, r.bias_w, r.n, r.shift_s
     );
+    for f in &r.flags {
+        let _ = writeln!(t, "implausible fit: {f}");
+    }
     if r.migrations.is_empty() {
         let _ = writeln!(t, "migration: none in this run");
     }
@@ -286,5 +345,41 @@ pub fn replay_command(
         "written: {}/replay.svg, replay.png, replay.txt",
         d.display()
     );
-    Ok(t)
+    Ok((t, !r.flags.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replay_with(shift_s: f64, rmse_w: f64) -> Replay {
+        Replay {
+            shift_s,
+            rmse_w,
+            bias_w: 0.0,
+            n: 3,
+            migrations: Vec::new(),
+            // Measured 100 W throughout.
+            points: vec![(1.0, 100.0, 101.0), (2.0, 100.0, 99.0), (3.0, 100.0, 100.0)],
+            flags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn implausible_fits_are_flagged_for_their_reason() {
+        let trace = [100.0, 100.0, 100.0];
+        // 1 W of 100 W at a 0.2 s offset: plausible.
+        assert!(plausibility(&replay_with(0.2, 1.0), 0.01, &trace).is_empty());
+        // At the ±3 s edge (within one fine step of 0.01 s).
+        let f = plausibility(&replay_with(-2.995, 1.0), 0.01, &trace);
+        assert!(f.len() == 1 && f[0].contains("edge"), "{f:?}");
+        // 30 W of 100 W is over 25 %; NaN is never plausible.
+        for rmse in [30.0, f64::NAN] {
+            let f = plausibility(&replay_with(0.0, rmse), 0.01, &trace);
+            assert!(f.len() == 1 && f[0].contains("RMSE"), "{f:?}");
+        }
+        // A 2 kW sample in a 100 W trace is over 10× its median.
+        let f = plausibility(&replay_with(0.0, 1.0), 0.01, &[100.0, 100.0, 2000.0]);
+        assert!(f.len() == 1 && f[0].contains("median"), "{f:?}");
+    }
 }
