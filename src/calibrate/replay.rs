@@ -57,11 +57,11 @@ pub struct Replay {
 /// is within a few percent on its own testbed (the synthetic round trip: 1 W of ~150 W),
 /// so a quarter means a wrong model or bad samples. An assumption; any value from 10 %
 /// to 50 % separates those cases.
-const MAX_RMSE_SHARE: f64 = 0.25;
+pub const MAX_RMSE_SHARE: f64 = 0.25;
 
 /// A measured sample above this multiple of the median flags the run: no server draws
 /// ten times its typical power (a torn line read as 1e158 W does).
-const MAX_SAMPLE_OVER_MEDIAN: f64 = 10.0;
+pub const MAX_SAMPLE_OVER_MEDIAN: f64 = 10.0;
 
 /// Reasons not to trust a replay: an offset at the edge of the search (the true one may
 /// lie beyond it), an RMSE above [`MAX_RMSE_SHARE`] of the mean measured power, or a

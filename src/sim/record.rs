@@ -1,5 +1,5 @@
 //! What a run records as it goes: the time series and the `meters.csv` readings, kept
-//! in memory ([`crate::sim::run`]) or handed to a [`Sink`] as they are made
+//! in memory ([`crate::sim::run()`]) or handed to a [`Sink`] as they are made
 //! ([`crate::sim::run::run_streaming`]), so a long run's memory does not grow with its
 //! duration.
 
