@@ -127,8 +127,12 @@ pub fn cpu_series(samples: &[CpuSample], host: &str) -> Option<CpuSeries> {
         spacing_s: spacing,
         ..Default::default()
     };
+    // Domains of the polls so far: one absent from a poll and back in the next lost a
+    // row there, it was not created (its counter counts from long before).
+    let mut seen = std::collections::HashSet::new();
     for w in polls.windows(2) {
         let ((ta, a), (tb, b)) = (&w[0], &w[1]);
+        seen.extend(a.keys().cloned());
         let dt = tb - ta;
         if dt > 1.5 * spacing || dt <= 0.0 {
             out.dropped += 1;
@@ -138,6 +142,10 @@ pub fn cpu_series(samples: &[CpuSample], host: &str) -> Option<CpuSeries> {
         // cores are unknown there (xl loses a destroyed domain's last counter); dom0's
         // counter is still good.
         let vanished = a.keys().any(|k| !b.contains_key(k));
+        if b.keys().any(|k| !a.contains_key(k) && seen.contains(k)) {
+            out.dropped += 1;
+            continue;
+        }
         if vanished {
             out.dropped += 1;
         }

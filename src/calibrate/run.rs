@@ -207,8 +207,9 @@ pub fn read(dir: &Path) -> Result<Run, String> {
     if let Some(f) = manifest.get("format").and_then(|v| v.as_str()) {
         if !f.starts_with("capsim-capture/") {
             return Err(format!(
-                "{}: field `format`: `{f}`; valid: capsim-capture/1",
-                mpath.display()
+                "{}: field `format`: `{}`; valid: capsim-capture/1",
+                mpath.display(),
+                crate::quote::clip(f)
             ));
         }
     }
@@ -317,8 +318,9 @@ impl Table {
         }
         s.parse::<T>().map(Some).map_err(|_| {
             format!(
-                "{}:{line}: column `{name}`: `{s}` is not {what}; valid: {what}, or an empty cell",
-                self.path
+                "{}:{line}: column `{name}`: `{}` is not {what}; valid: {what}, or an empty cell",
+                self.path,
+                crate::quote::clip(s)
             )
         })
     }

@@ -253,21 +253,36 @@ pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Resu
         .map(|(&u, &p)| ((idle + slope * u - p) / p, u))
         .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
         .unwrap_or((0.0, 0.0));
+    // A cell may hold control characters (a line break inside a quoted cell, a stray
+    // byte), which end or break a TOML comment: shown as spaces there.
+    let c = |s: &str| -> String {
+        s.chars()
+            .map(|ch| if ch.is_control() { ' ' } else { ch })
+            .collect()
+    };
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "# Calibrated by `capsim calibrate --specpower` on {today} from {source} line {}.",
+        "# Calibrated by `capsim calibrate --specpower` on {today} from {} line {}.",
+        c(source),
         r.line
     );
     let _ = writeln!(
         t,
         "# Source: SPECpower_ssj2008 result, {} {}, {} {} MHz, {}, {} hardware threads, {} GB,",
-        r.vendor, r.model, r.cpu, r.mhz, r.cpus_enabled, r.threads, r.mem_gb
+        c(&r.vendor),
+        c(&r.model),
+        c(&r.cpu),
+        r.mhz,
+        c(&r.cpus_enabled),
+        c(&r.threads),
+        r.mem_gb
     );
     let _ = writeln!(
         t,
         "# published {}, test sponsor {}.",
-        r.publication, r.sponsor
+        c(&r.publication),
+        c(&r.sponsor)
     );
     let _ = writeln!(
         t,
