@@ -253,37 +253,7 @@ pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Resu
         .map(|(&u, &p)| ((idle + slope * u - p) / p, u))
         .max_by(|a, b| a.0.abs().total_cmp(&b.0.abs()))
         .unwrap_or((0.0, 0.0));
-    // A cell may hold control characters (a line break inside a quoted cell, a stray
-    // byte), which end or break a TOML comment: shown as spaces there.
-    let c = |s: &str| -> String {
-        s.chars()
-            .map(|ch| if ch.is_control() { ' ' } else { ch })
-            .collect()
-    };
-    let mut t = String::new();
-    let _ = writeln!(
-        t,
-        "# Calibrated by `capsim calibrate --specpower` on {today} from {} line {}.",
-        c(source),
-        r.line
-    );
-    let _ = writeln!(
-        t,
-        "# Source: SPECpower_ssj2008 result, {} {}, {} {} MHz, {}, {} hardware threads, {} GB,",
-        c(&r.vendor),
-        c(&r.model),
-        c(&r.cpu),
-        r.mhz,
-        c(&r.cpus_enabled),
-        c(&r.threads),
-        r.mem_gb
-    );
-    let _ = writeln!(
-        t,
-        "# published {}, test sponsor {}.",
-        c(&r.publication),
-        c(&r.sponsor)
-    );
+    let mut t = provenance(r, source, today);
     let _ = writeln!(
         t,
         "# Points: average power at active idle and at 10 %, …, 100 % target load (W):"
@@ -372,6 +342,43 @@ pub fn model_text(r: &SpecResult, kind: Kind, source: &str, today: &str) -> Resu
         let _ = writeln!(t, "core_power = \"{:.4}W\"", per_core);
     }
     Ok(t)
+}
+
+/// The model file's first comment lines: where and when it was calibrated, and the
+/// result's own description.
+fn provenance(r: &SpecResult, source: &str, today: &str) -> String {
+    // A cell may hold control characters (a line break inside a quoted cell, a stray
+    // byte), which end or break a TOML comment: shown as spaces there.
+    let c = |s: &str| -> String {
+        s.chars()
+            .map(|ch| if ch.is_control() { ' ' } else { ch })
+            .collect()
+    };
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Calibrated by `capsim calibrate --specpower` on {today} from {} line {}.",
+        c(source),
+        r.line
+    );
+    let _ = writeln!(
+        t,
+        "# Source: SPECpower_ssj2008 result, {} {}, {} {} MHz, {}, {} hardware threads, {} GB,",
+        c(&r.vendor),
+        c(&r.model),
+        c(&r.cpu),
+        r.mhz,
+        c(&r.cpus_enabled),
+        c(&r.threads),
+        r.mem_gb
+    );
+    let _ = writeln!(
+        t,
+        "# published {}, test sponsor {}.",
+        c(&r.publication),
+        c(&r.sponsor)
+    );
+    t
 }
 
 fn fmt_list(v: &[f64], decimals: usize) -> String {
