@@ -11,18 +11,8 @@ use capsim::sim::run;
 use std::path::Path;
 use std::time::Instant;
 
-/// Peak resident set size of this process so far, MiB (Linux VmHWM).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+mod support;
+use support::peak_rss_mib;
 
 fn main() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/datacenter/dc-10k.toml");

@@ -12,17 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-/// Peak resident set size of this process so far, MiB (Linux VmHWM).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+mod support;
+use support::peak_rss_mib;
 
 /// In the child: run the basic rack for `days` into a temporary directory; print
 /// `wall_s rss_mib rows`.

@@ -40,10 +40,8 @@ enum Command {
         /// Replicate number, mixed into every random stream.
         #[arg(long, default_value_t = 0)]
         replicate: u32,
-        /// Write into an output directory that holds files capsim did not write (they are
-        /// kept, never deleted or overwritten unless they have an output's name).
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
         /// Run even when the outputs would exceed 500 million values (about 6 GB).
         #[arg(long)]
         allow_large: bool,
@@ -119,10 +117,8 @@ enum Command {
         /// Output directory (default: outputs/replay/<run>/).
         #[arg(short, long)]
         out: Option<PathBuf>,
-        /// Write into an output directory that holds files capsim did not write (they are
-        /// kept, never deleted or overwritten unless they have an output's name).
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
     /// Record a real testbed into a run directory: power meters (WT210, WT310/WT330,
     /// RAPL, IPMI DCMI, replay), per-domain CPU (xentop, xl, cgroup v2, /proc/stat),
@@ -143,10 +139,8 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(short = 'j', long)]
         jobs: Option<usize>,
-        /// Write into an output directory that holds files capsim did not write (they are
-        /// kept, never deleted or overwritten unless they have an output's name).
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        force: Force,
     },
 }
 
@@ -228,7 +222,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 &run,
                 &model,
                 out.as_deref(),
-                Existing::from_force(force),
+                force.existing(),
             )?;
             Ok(Done::text(format!("{text}\n"), flagged))
         }
@@ -265,7 +259,7 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 out,
                 scenarios,
                 models,
-                existing: Existing::from_force(force),
+                existing: force.existing(),
             };
             let (rows, _, table) = validate_command(&opts)?;
             Ok(Done::text(
@@ -289,12 +283,27 @@ fn dispatch(command: Command) -> Result<Done, String> {
                 models,
                 seed,
                 replicate,
-                existing: Existing::from_force(force),
+                existing: force.existing(),
                 allow_large,
             };
             let (_, _, table) = run_command(&opts)?;
             Ok(Done::text(table, false))
         }
+    }
+}
+
+/// `--force` of the commands that write an output directory.
+#[derive(clap::Args)]
+struct Force {
+    /// Write into an output directory that holds files capsim did not write (they are
+    /// kept, never deleted or overwritten unless they have an output's name).
+    #[arg(long)]
+    force: bool,
+}
+
+impl Force {
+    fn existing(&self) -> Existing {
+        Existing::from_force(self.force)
     }
 }
 

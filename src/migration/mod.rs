@@ -237,48 +237,18 @@ pub fn algorithm(p: &Params, pages: u32) -> Box<dyn Algorithm> {
     }
 }
 
-/// Parameters for the algorithms' unit tests: the given mechanism with the defaults a
-/// scenario gets, batches of `batch` pages.
+/// Parameters for the algorithms' unit tests: the given mechanism over
+/// [`Params::default`], batches of `batch` pages.
 #[cfg(test)]
 pub(crate) fn test_params(mechanism: Mechanism, batch: u32) -> Params {
     Params {
         preset: "test".into(),
         mechanism,
         batch_pages: batch,
-        setup_ns: 1_000_000_000,
-        setup_cpu: 0.1,
-        sender_cpu_per_page_s: 17e-6,
-        receiver_cpu_per_page_s: 10e-6,
-        threads: 1.0,
-        efficiency: 0.94,
-        bandwidth_cap_bps: None,
-        max_live_rounds: 29,
+        // The shipped Xen presets' 3× memory cap and skipping of pages dirtied again.
         max_factor: Some(3.0),
-        stop_pages: 50,
         skip: true,
-        xen_stop: XenStop::SentPlusSkipped,
-        downtime_limit_ns: 300_000_000,
-        auto_converge: false,
-        throttle_initial: 0.2,
-        throttle_increment: 0.1,
-        throttle_max: 0.99,
-        throttle_trigger: 0.5,
-        throttle_period_ns: 1_000_000_000,
-        suspend_ns: 30_000_000,
-        resume_ns: 100_000_000,
-        cleanup_vm_ns: 1_000_000_000,
-        cleanup_dom0_ns: 1_000_000_000,
-        cleanup_dom0_cpu: 0.5,
-        switch_ns: 120_000_000,
-        fault_service_ns: 300_000,
-        push: Push::Linear,
-        push_chunk_pages: 64,
-        fault_cpu_s: 50e-6,
-        tick_ns: 10_000_000,
-        sender_cap: None,
-        vm_cap: None,
-        vm_weight: None,
-        pstate: None,
+        ..Params::default()
     }
 }
 

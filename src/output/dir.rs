@@ -71,19 +71,25 @@ pub struct Staging {
 /// The check [`Staging::open`] makes, without creating anything: run it before a long
 /// computation so a refusal comes before the work, not after it.
 pub fn preflight(target: &Path, existing: Existing) -> io::Result<()> {
+    inspect(target, existing).map(|_| ())
+}
+
+/// What is at `target`: `None` if nothing, else whether it holds only capsim's outputs.
+/// A non-directory, or a directory with files capsim did not write under
+/// [`Existing::Refuse`], is an error naming them.
+fn inspect(target: &Path, existing: Existing) -> io::Result<Option<bool>> {
     match fs::symlink_metadata(target) {
-        Err(_) => Ok(()),
+        Err(_) => Ok(None),
         Ok(m) if !m.is_dir() => Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
             "exists and is not a directory: give a directory path for the outputs",
         )),
         Ok(_) => {
             let foreign = foreign_files(target)?;
-            if foreign.is_empty() || existing == Existing::WriteBeside {
-                Ok(())
-            } else {
-                Err(refusal(&foreign))
+            if !foreign.is_empty() && existing == Existing::Refuse {
+                return Err(refusal(&foreign));
             }
+            Ok(Some(foreign.is_empty()))
         }
     }
 }
@@ -103,25 +109,9 @@ impl Staging {
                 fs::create_dir_all(parent)?;
             }
         }
-        let meta = fs::symlink_metadata(target);
-        if meta.as_ref().is_ok_and(|m| !m.is_dir()) {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "exists and is not a directory: give a directory path for the outputs",
-            ));
-        }
-        let mode = if meta.is_err() {
-            Mode::Swap
-        } else {
-            let foreign = foreign_files(target)?;
-            if !foreign.is_empty() && existing == Existing::Refuse {
-                return Err(refusal(&foreign));
-            }
-            if foreign.is_empty() && !holds_cwd(target) {
-                Mode::Swap
-            } else {
-                Mode::InPlace
-            }
+        let mode = match inspect(target, existing)? {
+            Some(only_ours) if !only_ours || holds_cwd(target) => Mode::InPlace,
+            _ => Mode::Swap,
         };
         let staging = match mode {
             Mode::Swap => sibling(target, "partial"),

@@ -224,7 +224,7 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn begin(&mut self, columns: &[String], _meter_names: &[String]) {
+    fn begin(&mut self, columns: &[String]) {
         self.line = columns
             .iter()
             .map(|c| field(c))

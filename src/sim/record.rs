@@ -56,12 +56,11 @@ pub struct MeterRow {
 /// Where a streaming run puts its rows as they are made (the output layer writes them to
 /// files). A sink that fails keeps its error for the caller, so the run goes on.
 pub trait Sink {
-    /// Called once before any row: the time series' columns (`time_s` first) and the
-    /// meters' names by id.
-    fn begin(&mut self, columns: &[String], meter_names: &[String]);
+    /// Called once before any row: the time series' columns (`time_s` first).
+    fn begin(&mut self, columns: &[String]);
     /// One time-series row, `columns.len()` values.
     fn row(&mut self, values: &[f64]);
-    /// One meter reading.
+    /// One meter reading (`meter_names` by id, the same every call).
     fn meter(&mut self, m: &MeterRow, meter_names: &[String]);
 }
 
@@ -126,7 +125,7 @@ pub(crate) struct Recorder<'s> {
     /// Every `meters.csv` reading so far (in memory only).
     pub meter_rows: Vec<MeterRow>,
     /// Meter names by id.
-    meter_names: Vec<String>,
+    pub meter_names: Vec<String>,
     /// Where rows go as they are made, when streaming.
     sink: Option<&'s mut dyn Sink>,
     plot: Option<PlotCopy>,
@@ -162,7 +161,7 @@ impl<'s> Recorder<'s> {
         let meter_names: Vec<String> = w.meters.iter().map(|m| m.name.clone()).collect();
         let mut sink = sink;
         let plot = sink.as_mut().map(|s| {
-            s.begin(&columns, &meter_names);
+            s.begin(&columns);
             let shown = if w.devices.is_empty() && out.servers {
                 w.servers.len()
             } else {

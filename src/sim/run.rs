@@ -236,7 +236,7 @@ impl<'a, 's> Sim<'a, 's> {
             },
             log: std::mem::take(&mut core.log),
             timeseries: self.rec.take_series(),
-            meter_names: w.meters.iter().map(|m| m.name.clone()).collect(),
+            meter_names: std::mem::take(&mut self.rec.meter_names),
             meter_readings: std::mem::take(&mut self.rec.meter_rows),
             events_processed: core.q.popped(),
             migrations,
