@@ -1,9 +1,11 @@
 //! Writes a run's outputs: `summary.json`, `metrics.csv`, `timeseries.csv`,
-//! `events.csv`, `meters.csv`, `power.svg` and `power.png`, all at once or not at all.
+//! `events.csv`, `meters.csv`, `power.svg` and `power.png`, all at once or not at all
+//! (the three CSV series stream into the staging directory as the run goes).
 
 use super::dir::{Existing, Staging};
 use super::plot::{write_figure, Figure, HLine, HLineKind, Marker, Panel, Series};
 use crate::scenario::config::Scenario;
+use crate::sim::log::{EventRow, LogRecord, Names};
 use crate::sim::record::{MeterRow, Sink};
 use crate::sim::{LogEvent, RunResult};
 use std::fmt::Write as _;
@@ -50,18 +52,27 @@ fn timeseries_csv(r: &RunResult) -> String {
     out
 }
 
-/// `events.csv`.
-pub fn events_csv(r: &RunResult) -> String {
-    let mut out = String::from("time_s,kind,entity,detail\n");
+/// The `events.csv` header.
+const EVENTS_HEADER: &str = "time_s,kind,entity,detail\n";
+
+/// Appends one `events.csv` line for `e` to `out`.
+fn event_line(out: &mut String, e: &EventRow) {
+    let _ = writeln!(
+        out,
+        "{},{},{},{}",
+        num(e.time_ns as f64 / 1e9),
+        e.kind,
+        field(&e.entity),
+        field(&e.detail)
+    );
+}
+
+/// `events.csv` in one piece, from an in-memory run.
+#[cfg(test)]
+fn events_csv(r: &RunResult) -> String {
+    let mut out = String::from(EVENTS_HEADER);
     for e in r.event_rows() {
-        let _ = writeln!(
-            out,
-            "{},{},{},{}",
-            num(e.time_ns as f64 / 1e9),
-            e.kind,
-            field(&e.entity),
-            field(&e.detail)
-        );
+        event_line(&mut out, &e);
     }
     out
 }
@@ -176,12 +187,22 @@ pub fn power_figure(sc: &Scenario, r: &RunResult) -> Figure {
     }
 }
 
-/// The streaming sink of [`run_to_dir`]: `timeseries.csv` and `meters.csv` rows written
-/// to the staging directory as the run makes them, in the same bytes as
-/// `timeseries_csv` and `meters_csv` (checked by a test). The first write error is kept for the end.
+/// The streamed files.
+#[derive(Clone, Copy)]
+enum Streamed {
+    Timeseries,
+    Meters,
+    Events,
+}
+
+/// The streaming sink of [`run_to_dir`]: `timeseries.csv`, `meters.csv` and `events.csv`
+/// rows written to the staging directory as the run makes them, in the same bytes as
+/// `timeseries_csv`, `meters_csv` and `events_csv` (checked by a test). The first write
+/// error is kept for the end.
 struct CsvSink {
     ts: std::io::BufWriter<std::fs::File>,
     meters: std::io::BufWriter<std::fs::File>,
+    events: std::io::BufWriter<std::fs::File>,
     err: Option<std::io::Error>,
     line: String,
 }
@@ -192,30 +213,31 @@ impl CsvSink {
         Ok(CsvSink {
             ts: file("timeseries.csv")?,
             meters: file("meters.csv")?,
+            events: file("events.csv")?,
             err: None,
             line: String::new(),
         })
     }
 
-    fn put(&mut self, to_meters: bool) {
+    fn put(&mut self, to: Streamed) {
         use std::io::Write as _;
-        let w = if to_meters {
-            &mut self.meters
-        } else {
-            &mut self.ts
+        let w = match to {
+            Streamed::Timeseries => &mut self.ts,
+            Streamed::Meters => &mut self.meters,
+            Streamed::Events => &mut self.events,
         };
         if let Err(e) = w.write_all(self.line.as_bytes()) {
             self.err.get_or_insert(e);
         }
     }
 
-    /// Flushes and syncs both files; the first error of the run if any.
+    /// Flushes and syncs the files; the first error of the run if any.
     fn finish(mut self) -> std::io::Result<()> {
         use std::io::Write as _;
         if let Some(e) = self.err.take() {
             return Err(e);
         }
-        for w in [&mut self.ts, &mut self.meters] {
+        for w in [&mut self.ts, &mut self.meters, &mut self.events] {
             w.flush()?;
             w.get_ref().sync_all()?;
         }
@@ -231,9 +253,11 @@ impl Sink for CsvSink {
             .collect::<Vec<_>>()
             .join(",");
         self.line.push('\n');
-        self.put(false);
+        self.put(Streamed::Timeseries);
         self.line = "measured_s,available_s,meter,power_w\n".into();
-        self.put(true);
+        self.put(Streamed::Meters);
+        self.line = EVENTS_HEADER.into();
+        self.put(Streamed::Events);
     }
 
     fn row(&mut self, values: &[f64]) {
@@ -245,7 +269,7 @@ impl Sink for CsvSink {
             self.line.push_str(&num(v));
         }
         self.line.push('\n');
-        self.put(false);
+        self.put(Streamed::Timeseries);
     }
 
     fn meter(&mut self, m: &MeterRow, meter_names: &[String]) {
@@ -258,7 +282,13 @@ impl Sink for CsvSink {
             field(&meter_names[m.meter.idx()]),
             num(m.power_w)
         );
-        self.put(true);
+        self.put(Streamed::Meters);
+    }
+
+    fn event(&mut self, e: &LogRecord, names: &Names) {
+        self.line.clear();
+        event_line(&mut self.line, &e.row(names));
+        self.put(Streamed::Events);
     }
 }
 
@@ -303,7 +333,7 @@ pub fn check_output_size(sc: &Scenario, allow_large: bool) -> Result<(), String>
     ))
 }
 
-/// Runs `sc` with its time series and meter readings streamed into `dir`'s staging
+/// Runs `sc` with its time series, meter readings and events streamed into `dir`'s staging
 /// directory as they are made (memory flat in the simulated duration), then writes the
 /// rest and puts the set in place; returns the result (its `timeseries` is the bounded
 /// plotting copy) and the directory.
@@ -328,8 +358,6 @@ fn write_rest(sc: &Scenario, r: &RunResult, st: &Staging) -> Result<(), String> 
     let json = serde_json::to_string_pretty(&r.summary).map_err(|e| e.to_string())? + "\n";
     st.write("summary.json", json.as_bytes()).map_err(ctx)?;
     st.write("metrics.csv", metrics_csv(r).as_bytes())
-        .map_err(ctx)?;
-    st.write("events.csv", events_csv(r).as_bytes())
         .map_err(ctx)?;
     let fig = power_figure(sc, r);
     write_figure(&fig, &st.path("power.svg"), &st.path("power.png"))
@@ -375,6 +403,14 @@ mod tests {
             assert_eq!(read("timeseries.csv"), timeseries_csv(&mem), "{f}");
             assert_eq!(read("meters.csv"), meters_csv(&mem), "{f}");
             assert_eq!(read("events.csv"), events_csv(&mem), "{f}");
+            // The streamed result keeps only the breaker trips of the whole log.
+            let trips: Vec<_> = mem
+                .log
+                .iter()
+                .filter(|e| matches!(e.event, LogEvent::BreakerTrip { .. }))
+                .cloned()
+                .collect();
+            assert_eq!(streamed.log, trips, "{f}");
             // Under PLOT_ROWS rows the plotting copy is the device columns, unmerged.
             let devices = 1 + sc.devices.len();
             assert_eq!(

@@ -1,8 +1,9 @@
-//! What a run records as it goes: the time series and the `meters.csv` readings, kept
-//! in memory ([`crate::sim::run()`]) or handed to a [`Sink`] as they are made
-//! ([`crate::sim::run::run_streaming`]), so a long run's memory does not grow with its
-//! duration.
+//! What a run records as it goes: the time series, the `meters.csv` readings and the
+//! event log, kept in memory ([`crate::sim::run()`]) or handed to a [`Sink`] as they are
+//! made ([`crate::sim::run::run_streaming`]), so a long run's memory does not grow with
+//! its duration.
 
+use super::log::{LogEvent, LogRecord, Names};
 use super::world::World;
 use crate::model::ids::MeterId;
 use crate::scenario::config::OutputConfig;
@@ -62,6 +63,8 @@ pub trait Sink {
     fn row(&mut self, values: &[f64]);
     /// One meter reading (`meter_names` by id, the same every call).
     fn meter(&mut self, m: &MeterRow, meter_names: &[String]);
+    /// One event, in the order they happened (`names` the same every call).
+    fn event(&mut self, e: &LogRecord, names: &Names);
 }
 
 /// Rows kept in the bounded plotting copy of a streamed series at most: when full, pairs
@@ -126,6 +129,10 @@ pub(crate) struct Recorder<'s> {
     pub meter_rows: Vec<MeterRow>,
     /// Meter names by id.
     pub meter_names: Vec<String>,
+    /// Entity names by id (events' text form).
+    pub names: Names,
+    /// Breaker trips handed to the sink, kept for the figure's markers (streaming only).
+    kept: Vec<LogRecord>,
     /// Where rows go as they are made, when streaming.
     sink: Option<&'s mut dyn Sink>,
     plot: Option<PlotCopy>,
@@ -182,6 +189,12 @@ impl<'s> Recorder<'s> {
             },
             meter_rows: Vec::new(),
             meter_names,
+            names: Names {
+                devices: w.devices.iter().map(|d| d.name.clone()).collect(),
+                servers: w.servers.iter().map(|s| s.name.clone()).collect(),
+                vms: w.vms.iter().map(|v| v.name.clone()).collect(),
+            },
+            kept: Vec::new(),
             sink,
             plot,
             last_ns: 0,
@@ -234,6 +247,31 @@ impl<'s> Recorder<'s> {
         match self.sink.as_mut() {
             Some(sink) => sink.meter(&m, &self.meter_names),
             None => self.meter_rows.push(m),
+        }
+    }
+
+    /// Hands the events logged since the last call to the sink when streaming (keeping
+    /// only breaker trips, which the figure marks); in memory, leaves `log` alone.
+    pub(crate) fn events(&mut self, log: &mut Vec<LogRecord>) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        for e in log.drain(..) {
+            sink.event(&e, &self.names);
+            if matches!(e.event, LogEvent::BreakerTrip { .. }) {
+                self.kept.push(e);
+            }
+        }
+    }
+
+    /// The log to return: the whole log in memory, or the kept breaker trips when
+    /// streaming (after a last [`Recorder::events`]).
+    pub(crate) fn take_log(&mut self, log: &mut Vec<LogRecord>) -> Vec<LogRecord> {
+        self.events(log);
+        if self.sink.is_some() {
+            std::mem::take(&mut self.kept)
+        } else {
+            std::mem::take(log)
         }
     }
 

@@ -23,7 +23,8 @@ pub struct RunResult {
     pub summary: Summary,
     /// `timeseries.csv` content.
     pub timeseries: Timeseries,
-    /// The event log (`events.csv` is its text form, [`RunResult::event_rows`]).
+    /// The event log (`events.csv` is its text form, [`RunResult::event_rows`]); when
+    /// streamed, only its breaker trips (the whole log went to the sink).
     pub log: Vec<LogRecord>,
     /// Entity names by id.
     pub names: Names,
@@ -64,10 +65,11 @@ pub fn run(sc: &Scenario) -> RunResult {
     run_with(sc, None)
 }
 
-/// Runs a validated scenario to its end, handing every time-series row and meter reading
-/// to `sink` as it is made: memory stays flat in the simulated duration. The result's
-/// `timeseries` is then a bounded plotting copy (see [`crate::sim::record::PLOT_ROWS`])
-/// and its `meter_readings` is empty.
+/// Runs a validated scenario to its end, handing every time-series row, meter reading and
+/// event to `sink` as it is made: memory stays flat in the simulated duration. The
+/// result's `timeseries` is then a bounded plotting copy (see
+/// [`crate::sim::record::PLOT_ROWS`]), its `meter_readings` is empty and its `log` holds
+/// only the breaker trips.
 pub fn run_streaming(sc: &Scenario, sink: &mut dyn Sink) -> RunResult {
     run_with(sc, Some(sink))
 }
@@ -75,6 +77,7 @@ pub fn run_streaming(sc: &Scenario, sink: &mut dyn Sink) -> RunResult {
 fn run_with(sc: &Scenario, sink: Option<&mut dyn Sink>) -> RunResult {
     let mut sim = Sim::new(sc, sink);
     sim.start();
+    sim.rec.events(&mut sim.core.log);
     while let Some((t, ev)) = sim.core.q.pop() {
         if ev == Event::End {
             debug_assert_eq!(t.0, sc.duration_ns);
@@ -82,6 +85,9 @@ fn run_with(sc: &Scenario, sink: Option<&mut dyn Sink>) -> RunResult {
         }
         sim.handle(ev);
         settle(&mut sim.core, &mut sim.migs, &mut sim.scratch);
+        if !sim.core.log.is_empty() {
+            sim.rec.events(&mut sim.core.log);
+        }
     }
     sim.finish()
 }
@@ -226,15 +232,10 @@ impl<'a, 's> Sim<'a, 's> {
                 rounds: m.rounds(),
             })
             .collect();
-        let w = &core.w;
         RunResult {
             summary,
-            names: Names {
-                devices: w.devices.iter().map(|d| d.name.clone()).collect(),
-                servers: w.servers.iter().map(|s| s.name.clone()).collect(),
-                vms: w.vms.iter().map(|v| v.name.clone()).collect(),
-            },
-            log: std::mem::take(&mut core.log),
+            log: self.rec.take_log(&mut core.log),
+            names: std::mem::take(&mut self.rec.names),
             timeseries: self.rec.take_series(),
             meter_names: std::mem::take(&mut self.rec.meter_names),
             meter_readings: std::mem::take(&mut self.rec.meter_rows),
