@@ -1,7 +1,7 @@
 //! Memory flat in simulated duration: the basic rack (`scenarios/rack/basic.toml`, 24
 //! servers, 144 VMs, a row every 10 s) run for 1 day and for 100 days through the same
-//! path as `capsim run` (`output::write::run_to_dir`: time series and meter readings
-//! streamed to disk). Each duration runs in a child process (this binary re-executed with
+//! path as `capsim run` (`output::write::run_to_dir`: time series, meter readings
+//! and events streamed to disk). Each duration runs in a child process (this binary re-executed with
 //! `CAPSIM_BENCH_MEM_CHILD=<days>`) so its peak RSS (`VmHWM`) is its own.
 //! Target: the 100-day peak within 10 % of the 1-day peak.
 //!
