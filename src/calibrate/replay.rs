@@ -104,8 +104,7 @@ pub fn plausibility(r: &Replay, step_s: f64, run_power_w: &[f64]) -> Vec<String>
 
 /// Replays `dir` with the model in `model_path`.
 pub fn replay(dir: &Path, model_path: &Path) -> Result<Replay, String> {
-    let text = std::fs::read_to_string(model_path)
-        .map_err(|e| format!("{}: cannot read: {e}", model_path.display()))?;
+    let text = crate::scenario::input::read_input(model_path, "server model")?;
     let model = crate::scenario::validate::server_model_from_text(
         "replayed",
         &model_path.display().to_string(),

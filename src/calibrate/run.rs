@@ -6,6 +6,7 @@
 //! stretch, is clipped, or repeats an old reading. Malformed files are errors naming
 //! `file:line`, the column and what is valid.
 
+use crate::scenario::input::read_input;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -190,12 +191,8 @@ impl Run {
 /// must exist; `migration.csv` is optional.
 pub fn read(dir: &Path) -> Result<Run, String> {
     let mpath = dir.join("manifest.json");
-    let mtext = std::fs::read_to_string(&mpath).map_err(|e| {
-        format!(
-            "{}: cannot read ({e}); is this a capture run directory?",
-            mpath.display()
-        )
-    })?;
+    let mtext = read_input(&mpath, "manifest")
+        .map_err(|e| format!("{e} (is this a capture run directory?)"))?;
     let manifest: serde_json::Value = serde_json::from_str(&mtext).map_err(|e| {
         format!(
             "{}:{}:{}: not valid JSON: {e}",
@@ -254,10 +251,10 @@ struct Table {
 impl Table {
     fn open(path: &Path, file: &'static str, need: &[&str]) -> Result<Table, String> {
         let p = path.display().to_string();
+        let text = read_input(path, file)?;
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(true)
-            .from_path(path)
-            .map_err(|e| format!("{p}: cannot read: {e}"))?;
+            .from_reader(text.as_bytes());
         let cols: Vec<String> = rdr
             .headers()
             .map_err(|e| format!("{p}:1: bad header: {e}"))?
@@ -507,7 +504,7 @@ fn read_net(path: &Path, ex: &mut Excluded) -> Result<Vec<NetSample>, String> {
 
 fn read_events(path: &Path) -> Result<Vec<Event>, String> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{p}: cannot read: {e}"))?;
+    let text = read_input(path, "events.jsonl")?;
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let line = i + 1;

@@ -51,15 +51,12 @@ impl SpecResult {
 /// Reads `specpower_curves.csv` (the layout of `../shared/data/specpower-ssj2008/`).
 pub fn read(path: &Path) -> Result<Vec<SpecResult>, String> {
     let file = path.display().to_string();
-    // A device or FIFO would be read forever (or block): regular files only.
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => return Err(format!("{file}: not a regular file")),
-        _ => {}
-    }
-    let mut rd = csv::Reader::from_path(path).map_err(|e| {
+    // Regular files of a bounded size only (a device or FIFO would be read forever).
+    let text = crate::scenario::input::read_input(path, "SPECpower table").map_err(|e| {
         let hint = crate::scenario::trace::missing_data_hint(path);
-        format!("{file}: {e}{hint}")
+        format!("{e}{hint}")
     })?;
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
     let header = rd.headers().map_err(|e| format!("{file}: {e}"))?.clone();
     let col = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {

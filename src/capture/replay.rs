@@ -165,8 +165,8 @@ impl ReplaySource {
                 "--replay-speed {speed}: must be a positive number (1 = recorded pace)"
             ));
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("--replay {}: {e}", path.display()))?;
+        let text = crate::scenario::input::read_input(path, "power trace")
+            .map_err(|e| format!("--replay {e}"))?;
         let mut lines = text.lines();
         let header = lines.next().unwrap_or("");
         let format = detect(header).ok_or_else(|| {

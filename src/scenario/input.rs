@@ -25,6 +25,12 @@ fn whole(path: &Path, message: String) -> ConfigError {
     }
 }
 
+/// [`read_text`] for readers whose errors are strings (capture runs, sweep directories,
+/// model files given on the command line): the same refusals, the message naming the file.
+pub fn read_input(path: &Path, what: &str) -> Result<String, String> {
+    read_text(path, what).map_err(|e| e.to_string())
+}
+
 /// Reads `path` (a `what`, e.g. "trace", for messages) as UTF-8 text. Refuses what is not
 /// a regular file (checked on the symlink's target before opening) and files over
 /// [`MAX_INPUT_BYTES`]; invalid UTF-8 is an error at its line and column.

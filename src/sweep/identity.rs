@@ -62,11 +62,10 @@ impl Identity {
     /// Reads `dir/sweep-identity.txt`; the error names the file and what is expected.
     pub fn read(dir: &Path) -> Result<Identity, String> {
         let p = dir.join(IDENTITY_FILE);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
+        let text = crate::scenario::input::read_input(&p, "sweep identity").map_err(|e| {
             format!(
-                "{}: {e} (every sweep directory written by this capsim has one; rerun the \
-                 sweep or shard with --resume to write it, finished runs are reused)",
-                p.display()
+                "{e} (every sweep directory written by this capsim has one; rerun the \
+                 sweep or shard with --resume to write it, finished runs are reused)"
             )
         })?;
         let mut fields = std::collections::HashMap::new();

@@ -97,8 +97,7 @@ type Groups<'a> = BTreeMap<Vec<String>, Vec<Row<'a>>>;
 impl Runs {
     fn read(dir: &Path) -> Result<Runs, String> {
         let csv_path = dir.join("runs.csv");
-        let text = std::fs::read_to_string(&csv_path)
-            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
+        let text = crate::scenario::input::read_input(&csv_path, "runs.csv")?;
         let recs = records(&text);
         let header = recs
             .first()

@@ -4,6 +4,7 @@
 use super::csv::records;
 use super::expand::Sweep;
 use super::identity::{Identity, IDENTITY_FILE};
+use crate::scenario::input::read_input;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -51,8 +52,7 @@ struct ShardRow {
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, String> {
     let first = dirs.first().ok_or("give at least one shard directory")?;
     refuse_inputs(dirs, out)?;
-    let read =
-        |p: PathBuf| std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let read = |p: PathBuf| read_input(&p, "sweep order");
     let identity = Identity::read(first)?;
     let order = read(first.join(ORDER_FILE))?;
     let known: HashSet<&str> = order.lines().collect();
@@ -173,7 +173,7 @@ fn shard_rows(
     header: &mut Option<(String, PathBuf)>,
 ) -> Result<Vec<(String, ShardRow)>, String> {
     let path = dir.join("runs.csv");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read_input(&path, "shard's runs.csv")?;
     let recs = records(&text);
     let at = |line: usize| format!("{}:{line}", path.display());
     let head = recs
