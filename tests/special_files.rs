@@ -103,6 +103,17 @@ fn every_reader_refuses_a_fifo() {
         ],
         "fifo",
     );
+    // A model library (`--models DIR`) whose server model is a FIFO.
+    std::fs::create_dir_all(d.join("lib/servers")).unwrap();
+    link(&d.join("lib/servers/ibm-x3550-m3.toml"));
+    let basic = root.join("scenarios/rack/basic.toml");
+    let basic = basic.to_str().unwrap();
+    refused(
+        &d,
+        &["run", basic, "--models", "lib", "-o", "o"],
+        "lib/servers/ibm-x3550-m3.toml",
+    );
+    assert!(!d.join("o").exists());
     // A sweep directory whose runs.csv is a FIFO: report and merge read it.
     let sweep = d.join("sweep");
     std::fs::create_dir(&sweep).unwrap();

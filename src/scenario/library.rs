@@ -4,6 +4,7 @@
 //! directory at or above the scenario file, then the copy built into the binary. The
 //! built-in copy makes `capsim run` work from any directory.
 
+use super::error::ConfigError;
 use std::path::{Path, PathBuf};
 
 mod embedded {
@@ -47,30 +48,32 @@ impl Library {
         self
     }
 
-    /// Finds `models/<kind>/<name>.toml`.
-    pub fn find(&self, kind: &str, name: &str) -> Option<ModelText> {
+    /// Finds `models/<kind>/<name>.toml`: the first library directory holding it, else
+    /// the built-in copy. A file there that cannot be read (a FIFO, a directory, over
+    /// the size limit) is an error, not skipped.
+    pub fn find(&self, kind: &str, name: &str) -> Result<Option<ModelText>, ConfigError> {
         // Sub-directories are allowed ("spec2000/gap"), escaping the library is not.
         if name.is_empty()
             || name.contains('\\')
             || name.starts_with('/')
             || name.split('/').any(|c| c.is_empty() || c.starts_with('.'))
         {
-            return None;
+            return Ok(None);
         }
         for d in &self.dirs {
             let p = d.join(kind).join(format!("{name}.toml"));
-            if let Ok(text) = std::fs::read_to_string(&p) {
-                return Some(ModelText {
+            if p.exists() {
+                return Ok(Some(ModelText {
                     origin: p.display().to_string(),
-                    text,
-                });
+                    text: super::input::read_text(&p, "model file")?,
+                }));
             }
         }
         let rel = format!("models/{kind}/{name}.toml");
-        embedded_file(&rel).map(|text| ModelText {
+        Ok(embedded_file(&rel).map(|text| ModelText {
             origin: format!("{rel} (built-in)"),
             text: text.to_string(),
-        })
+        }))
     }
 
     /// Every model name of `kind` available, sorted, for "valid names are …" messages.

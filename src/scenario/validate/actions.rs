@@ -117,7 +117,7 @@ impl Validator<'_> {
         }
         let mt = self
             .lib
-            .find("migration", &m.algorithm)
+            .find("migration", &m.algorithm)?
             .ok_or_else(|| self.missing(&field("algorithm"), "migration", &m.algorithm))?;
         let preset = preset_from_text(&mt.origin, &mt.text)?;
         let host = &w.servers[w.vms[vm].host.idx()].model;

@@ -170,7 +170,7 @@ impl Validator<'_> {
         }
         let mt = self
             .lib
-            .find("servers", name)
+            .find("servers", name)?
             .ok_or_else(|| self.missing(path, "servers", name))?;
         let m = Arc::new(server_model_from_text(name, &mt.origin, &mt.text)?);
         self.server_models.insert(name.to_string(), m.clone());
@@ -184,7 +184,7 @@ impl Validator<'_> {
         }
         let mt = self
             .lib
-            .find("breakers", name)
+            .find("breakers", name)?
             .ok_or_else(|| self.missing(path, "breakers", name))?;
         let b = breaker_from_text(name, &mt.origin, &mt.text)?;
         self.breakers.insert(name.to_string(), b.clone());

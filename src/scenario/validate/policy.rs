@@ -19,7 +19,7 @@ impl PolicyContext for Validator<'_> {
     fn migration_preset(&self, name: &str, m: &MigrationPolicy) -> Result<Params, ConfigError> {
         let mt = self
             .lib
-            .find("migration", name)
+            .find("migration", name)?
             .ok_or_else(|| self.missing("policy.algorithm", "migration", name))?;
         let preset = preset_from_text(&mt.origin, &mt.text)?;
         self.with_overrides(

@@ -120,7 +120,7 @@ impl Validator<'_> {
     ) -> Result<(ModelText, WorkloadFile), ConfigError> {
         let mt = self
             .lib
-            .find("workloads", name)
+            .find("workloads", name)?
             .ok_or_else(|| self.missing(path, "workloads", name))?;
         let wf: WorkloadFile = parse(&Source {
             name: &mt.origin,
