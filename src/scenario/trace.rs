@@ -26,9 +26,11 @@ const BITBRAINS_SAMPLE_MS: f64 = 300_000.0;
 /// The longest Bitbrains fragment: one year (105,120 samples); the public traces hold
 /// one month, and a longer fragment (`1e300`) would not fit in memory.
 const MAX_FRAGMENT_MS: f64 = 365.0 * 86_400_000.0;
-/// Samples over all Bitbrains VMs at most: 64 M (256 MB of f32), a cap that keeps a few
-/// long fragments from exhausting memory (the public 1,250-VM month is 11 M).
-const MAX_BITBRAINS_SAMPLES: usize = 64 << 20;
+/// Samples over all the traces of one demand directory at most (Bitbrains VMs or
+/// PlanetLab files): 64 M (256 MB of f32), a cap that keeps a few long traces from
+/// exhausting memory (the public 1,250-VM Bitbrains month is 11 M; the 10-day PlanetLab
+/// set, 11,746 files of 288 samples, 3.4 M).
+const MAX_TRACE_SAMPLES: usize = 64 << 20;
 
 /// An error at 1-based `line`, `column` of `path`.
 fn at(path: &Path, line: usize, column: usize, field: &str, message: String) -> ConfigError {
@@ -74,6 +76,39 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
             "",
             "the trace has no samples (one percent per line, lines ending in \\n)".into(),
         ));
+    }
+    Ok(out)
+}
+
+/// Reads a directory's PlanetLab traces (`files`, in order), at most
+/// [`MAX_TRACE_SAMPLES`] samples in all.
+pub fn read_planetlab_files(files: &[std::path::PathBuf]) -> Result<Vec<Vec<f32>>, ConfigError> {
+    read_planetlab_files_within(files, MAX_TRACE_SAMPLES)
+}
+
+fn read_planetlab_files_within(
+    files: &[std::path::PathBuf],
+    max: usize,
+) -> Result<Vec<Vec<f32>>, ConfigError> {
+    let mut total = 0usize;
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let t = read_planetlab(f)?;
+        total += t.len();
+        if total > max {
+            return Err(at(
+                f,
+                0,
+                0,
+                "",
+                format!(
+                    "the traces up to this one hold {total} samples, over the {max} a \
+                     demand directory may hold in all (about 4 bytes each in memory); \
+                     use fewer or shorter traces"
+                ),
+            ));
+        }
+        out.push(t);
     }
     Ok(out)
 }
@@ -164,7 +199,7 @@ fn rows<'a>(path: &'a Path, text: &'a str) -> impl Iterator<Item = Row<'a>> {
 /// is clamped to 100 %. No trace at all is an error (demand would have nothing to draw
 /// from).
 pub fn read_bitbrains(tasks: &Path, fragments: &Path) -> Result<Vec<Vec<f32>>, ConfigError> {
-    read_bitbrains_within(tasks, fragments, MAX_BITBRAINS_SAMPLES)
+    read_bitbrains_within(tasks, fragments, MAX_TRACE_SAMPLES)
 }
 
 /// [`read_bitbrains`] with at most `max_samples` samples in all.
@@ -264,7 +299,7 @@ mod tests {
 
     /// The error for a fragments file holding `fragments`.
     fn bitbrains_err(tag: &str, fragments: &str) -> ConfigError {
-        bitbrains_err_within(tag, fragments, MAX_BITBRAINS_SAMPLES)
+        bitbrains_err_within(tag, fragments, MAX_TRACE_SAMPLES)
     }
 
     fn bitbrains_err_within(tag: &str, fragments: &str, max: usize) -> ConfigError {
@@ -361,6 +396,25 @@ mod tests {
         let d = dir_with("pl-cr", &[("t", "\r\r\r")]);
         let e = read_planetlab(&d.join("t")).unwrap_err();
         assert!(e.message.contains("no samples"), "{e}");
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_planetlab_directory_has_a_total_sample_budget() {
+        // Three files of 2, 3 and 4 samples: 2 + 3 = 5 fit a budget of 5, the third
+        // brings 9 and is named.
+        let d = dir_with(
+            "pl-budget",
+            &[("a", "1\n2\n"), ("b", "1\n2\n3\n"), ("c", "1\n2\n3\n4\n")],
+        );
+        let files: Vec<_> = ["a", "b", "c"].iter().map(|f| d.join(f)).collect();
+        assert_eq!(
+            read_planetlab_files_within(&files[..2], 5).unwrap().len(),
+            2
+        );
+        let e = read_planetlab_files_within(&files, 5).unwrap_err();
+        assert!(e.file.ends_with("/c"), "{e}");
+        assert!(e.message.contains("9 samples, over the 5"), "{e}");
         std::fs::remove_dir_all(d).unwrap();
     }
 }

@@ -295,11 +295,8 @@ impl Validator<'_> {
             return Err(self.err(field, format!("{} holds no trace files", path.display())));
         }
         if !path.join("tasks.csv").is_file() {
-            let traces = files
-                .iter()
-                .map(|f| crate::scenario::trace::read_planetlab(f).map(Arc::from))
-                .collect::<Result<_, _>>()?;
-            return Ok(Some(traces));
+            let traces = crate::scenario::trace::read_planetlab_files(&files)?;
+            return Ok(Some(traces.into_iter().map(Arc::from).collect()));
         }
         let is_fragments = |f: &&std::path::PathBuf| {
             f.file_name().is_some_and(|n| {
