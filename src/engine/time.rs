@@ -50,7 +50,10 @@ impl SimTime {
     }
 }
 
-/// Seconds to nanoseconds, rounded to nearest; negative or NaN gives zero, saturating.
+/// Seconds to nanoseconds, rounded to nearest; negative or NaN gives zero. Saturates at
+/// `u64::MAX` ns (584 years), which the engine reads as "never" (a trip or completion
+/// that does not come); durations a user gives are checked against that limit when the
+/// scenario is validated, so only computed times saturate.
 pub fn secs_to_nanos(s: f64) -> u64 {
     if s.is_nan() || s <= 0.0 {
         0
@@ -65,7 +68,8 @@ pub fn secs_to_nanos(s: f64) -> u64 {
 }
 
 /// Seconds to nanoseconds, rounded up, so an event scheduled at the result is never
-/// before the exact real-valued instant (used for trip and completion times).
+/// before the exact real-valued instant (used for trip and completion times); saturates
+/// like [`secs_to_nanos`].
 pub fn secs_to_nanos_ceil(s: f64) -> u64 {
     if s.is_nan() || s <= 0.0 {
         0

@@ -97,12 +97,16 @@ impl Demand {
                     if v <= 0.0 {
                         return None;
                     }
-                    return Some(t + crate::engine::time::secs_to_nanos_ceil(need / v));
+                    return Some(
+                        t.saturating_add(crate::engine::time::secs_to_nanos_ceil(need / v)),
+                    );
                 }
                 Some(n) => {
                     let span = (n - t) as f64 / 1e9;
                     if v > 0.0 && v * span >= need {
-                        return Some(t + crate::engine::time::secs_to_nanos_ceil(need / v));
+                        return Some(
+                            t.saturating_add(crate::engine::time::secs_to_nanos_ceil(need / v)),
+                        );
                     }
                     done += v * span;
                     if v <= 0.0 {
@@ -135,6 +139,15 @@ impl Default for TraceEnd {
 mod tests {
     use super::*;
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_completion_584_years_away_saturates_instead_of_overflowing() {
+        // One second at full speed does 1 of the 2 vCPU-seconds; the rest at 1e-300
+        // would take 1e300 s: past u64::MAX ns, so the time saturates (the engine's
+        // "never") where `1 s + u64::MAX` overflowed.
+        let d = Demand::Steps(vec![(0, 1.0), (S, 1e-300)]);
+        assert_eq!(d.time_to_complete(2.0), Some(u64::MAX));
+    }
 
     #[test]
     fn steps_give_value_and_next_change() {
