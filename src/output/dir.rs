@@ -102,8 +102,19 @@ impl Staging {
     }
 
     /// Stages outputs for `target` (parents are created as needed). The check for files
-    /// capsim did not write is made here, before the caller spends time computing.
+    /// capsim did not write is made here, before the caller spends time computing. What
+    /// a killed run writing `target` left (`.NAME.partial-PID` beside it,
+    /// `.capsim-staging-PID` inside it, of dead processes) is removed first.
     pub fn open(target: &Path, existing: Existing) -> io::Result<Self> {
+        remove_orphans_beside(target)?;
+        Staging::open_among(target, existing)
+    }
+
+    /// [`Staging::open`] for one of many siblings whose writer removes their orphans
+    /// once itself (a sweep's `runs/`, see [`remove_orphaned_staging`]): listing the
+    /// parent for each would cost time quadratic in the number of siblings.
+    pub fn open_among(target: &Path, existing: Existing) -> io::Result<Self> {
+        remove_orphans_inside(target)?;
         if let Some(parent) = target.parent() {
             if !parent.as_os_str().is_empty() {
                 fs::create_dir_all(parent)?;
@@ -128,6 +139,11 @@ impl Staging {
             mode,
             committed: false,
         })
+    }
+
+    /// The directory the outputs are for.
+    pub fn target(&self) -> &Path {
+        &self.target
     }
 
     /// Path of a file inside the staging directory.
@@ -329,12 +345,73 @@ fn remove_empty_parents(root: &Path, rel: &Path) {
 /// The process id in a staging directory's name (`.NAME.partial-PID`, as
 /// [`Staging::open`] names it), or `None` for any other name.
 fn staging_pid(name: &str) -> Option<u32> {
+    staging_of(name).map(|(_, pid)| pid)
+}
+
+/// `(NAME, PID)` of a staging directory named `.NAME.partial-PID`.
+fn staging_of(name: &str) -> Option<(&str, u32)> {
     let rest = name.strip_prefix('.')?;
     let (target, pid) = rest.rsplit_once(".partial-")?;
-    if target.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+    if target.is_empty() {
         return None;
     }
-    pid.parse().ok()
+    Some((target, digits(pid)?))
+}
+
+/// The process id of an in-place staging directory (`.capsim-staging-PID`).
+fn in_place_pid(name: &str) -> Option<u32> {
+    digits(name.strip_prefix(".capsim-staging-")?)
+}
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Whether a staging directory of process `pid` is an orphan: its process is dead, or
+/// is this one (which has none in flight for this target yet, so it is a dead process's
+/// whose PID was reused). Unknown without `/proc`: kept.
+fn orphaned(pid: u32) -> bool {
+    pid == std::process::id() || alive(pid) == Some(false)
+}
+
+/// Removes the directories in `dir` that `pick` names (giving their PID) and whose
+/// process is dead; how many.
+fn remove_dead(dir: &Path, pick: &dyn Fn(&str) -> Option<u32>) -> io::Result<usize> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().is_ok_and(|t| t.is_dir()) && pick(&n).is_some_and(orphaned) {
+            fs::remove_dir_all(e.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes the `.NAME.partial-PID` siblings of `target` (NAME its name) that dead
+/// processes left (names only capsim makes).
+fn remove_orphans_beside(target: &Path) -> io::Result<usize> {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    remove_dead(parent, &|n| {
+        staging_of(n).and_then(|(t, pid)| (t == name).then_some(pid))
+    })
+}
+
+/// Removes the `.capsim-staging-PID` directories inside `target` that dead processes left.
+fn remove_orphans_inside(target: &Path) -> io::Result<usize> {
+    remove_dead(target, &in_place_pid)
 }
 
 /// Whether process `pid` is alive on this machine: `/proc/PID` exists (Linux). `None`
@@ -366,12 +443,11 @@ pub fn remove_orphaned_staging(dir: &Path) -> Result<usize, String> {
         let Some(pid) = staging_pid(&name.to_string_lossy()) else {
             continue;
         };
-        let ours = pid == std::process::id();
         if !entry
             .file_type()
             .map_err(|e| ctx(&entry.path(), e))?
             .is_dir()
-            || (alive(pid) != Some(false) && !ours)
+            || !orphaned(pid)
         {
             continue;
         }
@@ -461,6 +537,42 @@ mod tests {
         s.write("a.txt", b"1").unwrap();
         s.commit().unwrap();
         assert_eq!(fs::read(base.join("precious")).unwrap(), b"p");
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_killed_runs_staging_is_removed_when_its_target_is_written_again() {
+        let base = base("orphans");
+        let target = base.join("d");
+        fs::create_dir(&target).unwrap();
+        fs::write(target.join("keep.txt"), b"x").unwrap();
+        // No process has PID 4,000,000,001 (Linux's pid_max is at most 2^22); PID 1 is
+        // alive. Beside `d`: a dead run's swap staging, a live one's, another target's.
+        let dead = 4_000_000_001u32;
+        let beside = [
+            format!(".d.partial-{dead}"),
+            ".d.partial-1".to_string(),
+            format!(".e.partial-{dead}"),
+        ];
+        let inside = [
+            format!(".capsim-staging-{dead}"),
+            ".capsim-staging-1".into(),
+        ];
+        for n in &beside {
+            fs::create_dir(base.join(n)).unwrap();
+        }
+        for n in &inside {
+            fs::create_dir(target.join(n)).unwrap();
+        }
+        let s = Staging::open(&target, Existing::WriteBeside).unwrap();
+        s.write("a.txt", b"1").unwrap();
+        s.commit().unwrap();
+        assert!(!base.join(&beside[0]).exists(), "the dead run's, beside");
+        assert!(!target.join(&inside[0]).exists(), "the dead run's, inside");
+        assert!(base.join(&beside[1]).exists(), "a live process's");
+        assert!(base.join(&beside[2]).exists(), "another target's");
+        assert!(target.join(&inside[1]).exists(), "a live process's");
+        assert_eq!(fs::read(target.join("keep.txt")).unwrap(), b"x");
         fs::remove_dir_all(&base).unwrap();
     }
 

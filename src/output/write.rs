@@ -342,8 +342,15 @@ pub fn run_to_dir(
     dir: &Path,
     existing: Existing,
 ) -> Result<(RunResult, PathBuf), String> {
-    let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
-    let st = Staging::open(dir, existing).map_err(ctx)?;
+    let st = Staging::open(dir, existing).map_err(|e| format!("{}: {e}", dir.display()))?;
+    run_to_staging(sc, st)
+}
+
+/// [`run_to_dir`] into a staging directory the caller opened (a sweep opens its runs'
+/// with [`Staging::open_among`]).
+pub fn run_to_staging(sc: &Scenario, st: Staging) -> Result<(RunResult, PathBuf), String> {
+    let at = st.target().display().to_string();
+    let ctx = |e: std::io::Error| format!("{at}: {e}");
     let mut sink = CsvSink::create(&st).map_err(ctx)?;
     let r = crate::sim::run_streaming(sc, &mut sink);
     sink.finish().map_err(ctx)?;

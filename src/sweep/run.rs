@@ -8,7 +8,7 @@ use super::metrics::{row, Row, METRICS};
 use super::progress::{Progress, Reporter};
 use crate::output::dir::{remove_orphaned_staging, Existing, Staging};
 use crate::output::summary::Summary;
-use crate::output::write::{check_output_size, field, num, run_to_dir};
+use crate::output::write::{check_output_size, field, num, run_to_staging};
 use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -53,7 +53,10 @@ fn run_one(sweep: &Sweep, run: &Run, opts: &SweepOptions) -> Outcome {
         // A sweep's runs are many: one over the output limit fails (`capsim run
         // --allow-large` runs it alone).
         check_output_size(&sc, false)?;
-        let (r, _) = run_to_dir(&sc, &dir, Existing::Refuse)?;
+        // Orphans in runs/ were removed once when the sweep started.
+        let st = Staging::open_among(&dir, Existing::Refuse)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let (r, _) = run_to_staging(&sc, st)?;
         // summary.json reads back to the same values (serde_json's `float_roundtrip`),
         // so a fresh row equals the row `--resume` makes from the file.
         Ok(r.summary)
