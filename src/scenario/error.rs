@@ -186,11 +186,13 @@ impl Source<'_> {
     /// field` names the field in the path and points at its table.
     pub fn located(&self, e: &FieldError) -> ConfigError {
         let mut field = e.path.trim_matches('.').to_string();
-        if let Some(missing) = e
+        let missing = e
             .message
             .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
+            .and_then(|r| r.split('`').next());
+        // The root table begins the file: a top-level field it lacks is placed at 1:1.
+        let at_root = missing.is_some() && field.is_empty();
+        if let Some(missing) = missing {
             field = locate::join(&field, missing);
         }
         let found = locate::find(self.text, &e.path).unwrap_or_default();
@@ -201,6 +203,7 @@ impl Source<'_> {
         };
         let (line, column) = match span {
             Some(s) => self.line_col(s.start),
+            None if at_root => (1, 1),
             None => (0, 0),
         };
         ConfigError {
@@ -431,6 +434,9 @@ mod tests {
             (m.line, m.column, m.field.as_str()),
             (2, 1, "policy.period")
         );
+        // A missing top-level field points at the root table, which begins the file.
+        let m = s.located(&FieldError::decode("", "missing field `duration`"));
+        assert_eq!((m.line, m.column, m.field.as_str()), (1, 1, "duration"));
         // The whole file: no position.
         let w = s.at("", "empty");
         assert_eq!((w.line, w.column), (0, 0));
