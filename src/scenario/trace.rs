@@ -28,8 +28,8 @@ const BITBRAINS_SAMPLE_MS: f64 = 300_000.0;
 const MAX_FRAGMENT_MS: f64 = 365.0 * 86_400_000.0;
 /// Samples over all the traces of one demand directory at most (Bitbrains VMs or
 /// PlanetLab files): 64 M (256 MB of f32), a cap that keeps a few long traces from
-/// exhausting memory (the public 1,250-VM Bitbrains month is 11 M; the 10-day PlanetLab
-/// set, 11,746 files of 288 samples, 3.4 M).
+/// exhausting memory (the public 1,250-VM Bitbrains month is 11 M; CloudSim's PlanetLab
+/// day 20110303, 1,052 files of 288 samples, 0.3 M).
 const MAX_TRACE_SAMPLES: usize = 64 << 20;
 
 /// An error at 1-based `line`, `column` of `path`.
