@@ -81,7 +81,7 @@ pub fn read_planetlab(path: &Path) -> Result<Vec<f32>, ConfigError> {
 }
 
 /// Reads a directory's PlanetLab traces (`files`, in order), at most
-/// [`MAX_TRACE_SAMPLES`] samples in all.
+/// 64 M samples in all (`MAX_TRACE_SAMPLES`).
 pub fn read_planetlab_files(files: &[std::path::PathBuf]) -> Result<Vec<Vec<f32>>, ConfigError> {
     read_planetlab_files_within(files, MAX_TRACE_SAMPLES)
 }
