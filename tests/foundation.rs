@@ -954,6 +954,41 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
 }
 
 #[test]
+fn shipped_preheated_trip_scenario_trips_the_preloaded_first_order_breaker_sooner() {
+    let sc = load_file(
+        &crate_path("scenarios/rack/preheated-trip.toml"),
+        &Library::new(vec![]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&sc);
+    let trip = |name: &str| {
+        let d = device(&r, name);
+        assert_eq!(d.trips.len(), 1, "{name}");
+        close(d.trips[0].load_cut_w, 9360.0, 1e-6, name);
+        d.trips[0].time_s
+    };
+    // τ = 231.74 s (models/breakers/ul489-le30a-first-order.toml); 150 %: x = 2.25.
+    // Cold: τ·ln(2.25/1.25) = 231.74 × 0.5877867 = 136.2137 s.
+    close(trip("rack-cold"), 136.2137, 1e-3, "cold first-order trip");
+    // Preloaded 2 h at 36 × (100 + 160 × 0.25) = 5040 W: x₀ = (5040/6240)² = 0.6523669
+    // (e^(−7200/231.74) = 3e-14 short of steady). After the step at 7200 s:
+    // τ·ln((2.25 − 0.6523669)/1.25) = 231.74 × 0.2453797 = 56.8643 s → 7256.8643 s.
+    close(
+        trip("rack-hot"),
+        7256.8643,
+        1e-3,
+        "preloaded first-order trip",
+    );
+    // Model A keeps no heat below pickup: 200/(2.25 − 1) = 160 s after the step.
+    close(
+        trip("rack-integral"),
+        7360.0,
+        1e-3,
+        "Model A after the same preload",
+    );
+}
+
+#[test]
 fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
     let sc = load_file(
         &crate_path("scenarios/rack/overload-trip.toml"),

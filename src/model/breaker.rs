@@ -1,7 +1,11 @@
-//! Inverse-time breakers and fuses: Model A of the breaker notes (§4.1), DESIGN §3.
+//! Inverse-time breakers and fuses: Model A of the breaker notes (§4.1) and Model B, the
+//! first-order thermal state that remembers preload (§4.3), DESIGN §3.
 //!
-//! A device holds a thermal heat state H ∈ [0, 1] (the fraction of its trip curve
-//! consumed, the IEEE C37.112 integral form) and a magnetic timer. Load is given as the
+//! A device holds a thermal heat state H ∈ [0, 1] (1 = trip): under Model A the fraction
+//! of its trip curve consumed (the IEEE C37.112 integral form, which only heats above
+//! pickup), under Model B the element's temperature rise per unit of its trip level
+//! (IEC 60255-8: it also warms below pickup, so a preloaded breaker trips sooner); plus a
+//! magnetic timer. Load is given as the
 //! multiple M = I / I_rated of the device's rating and is piecewise constant between
 //! calls, so dH/dt is constant in between and the next trip has a closed form: the
 //! simulator schedules a trip at `now + time_to_trip_s()` and reschedules on every load
@@ -48,10 +52,30 @@ fn step_heat(h: f64, rate: f64, dt_s: f64) -> f64 {
     }
 }
 
-/// Shape of an inverse-time trip characteristic (Model A of the notes §4.1).
+/// How a device's thermal element keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Thermal {
+    /// Model A (notes §4.1): H integrates 1/t_trip(M) above pickup and resets below it
+    /// (C37.112), so the time spent below pickup leaves no heat: a breaker that carried
+    /// 80 % for hours trips as late as a cold one. Cold trip `t = k/((M/M_p)^α − 1)`.
+    Integral,
+    /// Model B (notes §4.3; IEC 60255-8 thermal overload form): θ, the temperature rise
+    /// per unit of the trip level, follows dθ/dt = (x − θ)/τ with x = (M/M_p)^α, heating
+    /// and cooling with the same τ; trips at θ = 1. Cold trip `t = τ·ln(x/(x − 1))`;
+    /// from the steady state of a preload x₀ < 1, `t = τ·ln((x − x₀)/(x − 1))`.
+    FirstOrder {
+        /// τ, seconds, nominal (a device's τ is scaled by its drawn k over the nominal
+        /// k, so the tolerance band spreads both models' trip times alike).
+        tau_s: f64,
+    },
+}
+
+/// Shape of an inverse-time trip characteristic (Model A of the notes §4.1, or Model B
+/// §4.3, see [`Thermal`]).
 ///
-/// Constant-load trip time from cold: `t = k / ((M/M_p)^α − 1)` for M > M_p, or `t_inst`
-/// once M ≥ M_inst, whichever is sooner. Validate with [`TripCurve::check`].
+/// Constant-load trip time from cold: `t = k / ((M/M_p)^α − 1)` (Model A) or
+/// `τ·ln(x/(x − 1))` (Model B) for M > M_p, or `t_inst` once M ≥ M_inst, whichever is
+/// sooner. Validate with [`TripCurve::check`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TripCurve {
     /// M_p, dimensionless multiple of rating below which the thermal element never trips.
@@ -62,9 +86,12 @@ pub struct TripCurve {
     pub k_s: f64,
     /// Per-device tolerance band for k, seconds `(lo, hi)`; `None` = every device uses `k_s`.
     pub k_band_s: Option<(f64, f64)>,
-    /// t_r, seconds: full reset time from H = 1 at zero load; `None` = fuse (H never
-    /// decays and the device cannot be reset).
+    /// t_r, seconds: Model A's full reset time from H = 1 at zero load; `None` under
+    /// Model A = fuse (H never decays and the device cannot be reset). Unused by Model B,
+    /// which cools with τ (and must have `None`).
     pub reset_s: Option<f64>,
+    /// Model A or B.
+    pub thermal: Thermal,
     /// M_inst, dimensionless multiple of rating at or above which the magnetic element acts.
     pub magnetic_pickup: f64,
     /// t_inst, seconds: magnetic clearing time once the load is at or above M_inst.
@@ -85,12 +112,29 @@ impl TripCurve {
     pub fn trip_time_s(&self, k_s: f64, m: f64) -> Option<f64> {
         let m = sanitize_load(m);
         let x = self.x(m);
-        let thermal = (x > 1.0 && k_s > 0.0).then(|| k_s / (x - 1.0));
+        let thermal = (x > 1.0 && k_s > 0.0).then(|| match self.tau_s(k_s) {
+            None => k_s / (x - 1.0),
+            Some(tau) => tau * (x / (x - 1.0)).ln(),
+        });
         let magnetic = (m >= self.magnetic_pickup).then_some(self.magnetic_time_s);
         match (thermal, magnetic) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Model B's τ in seconds for a device whose drawn time scale is `k_s`; `None` under
+    /// Model A.
+    pub fn tau_s(&self, k_s: f64) -> Option<f64> {
+        match self.thermal {
+            Thermal::Integral => None,
+            Thermal::FirstOrder { tau_s } => Some(tau_s * k_s / self.k_s),
+        }
+    }
+
+    /// A fuse: Model A without reset (blown, it is replaced).
+    pub fn is_fuse(&self) -> bool {
+        self.thermal == Thermal::Integral && self.reset_s.is_none()
     }
 
     /// Draws a per-device time scale k in seconds, log-uniformly from `k_band_s` (notes
@@ -156,6 +200,19 @@ impl TripCurve {
                 return Err(format!(
                     "reset must be > 0 s (or none for a fuse), got {r} s"
                 ));
+            }
+        }
+        if let Thermal::FirstOrder { tau_s } = self.thermal {
+            finite("tau", tau_s)?;
+            if tau_s <= 0.0 {
+                return Err(format!("tau must be > 0 s, got {tau_s} s"));
+            }
+            if self.reset_s.is_some() {
+                return Err(
+                    "thermal = \"first-order\" cools with tau: remove reset (it is \
+                            the integral model's reset time)"
+                        .into(),
+                );
             }
         }
         if self.magnetic_pickup <= self.pickup {
@@ -246,8 +303,31 @@ impl Breaker {
         }
     }
 
-    /// dH/dt in 1/s at load multiple `m`: heating (x − 1)/k above pickup, C37.112
-    /// reset −(1 − (M/M_p)²)/t_r at or below it, and nothing for a fuse.
+    /// Heat after `dt_s` seconds at constant load multiple `m` from heat `h`: Model A at
+    /// its constant rate, clamped to [0, 1]; Model B exactly, x + (h − x)·e^(−dt/τ),
+    /// capped at 1.
+    fn evolve(&self, h: f64, m: f64, dt_s: f64) -> f64 {
+        match self.curve.tau_s(self.k_s) {
+            None => step_heat(h, self.heat_rate(m), dt_s),
+            Some(tau) => {
+                if dt_s == 0.0 {
+                    return h;
+                }
+                let x = self.curve.x(m);
+                let h = x + (h - x) * (-dt_s / tau).exp();
+                if h >= 1.0 {
+                    1.0
+                } else if h > 0.0 {
+                    h
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Model A's dH/dt in 1/s at load multiple `m`: heating (x − 1)/k above pickup,
+    /// C37.112 reset −(1 − (M/M_p)²)/t_r at or below it, and nothing for a fuse.
     fn heat_rate(&self, m: f64) -> f64 {
         let x = self.curve.x(m);
         if x > 1.0 {
@@ -270,7 +350,11 @@ impl Breaker {
             if self.heat >= 1.0 - REL_TOL {
                 Some(0.0)
             } else {
-                Some((1.0 - self.heat) * self.k_s / (x - 1.0))
+                Some(match self.curve.tau_s(self.k_s) {
+                    None => (1.0 - self.heat) * self.k_s / (x - 1.0),
+                    // θ(t) = x + (H − x)e^(−t/τ) reaches 1 at τ·ln((x − H)/(x − 1)).
+                    Some(tau) => tau * ((x - self.heat) / (x - 1.0)).ln(),
+                })
             }
         } else {
             None
@@ -283,9 +367,10 @@ impl Breaker {
             .then(|| (self.curve.magnetic_time_s - self.magnetic_elapsed_s).max(0.0))
     }
 
-    /// Advances the state by `dt_s` seconds at the current (constant) load: heat rises at
-    /// (x − 1)/k with x = (M/M_p)^α when x > 1, falls at (1 − (M/M_p)²)/t_r otherwise
-    /// (never for fuses), clamped to [0, 1]; the magnetic timer accumulates while
+    /// Advances the state by `dt_s` seconds at the current (constant) load: under Model A
+    /// heat rises at (x − 1)/k with x = (M/M_p)^α when x > 1, falls at (1 − (M/M_p)²)/t_r
+    /// otherwise (never for fuses), clamped to [0, 1]; under Model B it relaxes towards
+    /// x with time constant τ; the magnetic timer accumulates while
     /// M ≥ M_inst. Returns true if the device tripped during this interval (H reached 1
     /// or the magnetic timer reached t_inst) and marks it tripped; the rest of the
     /// interval after the trip is spent open, cooling at zero load.
@@ -295,7 +380,7 @@ impl Breaker {
     pub fn advance(&mut self, dt_s: f64) -> bool {
         let dt = if dt_s > 0.0 { dt_s } else { 0.0 };
         if self.tripped {
-            self.heat = step_heat(self.heat, self.heat_rate(0.0), dt);
+            self.heat = self.evolve(self.heat, 0.0, dt);
             return false;
         }
         let thermal = self.thermal_remaining_s();
@@ -306,23 +391,22 @@ impl Breaker {
         };
         if let Some(t) = due {
             if dt >= t - (t * REL_TOL).max(ABS_TOL_S) {
-                let rate = self.heat_rate(self.load);
                 // Whichever element fires first decides the heat at the trip instant.
                 self.heat = if thermal == Some(t) {
                     1.0
                 } else {
-                    step_heat(self.heat, rate, t.min(dt))
+                    self.evolve(self.heat, self.load, t.min(dt))
                 };
                 self.tripped = true;
                 self.magnetic_elapsed_s = 0.0;
                 let rest = dt - t;
                 if rest > 0.0 {
-                    self.heat = step_heat(self.heat, self.heat_rate(0.0), rest);
+                    self.heat = self.evolve(self.heat, 0.0, rest);
                 }
                 return true;
             }
         }
-        self.heat = step_heat(self.heat, self.heat_rate(self.load), dt);
+        self.heat = self.evolve(self.heat, self.load, dt);
         if magnetic.is_some() {
             self.magnetic_elapsed_s += dt;
         }
@@ -340,8 +424,8 @@ impl Breaker {
     }
 
     /// Seconds until trip if the load stays constant; `None` = never (also while tripped).
-    /// Equals `min((1 − H)·k/(x − 1), t_inst − magnetic timer)` over the elements that
-    /// are active.
+    /// Equals `min((1 − H)·k/(x − 1)` (Model A) or `τ·ln((x − H)/(x − 1))` (Model B)`,
+    /// t_inst − magnetic timer)` over the elements that are active.
     pub fn time_to_trip_s(&self) -> Option<f64> {
         if self.tripped {
             return None;
@@ -367,7 +451,7 @@ impl Breaker {
         if !self.tripped {
             return Ok(());
         }
-        if self.curve.reset_s.is_none() {
+        if self.curve.is_fuse() {
             return Err("a blown fuse cannot be reset; it must be replaced".to_string());
         }
         self.tripped = false;
@@ -390,6 +474,7 @@ mod tests {
             k_s: 200.0,
             k_band_s: Some((60.0, 360.0)),
             reset_s: Some(600.0),
+            thermal: Thermal::Integral,
             magnetic_pickup: 10.0,
             magnetic_time_s: 0.02,
         }
@@ -403,6 +488,7 @@ mod tests {
             k_s: 200.0,
             k_band_s: Some((60.0, 245.0)),
             reset_s: Some(600.0),
+            thermal: Thermal::Integral,
             magnetic_pickup: 10.0,
             magnetic_time_s: 0.01,
         }
@@ -734,6 +820,21 @@ mod tests {
                 },
             ),
             (
+                "tau",
+                TripCurve {
+                    thermal: Thermal::FirstOrder { tau_s: 0.0 },
+                    reset_s: None,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "remove reset",
+                TripCurve {
+                    thermal: Thermal::FirstOrder { tau_s: 232.0 },
+                    ..ok.clone()
+                },
+            ),
+            (
                 "magnetic_pickup",
                 TripCurve {
                     magnetic_pickup: 1.0,
@@ -759,5 +860,74 @@ mod tests {
             let e = c.check().unwrap_err();
             assert!(e.contains(field), "{e:?} should mention {field}");
         }
+    }
+
+    /// UL 489 ≤ 30 A under Model B: τ = k/(3·ln(4/3)) = 200/0.863046 = 231.737 s, so the
+    /// cold trip at 200 % equals Model A's nominal 66.67 s (models/breakers/ul489-le30a.toml).
+    fn ul489_first_order() -> TripCurve {
+        TripCurve {
+            thermal: Thermal::FirstOrder {
+                tau_s: 200.0 / (3.0 * (4.0f64 / 3.0).ln()),
+            },
+            reset_s: None,
+            ..ul489_le30a()
+        }
+    }
+
+    #[test]
+    fn first_order_cold_trip_times_match_the_formula() {
+        let c = ul489_first_order();
+        c.check().unwrap();
+        // t = τ·ln(x/(x − 1)), x = M²: 200 % → τ·ln(4/3) = 66.667 s (Model A's nominal);
+        // 150 % → τ·ln(2.25/1.25) = 231.737 · 0.587787 = 136.212 s;
+        // 110 % → τ·ln(1.21/0.21) = 231.737 · 1.751268 = 405.834 s.
+        for (m, want) in [(2.0, 66.667), (1.5, 136.212), (1.1, 405.834)] {
+            let t = c.trip_time_s(200.0, m).unwrap();
+            assert!((t - want).abs() < 2e-3, "M={m}: {t} s, want {want} s");
+            let mut b = loaded(c.clone(), m);
+            assert!((b.time_to_trip_s().unwrap() - want).abs() < 2e-3);
+            assert!(!b.clone().advance(want - 0.01));
+            assert!(b.advance(b.time_to_trip_s().unwrap()));
+            assert_eq!(b.heat(), 1.0);
+        }
+        // A device drawn at k = 360 s scales τ by 360/200: 200 % → 120 s.
+        assert!((c.trip_time_s(360.0, 2.0).unwrap() - 120.0).abs() < 1e-6);
+        assert_eq!(c.trip_time_s(200.0, 1.0), None);
+    }
+
+    #[test]
+    fn a_preloaded_first_order_breaker_trips_sooner_and_model_a_does_not() {
+        // 2 h at 80 %: θ → x₀ = 0.64 (e^(−7200/231.7) ≈ 3e-14, steady). Then 150 %:
+        // t = τ·ln((2.25 − 0.64)/(2.25 − 1)) = 231.737 · 0.253091 = 58.651 s,
+        // against 136.212 s cold.
+        let mut hot = loaded(ul489_first_order(), 0.8);
+        assert!(!hot.advance(7200.0));
+        assert!((hot.heat() - 0.64).abs() < 1e-9, "{}", hot.heat());
+        hot.set_load(1.5);
+        let t = hot.time_to_trip_s().unwrap();
+        assert!((t - 58.651).abs() < 2e-3, "{t}");
+        // Split advance agrees with the closed form.
+        assert!(!hot.advance(20.0));
+        let r = hot.time_to_trip_s().unwrap();
+        assert!((20.0 + r - 58.651).abs() < 2e-3, "{r}");
+        assert!(hot.advance(r));
+        // Model A keeps nothing below pickup: 2 h at 80 % leaves H = 0, 160 s as cold.
+        let mut a = loaded(ul489_le30a(), 0.8);
+        a.advance(7200.0);
+        assert_eq!(a.heat(), 0.0);
+        a.set_load(1.5);
+        assert!((a.time_to_trip_s().unwrap() - 160.0).abs() < MS);
+    }
+
+    #[test]
+    fn a_tripped_first_order_breaker_cools_with_tau_and_can_be_reset() {
+        let mut b = loaded(ul489_first_order(), 2.0);
+        // Trips at 66.667 s, then τ = 231.737 s open: θ = e^(−1) = 0.367879.
+        assert!(b.advance(66.667 + 231.737));
+        assert!((b.heat() - (-1.0f64).exp()).abs() < 1e-4, "{}", b.heat());
+        assert_eq!(b.reset(), Ok(()));
+        // Re-closed at 200 % from θ = e^(−1): τ·ln((4 − 0.367879)/3) = 44.309 s.
+        let t = b.time_to_trip_s().unwrap();
+        assert!((t - 44.309).abs() < 2e-3, "{t}");
     }
 }

@@ -108,6 +108,17 @@ pub struct PStateEntry {
     pub core_power: Option<Power>,
 }
 
+/// A breaker preset's thermal model.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThermalKind {
+    /// Model A: integral heat above pickup, reset below (no preload memory).
+    #[default]
+    Integral,
+    /// Model B: first-order thermal state with time constant `tau`.
+    FirstOrder,
+}
+
 /// `models/breakers/<name>.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,8 +134,15 @@ pub struct BreakerFile {
     pub k: Seconds,
     /// Per-device tolerance band for k.
     pub k_band: Option<(Seconds, Seconds)>,
-    /// Full reset time t_r from H = 1 at zero load, or "none" (fuse).
-    pub reset: SecondsOrNone,
+    /// `"integral"` (Model A, the default) or `"first-order"` (Model B, which remembers
+    /// preload: notes/capping-and-breakers.md §4.3).
+    #[serde(default)]
+    pub thermal: ThermalKind,
+    /// Model B's nominal time constant τ (first-order only).
+    pub tau: Option<Seconds>,
+    /// Model A's full reset time t_r from H = 1 at zero load, or "none" (fuse); integral
+    /// only (first-order cools with `tau`).
+    pub reset: Option<SecondsOrNone>,
     /// M_inst: magnetic (instantaneous) pickup, multiple of rating.
     pub magnetic_pickup: f64,
     /// t_inst: magnetic clearing time.

@@ -1,12 +1,12 @@
 //! Model-library files that are not scenarios: server models and breaker presets.
 
-use crate::model::breaker::TripCurve;
+use crate::model::breaker::{Thermal, TripCurve};
 use crate::model::power::{PState, PowerCurve, PowerModel};
 use crate::model::server::HostMigrationCosts;
 use crate::scenario::config::{BreakerPreset, ServerModel};
 use crate::scenario::error::{ConfigError, Source};
 use crate::scenario::parse::parse;
-use crate::scenario::schema::model::{BreakerFile, PowerKind, ServerModelFile};
+use crate::scenario::schema::model::{BreakerFile, PowerKind, ServerModelFile, ThermalKind};
 
 /// Parses and checks a server model file.
 pub fn server_model_from_text(
@@ -95,12 +95,41 @@ pub fn breaker_from_text(
 ) -> Result<BreakerPreset, ConfigError> {
     let src = Source { name: origin, text };
     let f: BreakerFile = parse(&src)?;
+    let thermal = match (f.thermal, f.tau, &f.reset) {
+        (ThermalKind::Integral, None, Some(_)) => Thermal::Integral,
+        (ThermalKind::Integral, Some(_), _) => {
+            return Err(src.at(
+                "tau",
+                "tau is the first-order model's time constant: add thermal = \"first-order\" or remove tau",
+            ))
+        }
+        (ThermalKind::Integral, None, None) => {
+            return Err(src.at(
+                "",
+                "missing field `reset`: the integral model's reset time (e.g. reset = \"600s\", or \"none\" for a fuse)",
+            ))
+        }
+        (ThermalKind::FirstOrder, Some(t), None) => Thermal::FirstOrder { tau_s: t.0 },
+        (ThermalKind::FirstOrder, None, _) => {
+            return Err(src.at(
+                "",
+                "missing field `tau`: thermal = \"first-order\" needs its time constant (e.g. tau = \"232s\")",
+            ))
+        }
+        (ThermalKind::FirstOrder, Some(_), Some(_)) => {
+            return Err(src.at(
+                "reset",
+                "thermal = \"first-order\" cools with tau: remove reset (the integral model's reset time)",
+            ))
+        }
+    };
     let curve = TripCurve {
         pickup: f.pickup,
         alpha: f.alpha,
         k_s: f.k.0,
         k_band_s: f.k_band.map(|(a, b)| (a.0, b.0)),
-        reset_s: f.reset.0,
+        reset_s: f.reset.and_then(|r| r.0),
+        thermal,
         magnetic_pickup: f.magnetic_pickup,
         magnetic_time_s: f.magnetic_time.0,
     };
@@ -109,4 +138,41 @@ pub fn breaker_from_text(
         name: name.to_string(),
         curve,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A breaker file from its shared lines and `thermal` lines (lines 1-5 shared).
+    fn breaker(thermal_lines: &str) -> Result<BreakerPreset, ConfigError> {
+        let text = format!(
+            "pickup = 1.0\nalpha = 2.0\nk = \"200s\"\nmagnetic_pickup = 10.0\n\
+             magnetic_time = \"20ms\"\n{thermal_lines}"
+        );
+        breaker_from_text("b", "b.toml", &text)
+    }
+
+    #[test]
+    fn each_thermal_model_takes_its_own_time_constant() {
+        let a = breaker("reset = \"600s\"\n").unwrap();
+        assert_eq!(a.curve.thermal, Thermal::Integral);
+        let b = breaker("thermal = \"first-order\"\ntau = \"232s\"\n").unwrap();
+        assert_eq!(b.curve.thermal, Thermal::FirstOrder { tau_s: 232.0 });
+        assert_eq!(b.curve.reset_s, None);
+        assert!(!b.curve.is_fuse(), "a first-order breaker resets");
+        // Each wrong combination names what to change, at the field's line.
+        let e =
+            breaker("thermal = \"first-order\"\ntau = \"232s\"\nreset = \"600s\"\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (8, "reset"), "{e}");
+        assert!(e.message.contains("cools with tau"), "{e}");
+        let e = breaker("reset = \"600s\"\ntau = \"232s\"\n").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (7, "tau"), "{e}");
+        let e = breaker("thermal = \"first-order\"\n").unwrap_err();
+        assert!(e.message.contains("missing field `tau`"), "{e}");
+        let e = breaker("").unwrap_err();
+        assert!(e.message.contains("missing field `reset`"), "{e}");
+        let e = breaker("thermal = \"second-order\"\nreset = \"600s\"\n").unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+    }
 }
