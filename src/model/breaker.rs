@@ -14,6 +14,7 @@
 //!
 //! No I/O and no panics: NaN or negative loads and durations are treated as zero.
 
+use super::two_body::{Heats, TwoBody};
 use rand::Rng;
 
 /// Relative tolerance on "has the trip time been reached": advancing by exactly the
@@ -68,6 +69,9 @@ pub enum Thermal {
         /// k, so the tolerance band spreads both models' trip times alike).
         tau_s: f64,
     },
+    /// Two bodies, fast and slow, sharing the heating x (see [`super::two_body`]); trips
+    /// when their heats sum to 1. Time constants nominal, scaled per device like τ.
+    TwoBody(TwoBody),
 }
 
 /// Shape of an inverse-time trip characteristic (Model A of the notes §4.1, or Model B
@@ -112,10 +116,14 @@ impl TripCurve {
     pub fn trip_time_s(&self, k_s: f64, m: f64) -> Option<f64> {
         let m = sanitize_load(m);
         let x = self.x(m);
-        let thermal = (x > 1.0 && k_s > 0.0).then(|| match self.tau_s(k_s) {
-            None => k_s / (x - 1.0),
-            Some(tau) => tau * (x / (x - 1.0)).ln(),
-        });
+        let thermal = if let Some(b) = self.two_body(k_s) {
+            b.time_to_one(Heats::default(), x)
+        } else {
+            (x > 1.0 && k_s > 0.0).then(|| match self.tau_s(k_s) {
+                None => k_s / (x - 1.0),
+                Some(tau) => tau * (x / (x - 1.0)).ln(),
+            })
+        };
         let magnetic = (m >= self.magnetic_pickup).then_some(self.magnetic_time_s);
         match (thermal, magnetic) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -127,8 +135,21 @@ impl TripCurve {
     /// Model A.
     pub fn tau_s(&self, k_s: f64) -> Option<f64> {
         match self.thermal {
-            Thermal::Integral => None,
+            Thermal::Integral | Thermal::TwoBody(_) => None,
             Thermal::FirstOrder { tau_s } => Some(tau_s * k_s / self.k_s),
+        }
+    }
+
+    /// The two bodies of a device whose drawn time scale is `k_s` (time constants scaled
+    /// by `k_s / k`); `None` for the other models.
+    pub fn two_body(&self, k_s: f64) -> Option<TwoBody> {
+        match self.thermal {
+            Thermal::TwoBody(b) => Some(TwoBody {
+                tau_fast_s: b.tau_fast_s * k_s / self.k_s,
+                tau_slow_s: b.tau_slow_s * k_s / self.k_s,
+                ..b
+            }),
+            _ => None,
         }
     }
 
@@ -202,18 +223,21 @@ impl TripCurve {
                 ));
             }
         }
+        if let Thermal::TwoBody(b) = self.thermal {
+            b.check()?;
+        }
         if let Thermal::FirstOrder { tau_s } = self.thermal {
             finite("tau", tau_s)?;
             if tau_s <= 0.0 {
                 return Err(format!("tau must be > 0 s, got {tau_s} s"));
             }
-            if self.reset_s.is_some() {
-                return Err(
-                    "thermal = \"first-order\" cools with tau: remove reset (it is \
-                            the integral model's reset time)"
-                        .into(),
-                );
-            }
+        }
+        if self.thermal != Thermal::Integral && self.reset_s.is_some() {
+            return Err(
+                "this thermal model cools with its own time constants: remove \
+                        reset (the integral model's reset time)"
+                    .into(),
+            );
         }
         if self.magnetic_pickup <= self.pickup {
             return Err(format!(
@@ -242,6 +266,8 @@ pub struct Breaker {
     k_s: f64,
     /// H, dimensionless fraction of the trip curve consumed.
     heat: f64,
+    /// The slow body's part of `heat` (two-body model only; 0 otherwise).
+    slow: f64,
     /// M = I / I_rated as last set (the downstream demand), dimensionless.
     load: f64,
     /// Seconds spent continuously at M ≥ M_inst.
@@ -263,6 +289,7 @@ impl Breaker {
             curve,
             k_s,
             heat: 0.0,
+            slow: 0.0,
             load: 0.0,
             magnetic_elapsed_s: 0.0,
             tripped: false,
@@ -326,6 +353,26 @@ impl Breaker {
         }
     }
 
+    /// The two bodies' heats when the total is `h` (the slow part is `self.slow`).
+    fn heats_of(&self, h: f64) -> Heats {
+        Heats {
+            fast: h - self.slow,
+            slow: self.slow,
+        }
+    }
+
+    /// Advances heat and the slow body by `dt_s` at load `m` (the two-body model keeps
+    /// both; the others only `heat`).
+    fn advance_heat(&mut self, m: f64, dt_s: f64) {
+        if let Some(b) = self.curve.two_body(self.k_s) {
+            let h = b.step(self.heats_of(self.heat), self.curve.x(m), dt_s);
+            self.slow = h.slow;
+            self.heat = h.total().min(1.0);
+        } else {
+            self.heat = self.evolve(self.heat, m, dt_s);
+        }
+    }
+
     /// Model A's dH/dt in 1/s at load multiple `m`: heating (x − 1)/k above pickup,
     /// C37.112 reset −(1 − (M/M_p)²)/t_r at or below it, and nothing for a fuse.
     fn heat_rate(&self, m: f64) -> f64 {
@@ -344,6 +391,14 @@ impl Breaker {
     fn thermal_remaining_s(&self) -> Option<f64> {
         let m = self.effective_load();
         let x = self.curve.x(m);
+        if let Some(b) = self.curve.two_body(self.k_s) {
+            // Hot enough bodies can reach 1 below pickup too (a hot breaker at its rating).
+            return if self.heat >= 1.0 - REL_TOL {
+                Some(0.0)
+            } else {
+                b.time_to_one(self.heats_of(self.heat), x)
+            };
+        }
         if x > 1.0 {
             // H within rounding of 1 counts as due now, so a trip scheduled at "now"
             // cannot keep being rescheduled a few ulps into the future.
@@ -380,7 +435,7 @@ impl Breaker {
     pub fn advance(&mut self, dt_s: f64) -> bool {
         let dt = if dt_s > 0.0 { dt_s } else { 0.0 };
         if self.tripped {
-            self.heat = self.evolve(self.heat, 0.0, dt);
+            self.advance_heat(0.0, dt);
             return false;
         }
         let thermal = self.thermal_remaining_s();
@@ -392,21 +447,20 @@ impl Breaker {
         if let Some(t) = due {
             if dt >= t - (t * REL_TOL).max(ABS_TOL_S) {
                 // Whichever element fires first decides the heat at the trip instant.
-                self.heat = if thermal == Some(t) {
-                    1.0
-                } else {
-                    self.evolve(self.heat, self.load, t.min(dt))
-                };
+                self.advance_heat(self.load, t.min(dt));
+                if thermal == Some(t) {
+                    self.heat = 1.0;
+                }
                 self.tripped = true;
                 self.magnetic_elapsed_s = 0.0;
                 let rest = dt - t;
                 if rest > 0.0 {
-                    self.heat = self.evolve(self.heat, 0.0, rest);
+                    self.advance_heat(0.0, rest);
                 }
                 return true;
             }
         }
-        self.heat = self.evolve(self.heat, self.load, dt);
+        self.advance_heat(self.load, dt);
         if magnetic.is_some() {
             self.magnetic_elapsed_s += dt;
         }
@@ -929,5 +983,44 @@ mod tests {
         // Re-closed at 200 % from θ = e^(−1): τ·ln((4 − 0.367879)/3) = 44.309 s.
         let t = b.time_to_trip_s().unwrap();
         assert!((t - 44.309).abs() < 2e-3, "{t}");
+    }
+
+    /// ul489-le30a-two-body.toml.
+    fn ul489_two_body() -> TripCurve {
+        TripCurve {
+            thermal: Thermal::TwoBody(TwoBody {
+                fast_weight: 0.62,
+                tau_fast_s: 145.0,
+                tau_slow_s: 1300.0,
+            }),
+            reset_s: None,
+            ..ul489_le30a()
+        }
+    }
+
+    #[test]
+    fn a_two_body_breaker_trips_by_its_closed_form_and_remembers_preload() {
+        let c = ul489_two_body();
+        c.check().unwrap();
+        // Cold at 150 %: the root of 2.25·(1 − 0.62e^(−t/145) − 0.38e^(−t/1300)) = 1,
+        // 151.9 s (two_body.rs's test checks the root); the device agrees in uneven steps.
+        let cold = c.trip_time_s(200.0, 1.5).unwrap();
+        assert!((cold - 151.9).abs() < 0.05, "{cold}");
+        let mut b = loaded(c.clone(), 1.5);
+        assert!(!b.advance(0.3 * cold));
+        assert!(!b.advance(0.5 * cold));
+        let r = b.time_to_trip_s().unwrap();
+        assert!((0.8 * cold + r - cold).abs() < 1e-6, "{r}");
+        assert!(!b.clone().advance(r - 1e-3));
+        assert!(b.advance(r));
+        assert_eq!(b.heat(), 1.0);
+        // A device drawn at k = 100 s halves both time constants and so the trip time.
+        assert!((c.trip_time_s(100.0, 1.5).unwrap() - 0.5 * cold).abs() < 1e-6);
+        // 4 h at 80 % then 150 %: 58.8 s (the preset file's hot curve), against 151.9 s.
+        let mut hot = loaded(c, 0.8);
+        assert!(!hot.advance(14_400.0));
+        hot.set_load(1.5);
+        let t = hot.time_to_trip_s().unwrap();
+        assert!((t - 58.8).abs() < 0.05, "{t}");
     }
 }

@@ -11,5 +11,6 @@ pub(crate) mod pageset;
 pub(crate) mod pdu;
 pub(crate) mod power;
 pub(crate) mod server;
+pub(crate) mod two_body;
 pub(crate) mod vm;
 pub mod workload;

@@ -117,6 +117,8 @@ pub enum ThermalKind {
     Integral,
     /// Model B: first-order thermal state with time constant `tau`.
     FirstOrder,
+    /// Two bodies: `fast_weight`, `tau_fast`, `tau_slow`.
+    TwoBody,
 }
 
 /// `models/breakers/<name>.toml`.
@@ -134,12 +136,18 @@ pub struct BreakerFile {
     pub k: Seconds,
     /// Per-device tolerance band for k.
     pub k_band: Option<(Seconds, Seconds)>,
-    /// `"integral"` (Model A, the default) or `"first-order"` (Model B, which remembers
-    /// preload: notes/capping-and-breakers.md §4.3).
+    /// `"integral"` (Model A, the default), `"first-order"` (Model B, which remembers
+    /// preload: notes/capping-and-breakers.md §4.3) or `"two-body"` (src/model/two_body.rs).
     #[serde(default)]
     pub thermal: ThermalKind,
     /// Model B's nominal time constant τ (first-order only).
     pub tau: Option<Seconds>,
+    /// Two-body only: the fast body's share of the heating, in (0, 1).
+    pub fast_weight: Option<f64>,
+    /// Two-body only: the fast body's nominal time constant.
+    pub tau_fast: Option<Seconds>,
+    /// Two-body only: the slow body's nominal time constant.
+    pub tau_slow: Option<Seconds>,
     /// Model A's full reset time t_r from H = 1 at zero load, or "none" (fuse); integral
     /// only (first-order cools with `tau`).
     pub reset: Option<SecondsOrNone>,

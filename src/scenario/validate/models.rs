@@ -3,10 +3,53 @@
 use crate::model::breaker::{Thermal, TripCurve};
 use crate::model::power::{PState, PowerCurve, PowerModel};
 use crate::model::server::HostMigrationCosts;
+use crate::model::two_body::TwoBody;
 use crate::scenario::config::{BreakerPreset, ServerModel};
 use crate::scenario::error::{ConfigError, Source};
 use crate::scenario::parse::parse;
 use crate::scenario::schema::model::{BreakerFile, PowerKind, ServerModelFile, ThermalKind};
+use crate::units::Seconds;
+
+/// A breaker file's thermal model, with the fields its kind takes and no others.
+fn thermal_of(f: &BreakerFile, src: &Source) -> Result<Thermal, ConfigError> {
+    let kind = match f.thermal {
+        ThermalKind::Integral => "integral",
+        ThermalKind::FirstOrder => "first-order",
+        ThermalKind::TwoBody => "two-body",
+    };
+    // (field, present, the kind that takes it)
+    let fields = [
+        ("reset", f.reset.is_some(), "integral"),
+        ("tau", f.tau.is_some(), "first-order"),
+        ("fast_weight", f.fast_weight.is_some(), "two-body"),
+        ("tau_fast", f.tau_fast.is_some(), "two-body"),
+        ("tau_slow", f.tau_slow.is_some(), "two-body"),
+    ];
+    for (name, present, owner) in fields {
+        if present && owner != kind {
+            return Err(src.at(
+                name,
+                format!("`{name}` belongs to thermal = \"{owner}\", not \"{kind}\": remove it or change thermal"),
+            ));
+        }
+        if !present && owner == kind {
+            return Err(src.at(
+                "",
+                format!("missing field `{name}`, which thermal = \"{kind}\" needs (models/breakers/ shows each kind)"),
+            ));
+        }
+    }
+    let s = |v: Option<Seconds>| v.map_or(0.0, |v| v.0);
+    Ok(match f.thermal {
+        ThermalKind::Integral => Thermal::Integral,
+        ThermalKind::FirstOrder => Thermal::FirstOrder { tau_s: s(f.tau) },
+        ThermalKind::TwoBody => Thermal::TwoBody(TwoBody {
+            fast_weight: f.fast_weight.unwrap_or(0.0),
+            tau_fast_s: s(f.tau_fast),
+            tau_slow_s: s(f.tau_slow),
+        }),
+    })
+}
 
 /// Parses and checks a server model file.
 pub fn server_model_from_text(
@@ -95,34 +138,7 @@ pub fn breaker_from_text(
 ) -> Result<BreakerPreset, ConfigError> {
     let src = Source { name: origin, text };
     let f: BreakerFile = parse(&src)?;
-    let thermal = match (f.thermal, f.tau, &f.reset) {
-        (ThermalKind::Integral, None, Some(_)) => Thermal::Integral,
-        (ThermalKind::Integral, Some(_), _) => {
-            return Err(src.at(
-                "tau",
-                "tau is the first-order model's time constant: add thermal = \"first-order\" or remove tau",
-            ))
-        }
-        (ThermalKind::Integral, None, None) => {
-            return Err(src.at(
-                "",
-                "missing field `reset`: the integral model's reset time (e.g. reset = \"600s\", or \"none\" for a fuse)",
-            ))
-        }
-        (ThermalKind::FirstOrder, Some(t), None) => Thermal::FirstOrder { tau_s: t.0 },
-        (ThermalKind::FirstOrder, None, _) => {
-            return Err(src.at(
-                "",
-                "missing field `tau`: thermal = \"first-order\" needs its time constant (e.g. tau = \"232s\")",
-            ))
-        }
-        (ThermalKind::FirstOrder, Some(_), Some(_)) => {
-            return Err(src.at(
-                "reset",
-                "thermal = \"first-order\" cools with tau: remove reset (the integral model's reset time)",
-            ))
-        }
-    };
+    let thermal = thermal_of(&f, &src)?;
     let curve = TripCurve {
         pickup: f.pickup,
         alpha: f.alpha,
@@ -165,13 +181,23 @@ mod tests {
         let e =
             breaker("thermal = \"first-order\"\ntau = \"232s\"\nreset = \"600s\"\n").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (8, "reset"), "{e}");
-        assert!(e.message.contains("cools with tau"), "{e}");
+        assert!(
+            e.message.contains("belongs to thermal = \"integral\""),
+            "{e}"
+        );
         let e = breaker("reset = \"600s\"\ntau = \"232s\"\n").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (7, "tau"), "{e}");
         let e = breaker("thermal = \"first-order\"\n").unwrap_err();
         assert!(e.message.contains("missing field `tau`"), "{e}");
         let e = breaker("").unwrap_err();
         assert!(e.message.contains("missing field `reset`"), "{e}");
+        let t = "thermal = \"two-body\"\nfast_weight = 0.62\ntau_fast = \"145s\"\ntau_slow = \"1300s\"\n";
+        let c = breaker(t).unwrap();
+        assert!(matches!(c.curve.thermal, Thermal::TwoBody(b) if b.tau_slow_s == 1300.0));
+        let e = breaker(&t.replace("tau_slow = \"1300s\"\n", "")).unwrap_err();
+        assert!(e.message.contains("missing field `tau_slow`"), "{e}");
+        let e = breaker(&format!("{t}tau = \"200s\"\n")).unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (10, "tau"), "{e}");
         let e = breaker("thermal = \"second-order\"\nreset = \"600s\"\n").unwrap_err();
         assert_eq!(e.line, 6, "{e}");
     }
