@@ -1,5 +1,6 @@
-//! Inverse-time breakers and fuses: Model A of the breaker notes (§4.1) and Model B, the
-//! first-order thermal state that remembers preload (§4.3), DESIGN §3.
+//! Inverse-time breakers and fuses: Model A of the breaker notes (§4.1), and two thermal
+//! states that remember preload: Model B, first order (§4.3), and two bodies
+//! ([`super::two_body`]); DESIGN §3.
 //!
 //! A device holds a thermal heat state H ∈ [0, 1] (1 = trip): under Model A the fraction
 //! of its trip curve consumed (the IEEE C37.112 integral form, which only heats above
@@ -74,12 +75,13 @@ pub enum Thermal {
     TwoBody(TwoBody),
 }
 
-/// Shape of an inverse-time trip characteristic (Model A of the notes §4.1, or Model B
-/// §4.3, see [`Thermal`]).
+/// Shape of an inverse-time trip characteristic (Model A of the notes §4.1, Model B §4.3
+/// or two bodies, see [`Thermal`]).
 ///
 /// Constant-load trip time from cold: `t = k / ((M/M_p)^α − 1)` (Model A) or
-/// `τ·ln(x/(x − 1))` (Model B) for M > M_p, or `t_inst` once M ≥ M_inst, whichever is
-/// sooner. Validate with [`TripCurve::check`].
+/// `τ·ln(x/(x − 1))` (Model B) for M > M_p (two bodies: the root of
+/// [`TwoBody::time_to_one`]), or `t_inst` once M ≥ M_inst, whichever is sooner.
+/// Validate with [`TripCurve::check`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TripCurve {
     /// M_p, dimensionless multiple of rating below which the thermal element never trips.
@@ -91,10 +93,10 @@ pub struct TripCurve {
     /// Per-device tolerance band for k, seconds `(lo, hi)`; `None` = every device uses `k_s`.
     pub k_band_s: Option<(f64, f64)>,
     /// t_r, seconds: Model A's full reset time from H = 1 at zero load; `None` under
-    /// Model A = fuse (H never decays and the device cannot be reset). Unused by Model B,
-    /// which cools with τ (and must have `None`).
+    /// Model A = fuse (H never decays and the device cannot be reset). Unused by the
+    /// other models, which cool with their own time constants (and must have `None`).
     pub reset_s: Option<f64>,
-    /// Model A or B.
+    /// Model A, B or two bodies.
     pub thermal: Thermal,
     /// M_inst, dimensionless multiple of rating at or above which the magnetic element acts.
     pub magnetic_pickup: f64,
