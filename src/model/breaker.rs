@@ -42,15 +42,19 @@ fn step_heat(h: f64, rate: f64, dt_s: f64) -> f64 {
     if rate == 0.0 || dt_s == 0.0 {
         h
     } else {
-        // Explicit comparisons (not clamp) so a NaN from a pathological curve becomes 0.
-        let h = h + rate * dt_s;
-        if h >= 1.0 {
-            1.0
-        } else if h > 0.0 {
-            h
-        } else {
-            0.0
-        }
+        unit(h + rate * dt_s)
+    }
+}
+
+/// `h` clamped to [0, 1], with explicit comparisons (not clamp) so a NaN from a
+/// pathological curve becomes 0.
+fn unit(h: f64) -> f64 {
+    if h >= 1.0 {
+        1.0
+    } else if h > 0.0 {
+        h
+    } else {
+        0.0
     }
 }
 
@@ -118,19 +122,40 @@ impl TripCurve {
     pub fn trip_time_s(&self, k_s: f64, m: f64) -> Option<f64> {
         let m = sanitize_load(m);
         let x = self.x(m);
-        let thermal = if let Some(b) = self.two_body(k_s) {
-            b.time_to_one(Heats::default(), x)
-        } else {
-            (x > 1.0 && k_s > 0.0).then(|| match self.tau_s(k_s) {
-                None => k_s / (x - 1.0),
-                Some(tau) => tau * (x / (x - 1.0)).ln(),
-            })
-        };
+        let thermal = self.thermal_time_s(k_s, Heats::default(), x);
         let magnetic = (m >= self.magnetic_pickup).then_some(self.magnetic_time_s);
         match (thermal, magnetic) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Seconds until the thermal element of a device with time scale `k_s` trips from heat
+    /// `h` (all of it in `h.fast` but for two bodies) at constant heating `x`; `None` =
+    /// never (or a non-positive `k_s`, which disables it). Heat within rounding of 1
+    /// counts as due now, so a trip scheduled at "now" cannot keep being rescheduled a
+    /// few ulps into the future.
+    fn thermal_time_s(&self, k_s: f64, h: Heats, x: f64) -> Option<f64> {
+        if let Some(b) = self.two_body(k_s) {
+            // Hot enough bodies can reach 1 below pickup too (a hot breaker at its rating).
+            return if h.total() >= 1.0 - REL_TOL {
+                Some(0.0)
+            } else {
+                b.time_to_one(h, x)
+            };
+        }
+        if !(x > 1.0 && k_s > 0.0) {
+            return None;
+        }
+        let h = h.total();
+        if h >= 1.0 - REL_TOL {
+            return Some(0.0);
+        }
+        Some(match self.tau_s(k_s) {
+            None => (1.0 - h) * k_s / (x - 1.0),
+            // θ(t) = x + (H − x)e^(−t/τ) reaches 1 at τ·ln((x − H)/(x − 1)).
+            Some(tau) => tau * ((x - h) / (x - 1.0)).ln(),
+        })
     }
 
     /// Model B's τ in seconds for a device whose drawn time scale is `k_s`; `None` under
@@ -343,14 +368,7 @@ impl Breaker {
                     return h;
                 }
                 let x = self.curve.x(m);
-                let h = x + (h - x) * (-dt_s / tau).exp();
-                if h >= 1.0 {
-                    1.0
-                } else if h > 0.0 {
-                    h
-                } else {
-                    0.0
-                }
+                unit(x + (h - x) * (-dt_s / tau).exp())
             }
         }
     }
@@ -391,31 +409,9 @@ impl Breaker {
 
     /// Seconds until the thermal element trips at the current load, if heating.
     fn thermal_remaining_s(&self) -> Option<f64> {
-        let m = self.effective_load();
-        let x = self.curve.x(m);
-        if let Some(b) = self.curve.two_body(self.k_s) {
-            // Hot enough bodies can reach 1 below pickup too (a hot breaker at its rating).
-            return if self.heat >= 1.0 - REL_TOL {
-                Some(0.0)
-            } else {
-                b.time_to_one(self.heats_of(self.heat), x)
-            };
-        }
-        if x > 1.0 {
-            // H within rounding of 1 counts as due now, so a trip scheduled at "now"
-            // cannot keep being rescheduled a few ulps into the future.
-            if self.heat >= 1.0 - REL_TOL {
-                Some(0.0)
-            } else {
-                Some(match self.curve.tau_s(self.k_s) {
-                    None => (1.0 - self.heat) * self.k_s / (x - 1.0),
-                    // θ(t) = x + (H − x)e^(−t/τ) reaches 1 at τ·ln((x − H)/(x − 1)).
-                    Some(tau) => tau * ((x - self.heat) / (x - 1.0)).ln(),
-                })
-            }
-        } else {
-            None
-        }
+        let x = self.curve.x(self.effective_load());
+        self.curve
+            .thermal_time_s(self.k_s, self.heats_of(self.heat), x)
     }
 
     /// Seconds until the magnetic element trips at the current load, if above M_inst.
@@ -480,8 +476,9 @@ impl Breaker {
     }
 
     /// Seconds until trip if the load stays constant; `None` = never (also while tripped).
-    /// Equals `min((1 − H)·k/(x − 1)` (Model A) or `τ·ln((x − H)/(x − 1))` (Model B)`,
-    /// t_inst − magnetic timer)` over the elements that are active.
+    /// The sooner of the thermal time (`(1 − H)·k/(x − 1)` under Model A,
+    /// `τ·ln((x − H)/(x − 1))` under Model B, the two-body root) and `t_inst` less the
+    /// magnetic timer, over the elements that are active.
     pub fn time_to_trip_s(&self) -> Option<f64> {
         if self.tripped {
             return None;
