@@ -17,6 +17,8 @@ use std::process::{Command, Output};
 struct Cmd {
     /// README line it starts on (1-based).
     line: usize,
+    /// README line of its block's ```sh fence.
+    block: usize,
     /// Its words, after quote removal and brace expansion.
     words: Vec<String>,
     /// Its trailing `# comment`, if any.
@@ -26,17 +28,17 @@ struct Cmd {
 /// The README's ```sh blocks' commands, in order (`\` continues a line).
 fn commands(text: &str) -> Vec<Cmd> {
     let mut out = Vec::new();
-    let mut in_block = false;
+    let mut block = None;
     // A continued command: its first line, its words so far, its comments so far.
     let mut pending: Option<(usize, String, String)> = None;
     for (i, raw) in text.lines().enumerate() {
-        if !in_block {
-            in_block = raw == "```sh";
+        let Some(fence) = block else {
+            block = (raw == "```sh").then_some(i + 1);
             continue;
-        }
+        };
         if raw.starts_with("```") {
             assert!(pending.is_none(), "README.md:{}: a `\\` before ```", i + 1);
-            in_block = false;
+            block = None;
             continue;
         }
         let (line, mut code, mut comment) =
@@ -57,6 +59,7 @@ fn commands(text: &str) -> Vec<Cmd> {
         let words = words(&code).into_iter().flat_map(braces).collect();
         out.push(Cmd {
             line,
+            block: fence,
             words,
             comment,
         });
@@ -147,7 +150,7 @@ fn plan(c: &Cmd) -> Plan {
     }
 }
 
-/// The placeholders' stand-ins, per block (the line its first command starts on).
+/// The placeholders' stand-ins; `sweep_block` for the commands of the Sweeps block.
 fn substitute(args: &[String], sweep_block: bool) -> Vec<String> {
     args.iter()
         .map(|a| match a.as_str() {
@@ -261,10 +264,10 @@ fn every_readme_command_without_hardware_or_a_cluster_runs() {
         "a README command was added or removed: cover it here ({cmds:#?})"
     );
     let work = scratch();
-    let sweep_line = cmds
+    let sweep_block = cmds
         .iter()
         .find(|c| c.words.ends_with(&["--resume".to_string()]))
-        .map(|c| c.line)
+        .map(|c| c.block)
         .expect("the README's --resume sweep");
     let mut done: Vec<Vec<String>> = Vec::new();
     let (mut ran, mut skipped) = (0, 0);
@@ -275,7 +278,7 @@ fn every_readme_command_without_hardware_or_a_cluster_runs() {
                 skipped += 1;
                 continue;
             }
-            Plan::Run(args) => substitute(&args, c.line.abs_diff(sweep_line) <= 2),
+            Plan::Run(args) => substitute(&args, c.block == sweep_block),
         };
         // The README gives the main job twice (the start and the Sweeps section).
         if done.contains(&args) {
