@@ -152,6 +152,17 @@ pub fn summary_table(r: &RunResult, dir: &Path) -> String {
         done,
         lost,
     );
+    let wd = &s.work_delay;
+    if wd.work_core_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "services' work: {:.0} core-s arrived, {:.1} % waited, p99 wait {:.3} s, {:.1} core-s owed at the end",
+            wd.work_core_s,
+            wd.delayed_fraction * 100.0,
+            wd.p99_s,
+            wd.owed_at_end_core_s,
+        );
+    }
     let _ = writeln!(out, "outputs in {}", dir.display());
     out
 }

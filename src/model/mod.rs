@@ -1,6 +1,7 @@
 //! The physical world: each model is small and owns its state. Power is piecewise
 //! constant between events; energy is integrated when state changes, never by polling.
 
+pub(crate) mod backlog;
 pub(crate) mod breaker;
 pub(crate) mod cpu;
 pub mod ids;

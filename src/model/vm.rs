@@ -1,8 +1,13 @@
 //! A VM's dynamic state: demand, CPU share, work-based progress.
 //!
-//! Progress is CPU time × frequency factor, in core-seconds at P0, integrated exactly
-//! between events, so completion times and slowdowns are exact.
+//! Demand is work: the demand fraction × vCPUs is the rate at which work arrives, in
+//! core-seconds at P0 per second. Progress is CPU time × frequency factor in the same
+//! unit. What the VM cannot run when it arrives (a quota, a slower p-state, forced idle,
+//! a suspension, fault stalls, contention) is a backlog ([`super::backlog`]) that it runs
+//! as soon as it can, on all its vCPUs. Both are integrated exactly between events, so
+//! completion times, delays and slowdowns are exact.
 
+use super::backlog::{self, Backlog, DelayHist};
 use super::ids::{MigrationId, ServerId};
 use super::memory::DirtyProcess;
 use super::workload::Demand;
@@ -42,7 +47,7 @@ pub struct Vm {
     pub work_core_s: Option<f64>,
     /// Life phase.
     pub phase: VmPhase,
-    /// Current demand, cores.
+    /// Current demand: the rate work arrives, core-seconds at P0 per second.
     pub demand_cores: f64,
     /// Current CPU allocation, cores.
     pub alloc_cores: f64,
@@ -50,8 +55,16 @@ pub struct Vm {
     pub rate: f64,
     /// Work done, core-seconds at P0.
     pub progress: f64,
-    /// Work demanded, core-seconds at P0 (open-ended slowdown's numerator).
+    /// Work arrived, core-seconds at P0 (capped at `work_core_s`; the open-ended
+    /// slowdown's numerator).
     pub demanded: f64,
+    /// Work arrived and not yet done, and the delays of the work done.
+    pub backlog: Backlog,
+    /// The (progress rate, arrival rate) for which the pending backlog-drained event was
+    /// scheduled, both core-s/s (`None`: none pending).
+    pub drain_for: Option<(f64, f64)>,
+    /// Generation of the pending backlog-drained event.
+    pub drain_gen: crate::model::ids::Gen,
     /// CPU used, core-seconds.
     pub cpu_s: f64,
     /// Accounting time, ns.
@@ -80,19 +93,48 @@ pub struct Vm {
     pub migration: Option<MigrationId>,
     /// A CPU quota set by a capping policy, cores.
     pub policy_cap: Option<f64>,
-    /// Time it got less CPU than it asked for, ns.
+    /// Time it ran work slower than work arrived (contention, caps, a slower clock it
+    /// could not make up, forced idle), ns.
     pub throttled_ns: u64,
 }
 
 impl Vm {
-    /// CPU it asks the scheduler for now, cores: nothing while suspended; less while
-    /// stalled on faults.
-    pub fn cpu_request(&self) -> f64 {
+    /// CPU it asks the scheduler for now on a host whose clock runs at `ff` of P0's,
+    /// cores: all its vCPUs while it owes work, else what keeps up with arrivals at that
+    /// clock (demand / `ff`, so a slower core is busier, not less loaded); nothing while
+    /// suspended; less while stalled on faults.
+    pub fn cpu_request(&self, ff: f64) -> f64 {
         if self.phase != VmPhase::Running || self.suspended {
-            0.0
-        } else {
-            self.demand_cores * (1.0 - self.stall)
+            return 0.0;
         }
+        let vcpus = self.vcpus as f64;
+        let want = if self.owes_work() {
+            vcpus
+        } else if ff > 0.0 {
+            (self.demand_cores / ff).min(vcpus)
+        } else {
+            0.0
+        };
+        want * (1.0 - self.stall)
+    }
+
+    /// Whether work has arrived that is not done yet (beyond rounding).
+    pub fn owes_work(&self) -> bool {
+        backlog::pending(self.demanded, self.progress)
+    }
+
+    /// The rate work arrives now, core-s/s: its demand, or 0 once a batch VM's whole
+    /// work has arrived.
+    pub fn arrival_rate(&self) -> f64 {
+        match self.work_core_s {
+            Some(w) if self.demanded >= w => 0.0,
+            _ => self.demand_cores,
+        }
+    }
+
+    /// Work arrived and not done, core-seconds at P0.
+    pub fn backlog_core_s(&self) -> f64 {
+        (self.demanded - self.progress).max(0.0)
     }
 
     /// Its effective cap, cores: the tighter of its own and a migration's.
@@ -103,21 +145,33 @@ impl Vm {
             .reduce(f64::min)
     }
 
-    /// Brings progress, demanded work and CPU time up to `now_ns`.
-    pub fn advance(&mut self, now_ns: u64) {
+    /// Brings progress, arrived work and CPU time up to `now_ns`; an open-ended VM's
+    /// delays go to `delays`.
+    pub fn advance(&mut self, now_ns: u64, delays: &mut DelayHist) {
         let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         if self.suspended && self.phase == VmPhase::Running {
             self.downtime_ns += now_ns.saturating_sub(self.last_ns);
         }
         if self.phase == VmPhase::Running
             && !self.suspended
-            && self.alloc_cores + 1e-9 < self.demand_cores * (1.0 - self.stall)
+            && self.rate + 1e-9 < self.demand_cores * (1.0 - self.stall)
         {
+            // Held back: it runs work slower than work arrives (fault stalls aside). A
+            // slower clock it keeps up with by using more CPU is not holding it back.
             self.throttled_ns += now_ns.saturating_sub(self.last_ns);
         }
         if self.phase == VmPhase::Running {
-            self.progress += self.rate * dt;
-            self.demanded += self.demand_cores * dt;
+            let hist = self.work_core_s.is_none().then_some(delays);
+            (self.demanded, self.progress) = self.backlog.step(
+                self.last_ns,
+                now_ns,
+                self.demanded,
+                self.demand_cores,
+                self.work_core_s.unwrap_or(f64::INFINITY),
+                self.progress,
+                self.rate,
+                hist,
+            );
             self.cpu_s += self.alloc_cores * dt;
         }
         self.last_ns = self.last_ns.max(now_ns);

@@ -15,7 +15,9 @@ pub enum TraceEnd {
     Zero,
 }
 
-/// CPU demand as a fraction of the VM's vCPUs.
+/// CPU demand as a fraction of the VM's vCPUs: × vCPUs, the rate at which work arrives,
+/// core-seconds at P0 per second (what is not run at once is owed: `model::backlog`).
+/// A trace sample's work arrives evenly over its interval.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Demand {
     /// The same fraction for ever.

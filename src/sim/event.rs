@@ -19,6 +19,13 @@ pub enum Event {
         /// Generation when scheduled.
         gen: Gen,
     },
+    /// A VM has run all the work it owed, if its drain generation still matches.
+    BacklogDrained {
+        /// The VM.
+        vm: VmId,
+        /// Drain generation when scheduled.
+        gen: Gen,
+    },
     /// A breaker reaches its trip point, if its generation still matches.
     Trip {
         /// The device.

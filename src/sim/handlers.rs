@@ -84,6 +84,16 @@ pub(crate) fn vm_complete(core: &mut Core, v: VmId, gen: Gen) {
     });
 }
 
+/// A VM has run all the work it owed: it now asks only for what keeps up.
+pub(crate) fn backlog_drained(core: &mut Core, v: VmId, gen: Gen) {
+    let vm = &mut core.w.vms[v];
+    if vm.drain_gen != gen || vm.phase != VmPhase::Running {
+        return;
+    }
+    vm.drain_for = None;
+    core.touch_server(core.w.vms[v].host);
+}
+
 /// A `meters.csv` meter takes its sample and schedules the next.
 pub(crate) fn meter_sample(core: &mut Core, rec: &mut Recorder<'_>, m: MeterId) {
     let now = core.now();

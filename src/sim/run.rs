@@ -169,6 +169,7 @@ impl<'a, 's> Sim<'a, 's> {
             Event::VmStart(v) => handlers::vm_start(core, v),
             Event::DemandChange(v) => handlers::demand_change(core, v),
             Event::VmComplete { vm, gen } => handlers::vm_complete(core, vm, gen),
+            Event::BacklogDrained { vm, gen } => handlers::backlog_drained(core, vm, gen),
             Event::Trip { device, gen } => handlers::trip(core, &mut self.migs, device, gen),
             Event::MeterSample(m) => handlers::meter_sample(core, &mut self.rec, m),
             Event::Record => {
@@ -203,6 +204,14 @@ impl<'a, 's> Sim<'a, 's> {
         let end = core.sc.duration_ns;
         for s in core.w.servers.ids() {
             core.sync_server(s);
+        }
+        let w = &mut core.w;
+        for v in w
+            .vms
+            .iter()
+            .filter(|v| v.work_core_s.is_none() && v.phase == crate::model::vm::VmPhase::Running)
+        {
+            v.backlog.censor(v.progress, v.demanded, end, &mut w.delays);
         }
         for d in core.w.devices.iter_mut() {
             d.advance(end);

@@ -10,7 +10,7 @@ use super::migration::Migrations;
 use super::state::Core;
 use crate::engine::time::secs_to_nanos_ceil;
 use crate::model::cpu::{allocate, Request};
-use crate::model::ids::{DeviceId, IdLike, MigrationId, ServerId};
+use crate::model::ids::{DeviceId, IdLike, MigrationId, ServerId, VmId};
 use crate::model::vm::VmPhase;
 
 /// Reused storage, so a settle allocates nothing in the usual case.
@@ -58,11 +58,12 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
     let now = core.now();
     core.sync_server(s);
     let server = &core.w.servers[s];
+    let ff = server.frequency_factor();
     x.reqs.clear();
     for &v in &server.vms {
         let vm = &core.w.vms[v];
         x.reqs.push(Request {
-            demand: if server.on { vm.cpu_request() } else { 0.0 },
+            demand: if server.on { vm.cpu_request(ff) } else { 0.0 },
             weight: vm.weight,
             cap: vm.effective_cap(),
         });
@@ -77,7 +78,6 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
     // Forced idle takes capacity from every domain alike.
     let cores = server.model.power.cores as f64 * (1.0 - server.idle_fraction);
     allocate(cores, &x.reqs, &mut x.alloc, &mut x.order);
-    let ff = server.frequency_factor();
     let n = server.vms.len();
     let mut busy: f64 = x.alloc[n..].iter().sum();
     for k in 0..n {
@@ -104,6 +104,7 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
                 }
             }
         }
+        schedule_drain(core, v);
     }
     let server = &mut core.w.servers[s];
     for (t, &a) in server.tasks.iter_mut().zip(&x.alloc[n..]) {
@@ -115,6 +116,29 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
     for &m in &migs.at_server[s] {
         migs.dirty_rate.mark(m);
     }
+}
+
+/// Schedules when a VM that owes work will have run it all (it then asks for less CPU),
+/// unless the event already pending is for the same rates.
+fn schedule_drain(core: &mut Core, v: VmId) {
+    let vm = &mut core.w.vms[v];
+    let (rate, arrive) = (vm.rate, vm.arrival_rate());
+    let due = vm.phase == VmPhase::Running && vm.owes_work() && rate > arrive;
+    if !due {
+        if vm.drain_for.take().is_some() {
+            vm.drain_gen = vm.drain_gen.wrapping_add(1);
+        }
+        return;
+    }
+    if vm.drain_for == Some((rate, arrive)) {
+        return;
+    }
+    vm.drain_for = Some((rate, arrive));
+    vm.drain_gen = vm.drain_gen.wrapping_add(1);
+    let gen = vm.drain_gen;
+    // At least 1 ns on, so rounding can never make the engine stand still.
+    let t = secs_to_nanos_ceil(vm.backlog_core_s() / (rate - arrive)).max(1);
+    core.after(t, Event::BacklogDrained { vm: v, gen });
 }
 
 /// Recomputes the power of every marked server from its CPU use, p-state and NIC

@@ -84,7 +84,7 @@ impl<'a> Core<'a> {
         let server = &mut self.w.servers[s];
         server.advance(now);
         for &v in &server.vms {
-            self.w.vms[v].advance(now);
+            self.w.vms[v].advance(now, &mut self.w.delays);
         }
     }
 

@@ -4,7 +4,7 @@
 use super::migration::Mig;
 use super::world::World;
 use crate::model::ids::{IdVec, MigrationId};
-use crate::model::vm::VmPhase;
+use crate::model::vm::{Vm, VmPhase};
 use crate::scenario::config::Scenario;
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +81,28 @@ pub struct VmSummary {
     pub lost: bool,
     /// CPU used, core-seconds.
     pub cpu_core_s: f64,
-    /// Time it got less CPU than it asked for (contention, caps, throttling), s.
+    /// Time it ran work slower than work arrived (contention, caps, a slower clock it
+    /// could not make up, forced idle), s.
     pub time_throttled_s: f64,
+    /// Work arrived, core-seconds at P0 (its demand integrated; a batch VM's stops at
+    /// its total work).
+    #[serde(default)]
+    pub work_arrived_core_s: f64,
+    /// Work done, core-seconds at P0.
+    #[serde(default)]
+    pub work_done_core_s: f64,
+    /// Work arrived and not done at the end (or when lost), core-seconds at P0.
+    #[serde(default)]
+    pub backlog_at_end_core_s: f64,
+    /// Time it owed work (had a backlog), s.
+    #[serde(default)]
+    pub time_with_backlog_s: f64,
+    /// Mean over the work done of how long each unit waited beyond its arrival, s.
+    #[serde(default)]
+    pub mean_delay_s: f64,
+    /// Longest wait of any unit of work done, s.
+    #[serde(default)]
+    pub max_delay_s: f64,
     /// Priority.
     pub priority: u32,
 }
@@ -136,6 +156,32 @@ pub struct ServerSummary {
     pub powered_at_end: bool,
 }
 
+/// How long the open-ended VMs' (services') work waited beyond its arrival: the
+/// work-weighted distribution over all of them (batch VMs' figure is their completion
+/// time). Work still owed at the end counts with the wait it has had so far (a lower
+/// bound). See `model::backlog`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkDelaySummary {
+    /// Work arrived, core-seconds at P0.
+    pub work_core_s: f64,
+    /// Fraction of it that waited at all, [0, 1].
+    pub delayed_fraction: f64,
+    /// Work-weighted mean wait, s.
+    pub mean_s: f64,
+    /// Median wait, s.
+    pub p50_s: f64,
+    /// 95th percentile wait, s.
+    pub p95_s: f64,
+    /// 99th percentile wait, s.
+    pub p99_s: f64,
+    /// Longest wait, s.
+    pub max_s: f64,
+    /// Work still owed at the end, core-seconds at P0.
+    pub owed_at_end_core_s: f64,
+    /// Time with a backlog summed over the VMs, VM-seconds.
+    pub backlog_vm_s: f64,
+}
+
 /// The whole `summary.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
@@ -164,6 +210,9 @@ pub struct Summary {
     pub migrations: Vec<MigrationSummary>,
     /// Servers.
     pub servers: Vec<ServerSummary>,
+    /// The services' delay of work.
+    #[serde(default)]
+    pub work_delay: WorkDelaySummary,
 }
 
 impl Summary {
@@ -213,21 +262,7 @@ impl Summary {
             .vms
             .iter()
             .enumerate()
-            .map(|(i, v)| VmSummary {
-                name: v.name.clone(),
-                host: w.servers[v.host].name.clone(),
-                slowdown: v.slowdown(),
-                downtime_s: v.downtime_ns as f64 / 1e9,
-                completion_s: match (v.phase, v.end_ns) {
-                    (VmPhase::Done, Some(e)) => Some((e - v.start_ns) as f64 / 1e9),
-                    _ => None,
-                },
-                baseline_s: v.baseline_ns.map(|b| b as f64 / 1e9),
-                lost: v.phase == VmPhase::Lost,
-                cpu_core_s: v.cpu_s,
-                time_throttled_s: v.throttled_ns as f64 / 1e9,
-                priority: sc.vms[i].priority,
-            })
+            .map(|(i, v)| vm_summary(sc, w, i, v))
             .collect();
         let servers: Vec<ServerSummary> = w
             .servers
@@ -283,6 +318,52 @@ impl Summary {
                 })
                 .collect(),
             servers,
+            work_delay: work_delay(w),
         }
+    }
+}
+
+/// One VM's row.
+fn vm_summary(sc: &Scenario, w: &World, i: usize, v: &Vm) -> VmSummary {
+    VmSummary {
+        name: v.name.clone(),
+        host: w.servers[v.host].name.clone(),
+        slowdown: v.slowdown(),
+        downtime_s: v.downtime_ns as f64 / 1e9,
+        completion_s: match (v.phase, v.end_ns) {
+            (VmPhase::Done, Some(e)) => Some((e - v.start_ns) as f64 / 1e9),
+            _ => None,
+        },
+        baseline_s: v.baseline_ns.map(|b| b as f64 / 1e9),
+        lost: v.phase == VmPhase::Lost,
+        cpu_core_s: v.cpu_s,
+        time_throttled_s: v.throttled_ns as f64 / 1e9,
+        work_arrived_core_s: v.demanded,
+        work_done_core_s: v.progress,
+        backlog_at_end_core_s: v.backlog_core_s(),
+        time_with_backlog_s: v.backlog.backlog_ns as f64 / 1e9,
+        mean_delay_s: v.backlog.mean_delay_s(),
+        max_delay_s: v.backlog.max_delay_s,
+        priority: sc.vms[i].priority,
+    }
+}
+
+/// The run's delay figures from the world's delay histogram.
+fn work_delay(w: &World) -> WorkDelaySummary {
+    let h = &w.delays;
+    let services = || w.vms.iter().filter(|v| v.work_core_s.is_none());
+    WorkDelaySummary {
+        work_core_s: services().map(|v| v.demanded).sum(),
+        delayed_fraction: h.delayed_fraction(),
+        mean_s: h.mean_s(),
+        p50_s: h.quantile(0.50),
+        p95_s: h.quantile(0.95),
+        p99_s: h.quantile(0.99),
+        max_s: h.max_s,
+        owed_at_end_core_s: services()
+            .filter(|v| v.phase == VmPhase::Running)
+            .map(|v| v.backlog_core_s())
+            .sum(),
+        backlog_vm_s: services().map(|v| v.backlog.backlog_ns as f64 / 1e9).sum(),
     }
 }

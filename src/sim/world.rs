@@ -2,6 +2,7 @@
 //! validated scenario. No shared pointers between models: a run can move to any thread.
 
 use crate::engine::rng::stream;
+use crate::model::backlog::DelayHist;
 use crate::model::breaker::Breaker;
 use crate::model::ids::{DeviceId, IdVec, MeterId, ServerId, VmId};
 use crate::model::memory::DirtyProcess;
@@ -58,6 +59,8 @@ pub struct World {
     pub vms: IdVec<VmId, Vm>,
     /// `meters.csv` meters.
     pub meters: IdVec<MeterId, Meter>,
+    /// The delays of the open-ended VMs' work, all VMs together.
+    pub delays: DelayHist,
 }
 
 fn device(sc: &Scenario, d: &DeviceConfig) -> Device {
@@ -134,6 +137,9 @@ fn vm(sc: &Scenario, v: &VmConfig) -> Vm {
         rate: 0.0,
         progress: 0.0,
         demanded: 0.0,
+        backlog: Default::default(),
+        drain_for: None,
+        drain_gen: 0,
         cpu_s: 0.0,
         last_ns: 0,
         end_ns: None,
@@ -203,6 +209,7 @@ impl World {
             servers,
             vms,
             meters,
+            delays: DelayHist::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ pub type Metric = (&'static str, fn(&Summary) -> f64);
 /// The metric columns of `runs.csv`, in column order. Sums over devices count every
 /// capped device (a rack and its row both over cap for one second are two
 /// device-seconds). Units: energies J, times s, power W, percentages % of the cap.
-pub const METRICS: [Metric; 13] = [
+pub const METRICS: [Metric; 17] = [
     ("energy_j", |s| value(s.energy_j)),
     ("seconds_over_cap", |s| {
         sum_devices(s, |d| d.violations.seconds_over_cap)
@@ -63,6 +63,11 @@ pub const METRICS: [Metric; 13] = [
     ("servers_per_provisioned_kw", |s| {
         s.servers_per_provisioned_kw.map_or(f64::NAN, value)
     }),
+    // The services' delay of work (summary.json's `work_delay`).
+    ("mean_delay_s", |s| value(s.work_delay.mean_s)),
+    ("p95_delay_s", |s| value(s.work_delay.p95_s)),
+    ("p99_delay_s", |s| value(s.work_delay.p99_s)),
+    ("backlog_vm_s", |s| value(s.work_delay.backlog_vm_s)),
 ];
 
 /// One run's metric values, in [`METRICS`] order.
@@ -139,6 +144,12 @@ mod tests {
             lost,
             cpu_core_s: 0.0,
             time_throttled_s,
+            work_arrived_core_s: 0.0,
+            work_done_core_s: 0.0,
+            backlog_at_end_core_s: 0.0,
+            time_with_backlog_s: 0.0,
+            mean_delay_s: 0.0,
+            max_delay_s: 0.0,
             priority: 0,
         }
     }
@@ -205,6 +216,13 @@ mod tests {
             ],
             migrations: vec![migration(), migration(), migration()],
             servers: vec![],
+            work_delay: WorkDelaySummary {
+                mean_s: 0.5,
+                p95_s: 2.0,
+                p99_s: 3.0,
+                backlog_vm_s: 40.0,
+                ..Default::default()
+            },
         };
         let got: Vec<(&str, f64)> = METRICS.iter().map(|(c, f)| (*c, f(&s))).collect();
         let want = [
@@ -228,6 +246,13 @@ mod tests {
         // No rated top-level device: no servers per provisioned kW.
         assert_eq!(got[12].0, "servers_per_provisioned_kw");
         assert!(got[12].1.is_nan());
+        let delay = [
+            ("mean_delay_s", 0.5),
+            ("p95_delay_s", 2.0),
+            ("p99_delay_s", 3.0),
+            ("backlog_vm_s", 40.0),
+        ];
+        assert_eq!(&got[13..], &delay[..]);
     }
 
     #[test]
