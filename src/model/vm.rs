@@ -148,6 +148,10 @@ impl Vm {
     /// Brings progress, arrived work and CPU time up to `now_ns`; an open-ended VM's
     /// delays go to `delays`.
     pub fn advance(&mut self, now_ns: u64, delays: &mut DelayHist) {
+        if now_ns <= self.last_ns {
+            // Already up to date (a server is synced several times in one instant).
+            return;
+        }
         let dt = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
         if self.suspended && self.phase == VmPhase::Running {
             self.downtime_ns += now_ns.saturating_sub(self.last_ns);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Metrics shown in the report: `runs.csv` column, heading with unit, scale applied.
 /// Violation sums run over every capped device (a rack and its row both over cap for
 /// one second count two device-seconds).
-const SHOWN: [(&str, &str, f64); 9] = [
+const SHOWN: [(&str, &str, f64); 11] = [
     ("episodes", "violation episodes", 1.0),
     ("seconds_over_cap", "time over cap (device·h)", 1.0 / 3600.0),
     ("energy_over_cap_j", "energy over cap (kWh)", 1.0 / 3.6e6),
@@ -24,6 +24,8 @@ const SHOWN: [(&str, &str, f64); 9] = [
     ("trips", "breaker trips", 1.0),
     ("mean_slowdown", "mean VM slowdown (×)", 1.0),
     ("p95_slowdown", "p95 VM slowdown (×)", 1.0),
+    ("p99_delay_s", "p99 wait of services' work (s)", 1.0),
+    ("backlog_vm_s", "time with backlog (VM·h)", 1.0 / 3600.0),
     ("migrations", "migrations", 1.0),
     ("energy_j", "energy (kWh)", 1.0 / 3.6e6),
 ];
