@@ -191,3 +191,44 @@ fn bitbrains_full_data_drives_demand() {
     assert!(!sc.vms[0].synthetic);
     run(&sc);
 }
+
+/// `scenarios/datacenter/small.toml` with its policy replaced (same seed, so the same
+/// demand and placement for every policy).
+fn small_with(kind: &str) -> capsim::output::summary::Summary {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/datacenter/small.toml");
+    let text = std::fs::read_to_string(&p).unwrap();
+    let text = text.replace("kind = \"thunderbolt\"", &format!("kind = \"{kind}\""));
+    let sc = load_str("small", &text, p.parent().unwrap(), &Library::new(vec![]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    run(&sc).summary
+}
+
+#[test]
+fn dvfs_acts_in_the_built_in_datacenter_and_its_price_is_waiting_work() {
+    // The README's paired table: `none` is over its caps, DVFS (the x3550 M3 models' p-state
+    // tables) brings the tree under them for less energy, and the work it holds back waits;
+    // idle injection, with no idle states to reach, cannot differ from `none`.
+    let none = small_with("none");
+    let dvfs = small_with("dvfs");
+    let idle = small_with("idle");
+    let over = |s: &capsim::output::summary::Summary| -> f64 {
+        s.devices
+            .iter()
+            .map(|d| d.violations.seconds_over_cap)
+            .sum()
+    };
+    assert!(over(&none) > 3600.0, "none: {} s over cap", over(&none));
+    assert!(over(&dvfs) < over(&none) / 100.0, "dvfs: {} s", over(&dvfs));
+    assert!(dvfs.energy_j < none.energy_j);
+    assert_eq!(none.work_delay.delayed_fraction, 0.0);
+    assert!(dvfs.work_delay.delayed_fraction > 0.0 && dvfs.work_delay.p99_s > 0.0);
+    // The same demand arrives under every policy (summed in different pieces: to rounding).
+    let (a, b) = (none.work_delay.work_core_s, dvfs.work_delay.work_core_s);
+    assert!((a - b).abs() <= 1e-12 * a, "{a} vs {b} core-s arrived");
+    // Idle injection touches servers, so their energy is integrated in other pieces:
+    // equal to rounding, not bit for bit.
+    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+    assert!(near(idle.energy_j, none.energy_j));
+    assert!(near(over(&idle), over(&none)));
+    assert_eq!(idle.work_delay.delayed_fraction, 0.0);
+}

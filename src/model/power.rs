@@ -626,6 +626,33 @@ mod tests {
     }
 
     #[test]
+    fn x3550_m3_pstate_tables_scale_the_curve_by_f_v_squared() {
+        // X5670: 22× down to 12× of 133.33 MHz (11 states); X5675: 23× to 12× (12).
+        // The floor, 1.60 GHz at the assumed 0.95 V against 1.20 V at P0:
+        // (1.6/2.933)·(0.95/1.2)² = 0.54552 × 0.62674 = 0.34190 and (1.6/3.067)·0.62674
+        // = 0.32696. At the floor with the same busy cores the X5670 at 100 % draws
+        // 66 + (247 − 66) × 0.34190 = 127.88 W.
+        for (file, n, f0, floor) in [
+            ("ibm-x3550-m3.toml", 11, 2.933e9, 0.34190),
+            ("ibm-x3550-m3-x5675.toml", 12, 3.067e9, 0.32696),
+        ] {
+            let m = model_from_toml(&server_toml(file));
+            m.check().unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(m.pstates.len(), n, "{file}");
+            assert!(close(m.pstates[0].frequency_hz, f0, 1.0), "{file}");
+            assert!(close(m.pstates[n - 1].frequency_hz, 1.6e9, 1.0), "{file}");
+            assert!(close(m.dynamic_factor(n - 1), floor, 1e-5), "{file}");
+            // Each state 133.33 MHz below the one before (13.3 MHz rounding in files).
+            for w in m.pstates.windows(2) {
+                let step = w[0].frequency_hz - w[1].frequency_hz;
+                assert!((step - 133.33e6).abs() < 0.1e6 || w[0].frequency_hz == f0);
+            }
+        }
+        let m = model_from_toml(&server_toml("ibm-x3550-m3.toml"));
+        assert!(close(m.power_w(12.0, 10, 0.0), 127.88, 0.01));
+    }
+
+    #[test]
     fn i7_920_worked_example() {
         let m = model_from_toml(&server_toml("i7-920-xen34.toml"));
         // File values: idle 100 W, core_power P0 17 W, P8 9.17 W, NIC 3.5 W/Gbps.
