@@ -664,7 +664,7 @@ fn an_action_field_its_kind_does_not_take_and_an_unknown_action() {
     );
     assert_eq!(
         e.message,
-        "`set_weight` is not an action; valid: set_pstate, set_vm_cap, set_vm_weight, migrate"
+        "`set_weight` is not an action; valid: set_pstate, set_idle, set_vm_cap, set_vm_weight, migrate"
     );
     // A field the kind needs is missing: named, at its table (`[[actions]]`, 20:1).
     let text = plus("[[actions]]\nat = \"1s\"\nkind = \"set_pstate\"\nserver = \"node\"\n");

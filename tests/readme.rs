@@ -48,7 +48,7 @@ fn every_toml_example_in_the_readme_is_valid() {
     let blocks = toml_blocks(&text);
     assert_eq!(
         blocks.len(),
-        5,
+        6,
         "a TOML example was added or removed: cover it here"
     );
 
@@ -113,4 +113,23 @@ pdu = "rack"
         .unwrap_or_else(|e| panic!("README.md:{line} (the sweep example's first run): {e}"));
     assert_eq!(first.replicate, sw.runs[0].replicate);
     std::fs::remove_dir_all(&tmp).unwrap();
+
+    // The `[idle]` section, in place of the one in models/servers/i7-920-idle-states.toml.
+    let (line, idle) = block(&blocks, "[idle]");
+    let model =
+        std::fs::read_to_string(root.join("models/servers/i7-920-idle-states.toml")).unwrap();
+    let model = format!("{}{idle}", &model[..model.find("[idle]").unwrap()]);
+    let lib = std::env::temp_dir().join(format!("capsim-readme-idle-{}", std::process::id()));
+    std::fs::create_dir_all(lib.join("servers")).unwrap();
+    std::fs::write(lib.join("servers/readme-idle.toml"), model).unwrap();
+    let text = "name = \"idle\"\nduration = \"1s\"\n[[pdus]]\nname = \"r\"\nvoltage = \"230V\"\n\
+                [[servers]]\nname = \"h\"\nmodel = \"readme-idle\"\npdu = \"r\"\n";
+    load_str(
+        "idle",
+        text,
+        Path::new("."),
+        &Library::new(vec![lib.clone()]),
+    )
+    .unwrap_or_else(|e| panic!("README.md:{line} (the [idle] example): {e}"));
+    std::fs::remove_dir_all(&lib).unwrap();
 }

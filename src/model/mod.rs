@@ -4,6 +4,7 @@
 pub(crate) mod backlog;
 pub(crate) mod breaker;
 pub(crate) mod cpu;
+pub(crate) mod idle;
 pub mod ids;
 pub(crate) mod memory;
 pub mod meter;

@@ -1,5 +1,6 @@
 //! A server's dynamic state: its domains' CPU shares, p-state, power and energy.
 
+use super::idle::{IdleLoad, IdleStates};
 use super::ids::{DeviceId, MigrationId, VmId};
 use super::power::PowerModel;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ pub struct ServerModel {
     /// This host's dom0 costs of live migration, where known (they win over an
     /// algorithm preset's priors; a scenario's overrides win over them).
     pub dom0: HostMigrationCosts,
+    /// Idle states of its cores and package (absent: idling costs nothing above the
+    /// model's idle power, whatever the wake-ups).
+    pub idle: Option<IdleStates>,
 }
 
 /// A host's measured (or assumed) dom0 CPU costs of live migration; `None` = use the
@@ -98,6 +102,9 @@ pub struct Server {
     pub nic_gbps: f64,
     /// CPU in use, cores.
     pub busy_cores: f64,
+    /// Wake-ups per second of its VMs that are not fully busy (host tasks' are added
+    /// from the model's `idle.dom0_wakeups`).
+    pub vm_wakeups_per_s: f64,
     /// Present power, W.
     pub power_w: f64,
     /// Energy so far, J (up to `last_ns`).
@@ -201,12 +208,28 @@ impl Server {
 
     /// Power at the present CPU use, p-state and NIC traffic, W (0 when off).
     pub fn compute_power(&self) -> f64 {
-        if self.on {
-            self.model
-                .power
-                .power_w(self.busy_cores, self.pstate, self.nic_gbps)
-        } else {
-            0.0
+        if !self.on {
+            return 0.0;
+        }
+        let base = self
+            .model
+            .power
+            .power_w(self.busy_cores, self.pstate, self.nic_gbps);
+        match &self.model.idle {
+            None => base,
+            Some(idle) => {
+                let tasks = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.active && t.alloc > 0.0)
+                    .count();
+                base + idle.extra_w(IdleLoad {
+                    cores: self.model.power.cores as f64,
+                    busy: self.busy_cores,
+                    wakeups_per_s: self.vm_wakeups_per_s + tasks as f64 * idle.dom0_wakeups_per_s,
+                    forced_idle: self.idle_fraction,
+                })
+            }
         }
     }
 

@@ -93,6 +93,8 @@ pub struct Vm {
     pub migration: Option<MigrationId>,
     /// A CPU quota set by a capping policy, cores.
     pub policy_cap: Option<f64>,
+    /// Wake-ups per second while its vCPUs are not all busy.
+    pub wakeups_per_s: f64,
     /// Time it ran work slower than work arrived (contention, caps, a slower clock it
     /// could not make up, forced idle), ns.
     pub throttled_ns: u64,

@@ -83,6 +83,8 @@ pub struct VmConfig {
     pub memory: Option<MemoryProfile>,
     /// Priority (higher = more important; policies throttle low priorities first).
     pub priority: u32,
+    /// How often it wakes its vCPUs while not fully busy, per second (idle-state gaps).
+    pub wakeups_per_s: f64,
     /// Demand comes from the built-in PlanetLab-like generator, drawn per run from the
     /// VM's own stream (so replicates differ); `demand` is then a placeholder.
     pub synthetic: bool,

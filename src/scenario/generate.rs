@@ -296,6 +296,7 @@ pub fn place_vms(
             demand,
             memory: memory_profile,
             priority,
+            wakeups_per_s: crate::scenario::validate::DEFAULT_VM_WAKEUPS_PER_S,
             synthetic: plan.traces.is_none(),
         });
     }

@@ -80,11 +80,16 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
     allocate(cores, &x.reqs, &mut x.alloc, &mut x.order);
     let n = server.vms.len();
     let mut busy: f64 = x.alloc[n..].iter().sum();
+    let mut wakeups = 0.0;
     for k in 0..n {
         let v = core.w.servers[s].vms[k];
         let a = x.alloc[k];
         busy += a;
         let vm = &mut core.w.vms[v];
+        // A VM wakes its cores only while it runs and some vCPU of it sleeps.
+        if a > 0.0 && a < vm.vcpus as f64 - 1e-9 {
+            wakeups += vm.wakeups_per_s;
+        }
         let rate = a * ff;
         if vm.alloc_cores != a {
             vm.alloc_cores = a;
@@ -111,6 +116,7 @@ fn reallocate(core: &mut Core, migs: &mut Migrations, x: &mut Scratch, s: Server
         t.alloc = a;
     }
     server.busy_cores = busy;
+    server.vm_wakeups_per_s = wakeups;
     core.mark_power(s);
     // Migrations here may now run faster or slower (their CPU share changed).
     for &m in &migs.at_server[s] {

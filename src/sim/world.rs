@@ -106,6 +106,7 @@ fn server(s: &ServerConfig) -> Server {
         idle_fraction: 0.0,
         nic_gbps: 0.0,
         busy_cores: 0.0,
+        vm_wakeups_per_s: 0.0,
         power_w: 0.0,
         energy_j: 0.0,
         last_ns: 0,
@@ -157,6 +158,7 @@ fn vm(sc: &Scenario, v: &VmConfig) -> Vm {
         migration: None,
         policy_cap: None,
         throttled_ns: 0,
+        wakeups_per_s: v.wakeups_per_s,
     }
 }
 

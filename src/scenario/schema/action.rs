@@ -12,6 +12,8 @@ tagged! {
     pub enum ActionKindEntry { tag: "kind", what: "an action",
         /// Set a server's p-state.
         "set_pstate" => SetPstate(SetPstate),
+        /// Force every core of a server idle a fraction of the time (idle injection).
+        "set_idle" => SetIdle(SetIdle),
         /// Set or remove a VM's credit-scheduler cap.
         "set_vm_cap" => SetVmCap(SetVmCap),
         /// Set a VM's credit-scheduler weight.
@@ -37,6 +39,16 @@ pub struct SetPstate {
     pub server: String,
     /// P-state index, 0 = fastest.
     pub pstate: usize,
+}
+
+/// `set_idle`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetIdle {
+    /// Target server.
+    pub server: String,
+    /// Fraction of time all its cores are forcibly idle ("40%"), below 100 %.
+    pub fraction: crate::units::Percent,
 }
 
 /// `set_vm_cap`.
@@ -74,4 +86,4 @@ pub struct Migrate {
     pub overrides: Option<toml::Table>,
 }
 
-part!(At, SetPstate, SetVmCap, SetVmWeight, Migrate);
+part!(At, SetPstate, SetIdle, SetVmCap, SetVmWeight, Migrate);

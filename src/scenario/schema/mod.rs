@@ -179,6 +179,9 @@ pub struct VmEntry {
     /// How it writes its memory (needed to migrate it realistically; absent: it never
     /// writes).
     pub dirty: Option<workload::DirtyEntry>,
+    /// Wake-ups per second while not fully busy (default 250/s; matters only on server
+    /// models with `[idle]` states).
+    pub wakeups: Option<crate::units::Rate>,
 }
 
 /// `[[meters]]`: a meter on a device or a server.

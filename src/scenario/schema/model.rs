@@ -25,6 +25,37 @@ pub struct ServerModelFile {
     pub pstates: Vec<PStateEntry>,
     /// This host's dom0 costs of live migration (optional).
     pub dom0: Option<Dom0Section>,
+    /// Idle states of the cores and the package (optional; see `model::idle`).
+    pub idle: Option<IdleSection>,
+}
+
+/// `[idle]` of a server model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleSection {
+    /// Core states, shallowest first (the deepest at 0 W).
+    pub core: Vec<IdleStateEntry>,
+    /// Package states, shallowest first (the deepest at 0 W; may be empty).
+    #[serde(default)]
+    pub package: Vec<IdleStateEntry>,
+    /// Package power above its deepest state while any core is awake.
+    pub package_active: Power,
+    /// Wake-ups per second each running dom0 task (a migration's sender or receiver) adds.
+    pub dom0_wakeups: crate::units::Rate,
+}
+
+/// One idle state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdleStateEntry {
+    /// Name ("C6").
+    pub name: String,
+    /// Exit latency.
+    pub exit_latency: Seconds,
+    /// Target residency.
+    pub target_residency: Seconds,
+    /// Power above the deepest state (per core for core states).
+    pub power: Power,
 }
 
 /// `[dom0]` of a server model: measured or assumed migration CPU costs on this host.

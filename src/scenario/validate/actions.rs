@@ -51,6 +51,20 @@ impl Validator<'_> {
                         pstate: s.pstate,
                     }
                 }
+                ActionKindEntry::SetIdle(s) => {
+                    let server = server_of(&s.server, "server")?;
+                    let f = s.fraction.0;
+                    if !(0.0..1.0).contains(&f) {
+                        return Err(self.err(
+                            &field("fraction"),
+                            format!("{} % of the time: give 0 % to under 100 %", f * 100.0),
+                        ));
+                    }
+                    Actuation::SetIdle {
+                        server: ServerId::new(server),
+                        fraction: f,
+                    }
+                }
                 ActionKindEntry::SetVmCap(c) => {
                     let vm = vm_of(&c.vm)?;
                     let cap_cores = if c.cap.trim() == "none" {

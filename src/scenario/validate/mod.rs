@@ -13,6 +13,8 @@ mod power_tree;
 mod servers;
 mod vms;
 
+pub(crate) use vms::DEFAULT_VM_WAKEUPS_PER_S;
+
 pub use super::parse::parse;
 pub use models::{breaker_from_text, server_model_from_text};
 

@@ -1,6 +1,7 @@
 //! Model-library files that are not scenarios: server models and breaker presets.
 
 use crate::model::breaker::{Thermal, TripCurve};
+use crate::model::idle::{IdleState, IdleStates};
 use crate::model::power::{PState, PowerCurve, PowerModel};
 use crate::model::server::HostMigrationCosts;
 use crate::model::two_body::TwoBody;
@@ -112,6 +113,30 @@ pub fn server_model_from_text(
         nic_w_per_gbps: f.power.common.nic_per_gbps.0,
     };
     power.check().map_err(|m| src.at("", m))?;
+    let idle = f.idle.map(|i| {
+        let states = |v: &[crate::scenario::schema::model::IdleStateEntry]| {
+            v.iter()
+                .map(|e| IdleState {
+                    name: e.name.clone(),
+                    exit_latency_s: e.exit_latency.0,
+                    target_residency_s: e.target_residency.0,
+                    power_w: e.power.0,
+                })
+                .collect()
+        };
+        IdleStates {
+            core: states(&i.core),
+            package: states(&i.package),
+            package_active_w: i.package_active.0,
+            dom0_wakeups_per_s: i.dom0_wakeups.0,
+        }
+    });
+    if let Some(i) = &idle {
+        if i.core.is_empty() {
+            return Err(src.at("idle.core", "list at least one core idle state"));
+        }
+        i.check().map_err(|m| src.at("idle", m))?;
+    }
     let d = f.dom0.unwrap_or_default();
     let dom0 = HostMigrationCosts {
         sender_cpu_per_page_s: d.sender_cpu_per_page.map(|v| v.0),
@@ -127,6 +152,7 @@ pub fn server_model_from_text(
         nic_bps: f.nic.0,
         power,
         dom0,
+        idle,
     })
 }
 
