@@ -204,10 +204,10 @@ fn small_with(kind: &str) -> capsim::output::summary::Summary {
 }
 
 #[test]
-fn dvfs_acts_in_the_built_in_datacenter_and_its_price_is_waiting_work() {
+fn dvfs_and_idle_injection_act_in_the_built_in_datacenter() {
     // The README's paired table: `none` is over its caps, DVFS (the x3550 M3 models' p-state
     // tables) brings the tree under them for less energy, and the work it holds back waits;
-    // idle injection, with no idle states to reach, cannot differ from `none`.
+    // idle injection (the models' idle states) lowers power without holding work back.
     let none = small_with("none");
     let dvfs = small_with("dvfs");
     let idle = small_with("idle");
@@ -225,10 +225,16 @@ fn dvfs_acts_in_the_built_in_datacenter_and_its_price_is_waiting_work() {
     // The same demand arrives under every policy (summed in different pieces: to rounding).
     let (a, b) = (none.work_delay.work_core_s, dvfs.work_delay.work_core_s);
     assert!((a - b).abs() <= 1e-12 * a, "{a} vs {b} core-s arrived");
-    // Idle injection touches servers, so their energy is integrated in other pieces:
-    // equal to rounding, not bit for bit.
-    let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
-    assert!(near(idle.energy_j, none.energy_j));
-    assert!(near(over(&idle), over(&none)));
+    // Idle injection takes CPU the servers were not using, so no work waits, yet it lowers
+    // power: forced idle puts both packages of an x3550 M3 in PC6 at once, which evenly
+    // spread load seldom does (tests/idle_states.rs works one server by hand: −6.3 W at
+    // 4 busy cores of 12). The README's table: 88.65 kWh against 89.52, 0.42 device-hours
+    // over cap against 13.00.
+    assert!(
+        idle.energy_j < 0.995 * none.energy_j,
+        "idle {} J",
+        idle.energy_j
+    );
+    assert!(over(&idle) < over(&none) / 10.0, "idle: {} s", over(&idle));
     assert_eq!(idle.work_delay.delayed_fraction, 0.0);
 }

@@ -48,6 +48,47 @@ fn idle_injection_draws_less_than_the_same_utilisation_spread_evenly() {
 }
 
 #[test]
+fn idle_injection_lowers_a_measured_specpower_curve_without_taking_cpu() {
+    // The forced server on models/servers/ibm-x3550-m3.toml (SPECpower table, 12 cores in
+    // two packages, [idle] with package_active 10 W per package): its four 1-vCPU VMs at
+    // 100 % keep 4 cores busy and, never sleeping, wake nothing.
+    // Before 100 s: u = 4/12 between the 30 % (131 W) and 40 % (143 W) points:
+    // 131 + 12/3 = 135 W, and the idle states add nothing (no forced idle, no dom0 task:
+    // the table's own load).
+    // 40 % forced idle leaves 7.2 cores, more than the 4 the VMs use: CPU unchanged. Per
+    // package (6 cores, 2 busy), without wake-ups every gap reaches C6/PC6 (0 W), so only
+    // the package's active time costs: the reference is active 1 − (1 − 2/6)^6 of the
+    // time, 10 × (1 − 64/729) W; with forced idle the cores are busy 2/3.6 of the free
+    // 60 %, so 0.6 × 10 × (1 − (1 − 2/3.6)^6) W = 0.6 × 10 × (1 − 4096/531441) W, and the
+    // injected 6 ms periods are in PC6 (0 W). Two packages:
+    // 135 + 2 × (6 × (1 − 4096/531441) − 10 × (1 − 64/729)) = 128.6633... W.
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/rack/idle-injection.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("model = \"i7-920-idle-states\"", "model = \"ibm-x3550-m3\"");
+    let sc = load_str("x3550", &text, p.parent().unwrap(), &Library::new(vec![]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&sc);
+    close(row(&r, "forced.power_w", 50.0), 135.0, "x3550 before");
+    let forced = 6.0 * (1.0 - 4096.0 / 531441.0);
+    let reference = 10.0 * (1.0 - 64.0 / 729.0);
+    let expected = 135.0 + 2.0 * (forced - reference);
+    close(
+        row(&r, "forced.power_w", 150.0),
+        expected,
+        "x3550 forced idle 40 %",
+    );
+    let cpu: f64 = r
+        .summary
+        .vms
+        .iter()
+        .filter(|v| v.name.starts_with("f-"))
+        .map(|v| v.cpu_core_s)
+        .sum();
+    close(cpu, 800.0, "x3550 forced CPU: 4 cores × 200 s");
+}
+
+#[test]
 fn a_model_without_idle_states_is_unchanged_by_wake_ups() {
     // The same world on models/servers/i7-920-xen34.toml (no [idle]): 2.4 busy cores
     // both ways, 100 + 2.4 × 17 = 140.8 W, whatever the wake-ups.

@@ -21,6 +21,21 @@
 //! - Forced idle (idle injection) idles every core at once, in periods of
 //!   [`INJECTION_PERIOD_S`]: cores and package take the deepest states that fit it, and
 //!   the domains' wake-ups wait for the end of the period.
+//! - A server with several sockets has one package per socket; cores, busy cores and
+//!   wake-ups divide evenly among them (the hypervisor's scheduler spreads load across
+//!   sockets), and each package leaves its active state when its own cores are all idle.
+//!
+//! Which load the floor and the curve stand for depends on how the curve was obtained:
+//! - `cores` and `linear` models are built up from parts: their idle power is the floor
+//!   and [`IdleStates::extra_w`] is added on top.
+//! - A `specpower` table is a measurement at each load, which already includes what the
+//!   idle states cost at that load under the benchmark's own wake-ups. Adding
+//!   `extra_w` again would count it twice, so the idle states add only the *change*
+//!   from that reference: `extra_w(now) − extra_w(reference)`, where the reference is the
+//!   same busy cores woken by the guests alone (no dom0 task running, no forced idle).
+//!   The guests' wake-ups stand in for ssj2008's (an assumption: its JVM worker threads
+//!   wake per transaction batch, a rate SPEC does not publish). With no dom0 task and no
+//!   forced idle the change is zero and the table is used as measured.
 
 /// Length of one forced-idle period, s: Linux `intel_powerclamp`'s `duration` (forced
 /// idle time per attempt), whose setter accepts 6–25 ms; 6 ms is its lower bound and
@@ -52,6 +67,9 @@ pub struct IdleStates {
     pub package_active_w: f64,
     /// Wake-ups per second that each running host task (dom0 work of a migration) adds.
     pub dom0_wakeups_per_s: f64,
+    /// Packages (sockets), ≥ 1; the cores divide evenly among them and each draws the
+    /// package powers above.
+    pub packages: f64,
 }
 
 /// What the cores are doing, for [`IdleStates::extra_w`].
@@ -78,8 +96,36 @@ pub fn pick(states: &[IdleState], gap_s: f64) -> Option<&IdleState> {
 }
 
 impl IdleStates {
-    /// Power above the floor, W, for `load`.
+    /// Power above the floor, W, for `load`: the sum over the packages, each with an
+    /// equal share of the cores, busy cores and wake-ups.
     pub fn extra_w(&self, load: IdleLoad) -> f64 {
+        let k = self.packages.max(1.0);
+        let share = IdleLoad {
+            cores: load.cores / k,
+            busy: load.busy / k,
+            wakeups_per_s: load.wakeups_per_s / k,
+            forced_idle: load.forced_idle,
+        };
+        k * self.package_extra_w(share)
+    }
+
+    /// The change a `specpower` table sees (module doc): `extra_w(load)` less
+    /// `extra_w` of the same busy cores with `guest_wakeups_per_s` and no forced idle, W.
+    /// Exactly 0 when `load` is that reference.
+    pub fn measured_delta_w(&self, load: IdleLoad, guest_wakeups_per_s: f64) -> f64 {
+        let reference = IdleLoad {
+            wakeups_per_s: guest_wakeups_per_s,
+            forced_idle: 0.0,
+            ..load
+        };
+        if load == reference {
+            return 0.0;
+        }
+        self.extra_w(load) - self.extra_w(reference)
+    }
+
+    /// [`extra_w`](Self::extra_w) of one package.
+    fn package_extra_w(&self, load: IdleLoad) -> f64 {
         let n = load.cores.max(1.0);
         let forced = load.forced_idle.clamp(0.0, 1.0);
         let free = 1.0 - forced;
@@ -163,6 +209,12 @@ impl IdleStates {
         if !self.dom0_wakeups_per_s.is_finite() || self.dom0_wakeups_per_s < 0.0 {
             return Err("`idle.dom0_wakeups` must be finite and ≥ 0 per second".into());
         }
+        if !(self.packages >= 1.0 && self.packages.fract() == 0.0) {
+            return Err(format!(
+                "`idle.packages` must be a whole number ≥ 1 (got {})",
+                self.packages
+            ));
+        }
         Ok(())
     }
 }
@@ -192,6 +244,7 @@ mod tests {
             package: vec![st("PC3", 80.0, 4.0), st("PC6", 800.0, 0.0)],
             package_active_w: 10.0,
             dom0_wakeups_per_s: 8000.0,
+            packages: 1.0,
         }
     }
 
@@ -261,6 +314,62 @@ mod tests {
             "{}",
             s.extra_w(forced)
         );
+    }
+
+    #[test]
+    fn two_packages_each_idle_on_their_own_cores() {
+        // Eight cores in two packages, 2 busy, 400 wake-ups/s: each package has 4 cores,
+        // 1 busy (u = 0.25) and 200 wake-ups/s. Core gaps 0.75 × 4 / 200 = 15 ms → C6
+        // (0 W); all four idle together 0.75^4 = 31.640625 % of the time in 3.75 ms gaps →
+        // PC6 (0 W); active the rest: 0.68359375 × 10 W = 6.8359375 W per package,
+        // 13.671875 W for the two. One package of eight cores would be all-idle only
+        // 0.75^8 = 10.01 % of the time: 8.9989 W, less than two packages' active uncores.
+        let mut s = nehalem();
+        s.packages = 2.0;
+        let load = IdleLoad {
+            cores: 8.0,
+            busy: 2.0,
+            wakeups_per_s: 400.0,
+            forced_idle: 0.0,
+        };
+        assert!(
+            (s.extra_w(load) - 13.671875).abs() < 1e-9,
+            "{}",
+            s.extra_w(load)
+        );
+        s.packages = 1.0;
+        let one = 10.0 * (1.0 - 0.75f64.powi(8));
+        assert!((s.extra_w(load) - one).abs() < 1e-9);
+        s.packages = 1.5;
+        assert!(s.check().unwrap_err().contains("packages"));
+    }
+
+    #[test]
+    fn a_measured_curve_sees_only_the_change_from_its_reference() {
+        // Spread 2.4 of 4 cores at 400 wake-ups/s is the reference: delta 0 exactly.
+        // Forced idle 40 % instead: 6 W against the reference's 9.744 W (worked in
+        // `forced_idle_reaches_package_states_that_even_spreading_does_not`): −3.744 W.
+        // A dom0 task adding 8000/s: core gaps 0.4 × 4 / 8400 = 190 µs → C3 (1.5 W) on the
+        // 1.6 idle cores = 2.4 W; package gaps 47.6 µs, too short for PC3: active 10 W;
+        // 12.4 − 9.744 = +2.656 W.
+        let s = nehalem();
+        let spread = IdleLoad {
+            cores: 4.0,
+            busy: 2.4,
+            wakeups_per_s: 400.0,
+            forced_idle: 0.0,
+        };
+        assert_eq!(s.measured_delta_w(spread, 400.0), 0.0);
+        let forced = IdleLoad {
+            forced_idle: 0.4,
+            ..spread
+        };
+        assert!((s.measured_delta_w(forced, 400.0) + 3.744).abs() < 1e-9);
+        let dom0 = IdleLoad {
+            wakeups_per_s: 8400.0,
+            ..spread
+        };
+        assert!((s.measured_delta_w(dom0, 400.0) - 2.656).abs() < 1e-9);
     }
 
     #[test]

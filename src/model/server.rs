@@ -2,7 +2,7 @@
 
 use super::idle::{IdleLoad, IdleStates};
 use super::ids::{DeviceId, MigrationId, VmId};
-use super::power::PowerModel;
+use super::power::{PowerCurve, PowerModel};
 use std::sync::Arc;
 
 /// A server model from the library.
@@ -221,14 +221,26 @@ impl Server {
                 let tasks = self
                     .tasks
                     .iter()
-                    .filter(|t| t.active && t.alloc > 0.0)
+                    // A migration's sender or receiver is what `dom0_wakeups` describes;
+                    // dom0's background load is part of the model's own idle.
+                    .filter(|t| {
+                        t.active && t.alloc > 0.0 && matches!(t.owner, TaskOwner::Migration(_))
+                    })
                     .count();
-                base + idle.extra_w(IdleLoad {
+                let load = IdleLoad {
                     cores: self.model.power.cores as f64,
                     busy: self.busy_cores,
                     wakeups_per_s: self.vm_wakeups_per_s + tasks as f64 * idle.dom0_wakeups_per_s,
                     forced_idle: self.idle_fraction,
-                })
+                };
+                // A measured table already holds the idle states' cost at its own load
+                // (model::idle's module doc): only the change from it is added.
+                match self.model.power.curve {
+                    PowerCurve::SpecPower { .. } => {
+                        base + idle.measured_delta_w(load, self.vm_wakeups_per_s)
+                    }
+                    _ => base + idle.extra_w(load),
+                }
             }
         }
     }

@@ -42,6 +42,14 @@ pub struct IdleSection {
     pub package_active: Power,
     /// Wake-ups per second each running dom0 task (a migration's sender or receiver) adds.
     pub dom0_wakeups: crate::units::Rate,
+    /// Packages (sockets) the cores divide into, each with the package states above
+    /// (default 1; must divide `cores`).
+    #[serde(default = "one_package")]
+    pub packages: u32,
+}
+
+fn one_package() -> u32 {
+    1
 }
 
 /// One idle state.

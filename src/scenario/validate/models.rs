@@ -129,9 +129,20 @@ pub fn server_model_from_text(
             package: states(&i.package),
             package_active_w: i.package_active.0,
             dom0_wakeups_per_s: i.dom0_wakeups.0,
+            packages: i.packages as f64,
         }
     });
     if let Some(i) = &idle {
+        let k = i.packages as u32;
+        if k == 0 || f.cores % k != 0 {
+            return Err(src.at(
+                "idle.packages",
+                format!(
+                    "{k} packages do not divide the model's {} cores; give the number of sockets, each with an equal share of the cores",
+                    f.cores
+                ),
+            ));
+        }
         if i.core.is_empty() {
             return Err(src.at("idle.core", "list at least one core idle state"));
         }
