@@ -6,8 +6,10 @@
 //! at 1200 W; its VMs want 30 % of a core, 100 % from 300 s to 900 s, 30 % after. Rack-b
 //! (8 hosts, one `quiet-*` VM at 20 % each) has room. Both racks: 10 A × 230 V = 2300 W,
 //! IEC 60898 curve C; the row above them 32 A × 230 V = 7360 W. Control period 1 s, DVFS
-//! latency 10 ms, quota latency 1 ms, idle latency 10 ms, migration 100 ms (the `[policy]`
-//! defaults). What the policies see (src/model/meter.rs defaults): each rack's PDU meter
+//! latency 1.02 ms (1 ms command delivery + 20 µs transition), quota latency 16 ms (1 ms +
+//! Xen's mean 15 ms wait for its credit accounting), idle latency 1 ms + half
+//! powerclamp's injection interval (6 ms / (2 × fraction): 30 ms at 10 %, 15 ms at 20 %,
+//! 10 ms at 30 %, 7.5 ms at 40 %), migration 100 ms (the `[policy]` defaults). What the policies see (src/model/meter.rs defaults): each rack's PDU meter
 //! and each server's BMC report 1 s means every second, delivered 1 s later, so the tick
 //! at t s sees the means over (t − 2, t − 1]; the hypervisor's CPU counters are read at
 //! once, so the tick at t sees each VM's CPU over (t − 1, t]. The overload that starts
@@ -286,11 +288,11 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
         )
     };
     // Settling: the BMC's first reading of the overload, (300, 301], is visible at
-    // 301 + 1 s delay = 302 s, the tick then; DVFS takes 10 ms more. Its estimate uses the
-    // DVFS table, so one step (`settling_periods` = 2 periods of reading and acting)
-    // suffices: rack-a must be ≤ 1200 W from 302.01 s on.
+    // 301 + 1 s delay = 302 s, the tick then; DVFS takes 1.02 ms more. Its estimate uses
+    // the DVFS table, so one step (`settling_periods` = 2 periods of reading and acting)
+    // suffices: rack-a must be ≤ 1200 W from 302.00102 s on.
     assert_eq!(setup.period_ns, S);
-    assert_eq!(setup.latencies.dvfs_ns, 10_000_000);
+    assert_eq!(setup.latencies.dvfs_ns, 1_020_000);
     let bmc = setup.sensors.bmc;
     assert_eq!((bmc.window_ns, bmc.period_ns, bmc.delay_ns), (S, S, S));
     let settle_ns = cfg.settling_periods() as u64 * setup.period_ns + setup.latencies.dvfs_ns;
@@ -298,26 +300,26 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
         settle_ns,
         bmc.window_ns + bmc.delay_ns + setup.latencies.dvfs_ns
     );
-    assert_eq!(settle_ns, 2_010_000_000);
+    assert_eq!(settle_ns, 2_001_020_000);
     let r = example("capping-dvfs.toml");
     assert_eq!(r.summary.policy, "dvfs");
-    // 100 ms rows lying inside [302.01 s, 900 s]: the first is (302.1, 302.2], the last
+    // 100 ms rows lying inside [302.00102 s, 900 s]: the first is (302.1, 302.2], the last
     // (899.9, 900]: (900 − 302.2) / 0.1 + 1 = 5979 rows.
     assert_eq!(under_cap_from(r, 300 * S + settle_ns), 5979);
     let a = device(r, "rack-a");
     // One excursion, no longer than the settling time.
     assert_eq!(a.violations.episodes, 1);
     assert!(
-        a.violations.seconds_over_cap <= 2.01 + 1e-9,
+        a.violations.seconds_over_cap <= 2.00102 + 1e-9,
         "over cap for {} s",
         a.violations.seconds_over_cap
     );
     // Where it settles: each server's budget is 0.95 × 1200 / 8 = 142.5 W, i.e. 42.5 W of
     // dynamic power for 4 busy cores = 10.625 W per core; the fastest p-state under that
-    // is P7 (10.07 W; P6 is 10.99 W): 8 × (100 + 4 × 10.07) = 1122.24 W from 302.01 s.
+    // is P7 (10.07 W; P6 is 10.99 W): 8 × (100 + 4 × 10.07) = 1122.24 W from 302.00102 s.
     // But the 303 s tick still sees the BMC's (301, 302] mean, 168 W, above the act band
-    // (142.5 / 0.95 = 150 W), and steps each server once more, to P8, at 303.01 s. From
-    // the 304 s tick on it sees 140.56 W ((302, 303]: 0.01 s × 168 + 0.99 s × 140.28),
+    // (142.5 / 0.95 = 150 W), and steps each server once more, to P8, at 303.00102 s. From
+    // the 304 s tick on it sees 140.31 W ((302, 303]: 0.00102 s × 168 + 0.99898 s × 140.28),
     // then 136.72 and 136.68 W, inside the hold band (135 W, 150 W]: it stays at P8,
     // 8 × (100 + 4 × 9.17) = 1093.44 W. (The stale reading costs one step: the policy
     // does not wait for its own change to show in the readings.)
@@ -335,8 +337,8 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
         "rack-a at 600 s",
     );
     // Demand is work: at P8 each VM runs 0.6 of the core-second per second that arrives
-    // (at P7 from 302.01 s, 0.65), so at 900 s it owes (1 − 1.7333/2.6667) × 1 s +
-    // (1 − 1.6/2.6667) × 596.99 s = 0.35 + 238.80 = 239.15 core-s. After 900 s its work
+    // (at P7 from 302.00102 s, 0.65), so at 900 s it owes (1 − 1.7333/2.6667) × 1 s +
+    // (1 − 1.6/2.6667) × 596.99898 s = 0.35 + 238.80 = 239.15 core-s. After 900 s its work
     // arrives at 0.3 core-s/s but it keeps its core busy to catch up, so every server
     // still reads 136.68 W, in the hold band, and stays at P8: 1093.44 W at the end
     // (963.2 W had the work been thrown away), each VM owing 239.15 − (0.6 − 0.3) × 300 =
@@ -349,7 +351,7 @@ fn dvfs_feedback_brings_rack_a_under_its_cap_within_its_settling_time() {
     );
     let ff7 = 1.7333 / 2.6667;
     let ff8 = 1.6 / 2.6667;
-    let owed = (1.0 - ff7) + (1.0 - ff8) * 596.99 - (ff8 - 0.3) * 300.0;
+    let owed = (1.0 - ff7) + (1.0 - ff8) * 596.99898 - (ff8 - 0.3) * 300.0;
     for v in r.summary.vms.iter().filter(|v| v.host.starts_with("a-")) {
         close(v.backlog_at_end_core_s, owed, 1e-6, &v.name);
     }
@@ -360,22 +362,22 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
     let r = example("capping-group-dvfs.toml");
     assert_eq!(r.summary.policy, "group-dvfs");
     // It acts on the first rack reading over the cap (the (300, 301] mean, visible at
-    // 302 s); its estimate uses the exact DVFS table, so it needs the same 2.01 s as the
-    // per-server controller: ≤ 1200 W from 302.01 s on.
-    assert_eq!(under_cap_from(r, 302 * S + 10_000_000), 5979);
+    // 302 s); its estimate uses the exact DVFS table, so it needs the same 2.00102 s as the
+    // per-server controller: ≤ 1200 W from 302.00102 s on.
+    assert_eq!(under_cap_from(r, 302 * S + 1_020_000), 5979);
     let a = device(r, "rack-a");
     assert_eq!(a.violations.episodes, 1);
-    // 1344 W from 300 s until the p-states change at 302.01 s: 2.01 s over the cap,
-    // 2.01 × 144 = 289.44 J.
+    // 1344 W from 300 s until the p-states change at 302.00102 s: 2.00102 s over the cap,
+    // 2.00102 × 144 = 288.14688 J.
     close(
         a.violations.seconds_over_cap,
-        2.01,
+        2.00102,
         1e-9,
         "seconds over cap",
     );
     close(
         a.violations.energy_over_cap_j,
-        289.44,
+        288.14688,
         1e-6,
         "energy over cap",
     );
@@ -383,11 +385,12 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
     // (all alike: lowest index first), each server stepping down until its saving covers
     // what is left: a-1…a-6 to P8 (saving 4 × (17 − 9.17) = 31.32 W each, 187.92 W), a-7
     // to P4 (4 × (17 − 12.9) = 16.4 W ≥ 204 − 187.92 = 16.08 W): 1344 − 187.92 − 16.4
-    // = 1139.68 W from 302.01 s. The 303 s tick still reads (301, 302] = 1344 W and the
+    // = 1139.68 W from 302.00102 s. The 303 s tick still reads (301, 302] = 1344 W and the
     // BMCs' 168 W, so it cuts another 204 W: a-1…a-6 have nothing left, a-7 goes on to P8
     // (its estimated saving from P4, 68 × (1 − 9.17/12.9) = 19.7 W, is short of 204), a-8
-    // to P8 too: every server at P8 from 303.01 s, 8 × 136.68 = 1093.44 W. Then it reads
-    // 1141.72 W ((302, 303]: 0.01 × 1344 + 0.99 × 1139.68), then 1093.9 and 1093.44 W,
+    // to P8 too: every server at P8 from 303.00102 s, 8 × 136.68 = 1093.44 W. Then it reads
+    // 1139.89 W ((302, 303]: 0.00102 × 1344 + 0.99898 × 1139.68), then 1093.49 and
+    // 1093.44 W,
     // all in the hold band (1080 W, 1200 W]: it stays there.
     let col = column(r, "rack-a.power_w");
     close(
@@ -403,7 +406,7 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
         "rack-a at 600 s",
     );
     // As under per-server DVFS the VMs still owe work at the end (a-1…a-6 at P8 from
-    // 302.01 s: (1 − 0.6) × 597.99 − (0.6 − 0.3) × 300 = 149.20 core-s each), so every
+    // 302.00102 s: (1 − 0.6) × 597.99898 − (0.6 − 0.3) × 300 = 149.20 core-s each), so every
     // server stays at P8, in the hold band, instead of 963.2 W.
     close(
         row_ending_at(&col, 1200 * S),
@@ -412,7 +415,7 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
         "rack-a at 1200 s",
     );
     let ff8 = 1.6 / 2.6667;
-    let owed = (1.0 - ff8) * 597.99 - (ff8 - 0.3) * 300.0;
+    let owed = (1.0 - ff8) * 597.99898 - (ff8 - 0.3) * 300.0;
     for v in r.summary.vms.iter().filter(|v| v.host == "a-1") {
         close(v.backlog_at_end_core_s, owed, 1e-6, &v.name);
     }
@@ -560,8 +563,8 @@ fn pstate_times(r: &RunResult) -> Vec<u64> {
 fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
     // Rack-a goes from 963.2 W to 1344 W (over its 1200 W cap) at 300 s. With a 1 s PDU
     // mean delivered at once, the 301 s tick reads (300, 301] = 1344 W and slows the
-    // servers at 301 s + 10 ms DVFS latency = 301.01 s. Delivered 3 s later, the same
-    // reading is first visible at 304 s: the p-states change at 304.01 s. (The BMCs
+    // servers at 301 s + 1.02 ms DVFS latency = 301.00102 s. Delivered 3 s later, the same
+    // reading is first visible at 304 s: the p-states change at 304.00102 s. (The BMCs
     // report at once in both runs, so the two first decisions see the same 168 W per
     // server and cut alike.)
     let steps = r#"[["0s", "30%"], ["300s", "100%"], ["900s", "30%"]]"#;
@@ -573,8 +576,8 @@ fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
     let prompt = group_dvfs_with(now(0), now(0), S, steps);
     let late = group_dvfs_with(now(3 * S), now(0), S, steps);
     let (p, l) = (pstate_times(&prompt), pstate_times(&late));
-    assert_eq!(p.first(), Some(&301_010_000_000), "{p:?}");
-    assert_eq!(l.first(), Some(&304_010_000_000), "{l:?}");
+    assert_eq!(p.first(), Some(&301_001_020_000), "{p:?}");
+    assert_eq!(l.first(), Some(&304_001_020_000), "{l:?}");
     // The first decision is the same: a-1…a-6 to P8 and a-7 to P4, at once.
     let first = |r: &RunResult, t: u64| -> Vec<(String, String)> {
         r.event_rows()
@@ -583,21 +586,21 @@ fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
             .map(|e| (e.entity, e.detail))
             .collect()
     };
-    let a = first(&prompt, 301_010_000_000);
-    assert_eq!(a, first(&late, 304_010_000_000));
+    let a = first(&prompt, 301_001_020_000);
+    assert_eq!(a, first(&late, 304_001_020_000));
     assert_eq!(a.len(), 7, "{a:?}");
     assert_eq!(a[6], ("a-7".to_string(), "pstate=4".to_string()));
-    // Over the cap for 1.01 s and for 4.01 s: 1.01 × 144 W and 4.01 × 144 W over it.
+    // Over the cap for 1.00102 s and for 4.00102 s: × 144 W over it.
     let over = |r: &RunResult| device(r, "rack-a").violations.energy_over_cap_j;
     close(
         over(&prompt),
-        1.01 * 144.0,
+        1.00102 * 144.0,
         1e-6,
         "energy over cap, no delay",
     );
     close(
         over(&late),
-        4.01 * 144.0,
+        4.00102 * 144.0,
         1e-6,
         "energy over cap, 3 s delay",
     );
@@ -638,18 +641,18 @@ fn the_policy_follows_the_meter_reading_not_the_exact_power() {
         "no reading over the cap"
     );
     // A meter with 100 ms means delivered at once, read every 100 ms: the 300.3 s tick
-    // reads (300.2, 300.3] = 1344 W and the servers slow down at 300.31 s, cutting the
-    // overload short: over the cap only (300.2, 300.31], 0.11 s.
+    // reads (300.2, 300.3] = 1344 W and the servers slow down at 300.30102 s, cutting the
+    // overload short: over the cap only (300.2, 300.30102], 0.10102 s.
     let fast = MeterSpec {
         window_ns: 100_000_000,
         period_ns: 100_000_000,
         delay_ns: 0,
     };
     let quick = group_dvfs_with(fast, bmc, 100_000_000, spike);
-    assert_eq!(pstate_times(&quick).first(), Some(&300_310_000_000));
+    assert_eq!(pstate_times(&quick).first(), Some(&300_301_020_000));
     close(
         device(&quick, "rack-a").violations.seconds_over_cap,
-        0.11,
+        0.10102,
         1e-9,
         "over the cap until the first reading of the spike is acted on",
     );
@@ -810,29 +813,34 @@ fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
     for (file, max_heat) in [
         // dvfs: the BMCs' (300, 301] reading (168 W, visible at 302 s) is far above each
         // server's budget 0.95 × 1000 / 8 = 118.75 W, below even P8: every server to P8
-        // at 302.01 s, 8 × (100 + 4 × 9.17) = 1093.44 W < 1143.56 W: no more heat after
-        // H = 2.01 × 0.0019064 = 0.0038318.
-        ("capping-dvfs.toml", 2.01 * rate),
-        // group-dvfs: the same 2.01 s at 1344 W (the rack reading (300, 301] seen at the
+        // at 302.00102 s, 8 × (100 + 4 × 9.17) = 1093.44 W < 1143.56 W: no more heat after
+        // H = 2.00102 × 0.0019064 = 0.0038148.
+        ("capping-dvfs.toml", 2.00102 * rate),
+        // group-dvfs: the same 2.00102 s at 1344 W (the rack reading (300, 301] seen at the
         // 302 s tick asks for 1344 − 950 = 394 W, more than all eight at P8 give:
         // 8 × 31.32 = 250.56 W): then 1093.44 W, cooling.
-        ("capping-group-dvfs.toml", 2.01 * rate),
+        ("capping-group-dvfs.toml", 2.00102 * rate),
         // dvfs+migration: the same DVFS first, and migrations only lower rack-a further
         // (each sender adds 3.29 W of NIC to a ≥ 49 W margin).
-        ("capping-dvfs-then-migration.toml", 2.01 * rate),
-        // thunderbolt: batch quotas cut to 0.5 core at 302.001 s (8 × (100 + 3 × 17)
-        // = 1208 W), 0.25 at 303.001 s (1140 W < 1143.56 W: cooling from then on):
-        // H = 2.001 × 0.0019064 + 1 × heating(1208) = 0.0038147 + 0.0005794 = 0.0043941.
+        ("capping-dvfs-then-migration.toml", 2.00102 * rate),
+        // thunderbolt: batch quotas cut to 0.5 core at 302.016 s (8 × (100 + 3 × 17)
+        // = 1208 W), 0.25 at 303.016 s (1140 W < 1143.56 W: cooling from then on):
+        // H = 2.016 × 0.0019064 + 1 × heating(1208) = 0.0038433 + 0.0005794 = 0.0044227.
         // Its floor, 0.1 core per batch VM: 8 × (100 + 2.2 × 17) = 1099.2 W, never heats.
-        ("capping-thunderbolt.toml", 2.001 * rate + heating(1208.0)),
-        // idle: 10 % more forced idle per period from 302.01 s (the ticks at 302–305 s
-        // all read over 1000 W): 1344 W for 2.01 s, then 3.6 cores: 1289.6 W, 3.2:
-        // 1235.2 W, 2.8: 1180.8 W for 1 s each, then 2.4 cores (1126.4 W, cooling);
-        // H = 0.0038318 + 0.0013586 + 0.0008334 + 0.0003309 = 0.0063547. At its 50 % max:
-        // 8 × (100 + 2 × 17) = 1072 W, never heats.
+        ("capping-thunderbolt.toml", 2.016 * rate + heating(1208.0)),
+        // idle: 10 % more forced idle per period (the ticks at 302–305 s all read over
+        // 1000 W), each after 1 ms + half powerclamp's interval at the new fraction:
+        // 1344 W until 302.031 s, then 3.6 cores: 1289.6 W until 303.016 s, 3.2: 1235.2 W
+        // until 304.011 s, 2.8: 1180.8 W until 305.0085 s, then 2.4 cores (1126.4 W,
+        // cooling); H = 2.031 × 0.0019064 + 0.985 × 0.0013586 + 0.995 × 0.0008334 +
+        // 0.9975 × 0.0003309 = 0.0038719 + 0.0013382 + 0.0008292 + 0.0003301 = 0.0063694.
+        // At its 50 % max: 8 × (100 + 2 × 17) = 1072 W, never heats.
         (
             "capping-idle.toml",
-            2.01 * rate + heating(1289.6) + heating(1235.2) + heating(1180.8),
+            2.031 * rate
+                + 0.985 * heating(1289.6)
+                + 0.995 * heating(1235.2)
+                + 0.9975 * heating(1180.8),
         ),
     ] {
         let r = harsh(file);
@@ -875,11 +883,11 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
         );
     }
     // Every batch VM is cut at the first reading over the cap (the (300, 301] mean, seen
-    // at the 302 s tick, + 1 ms) to half its use (its CPU counter over (301, 302]: one
+    // at the 302 s tick, + 16 ms) to half its use (its CPU counter over (301, 302]: one
     // core): 0.5 core → 8 × (100 + (2 + 2 × 0.5) × 17) = 1208 W. The 303 s tick still
-    // reads 1344 W ((301, 302]): 0.25 at 303.001 s → 1140 W. The 304 s tick reads
-    // (302, 303] = 0.001 × 1344 + 0.999 × 1208 = 1208.1 W > 1200 W: 0.125 at 304.001 s →
-    // 8 × (100 + 2.25 × 17) = 1106 W. From the 305 s tick it reads 1140.1, then 1106 W,
+    // reads 1344 W ((301, 302]): 0.25 at 303.016 s → 1140 W. The 304 s tick reads
+    // (302, 303] = 0.016 × 1344 + 0.984 × 1208 = 1210.2 W > 1200 W: 0.125 at 304.016 s →
+    // 8 × (100 + 2.25 × 17) = 1106 W. From the 305 s tick it reads 1141.1, then 1106 W,
     // in the hold band (1080 W, 1200 W]: no more cuts.
     let mut released = 0;
     for k in 1..=16 {
@@ -887,7 +895,7 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
         let mine: Vec<_> = capped.iter().filter(|e| e.entity == name).collect();
         assert!(mine.len() >= 3, "{name}: cut three times: {mine:?}");
         for (i, (t, q)) in [(302, 0.5), (303, 0.25), (304, 0.125)].iter().enumerate() {
-            assert_eq!(mine[i].time_ns, t * S + 1_000_000, "{name} cut {i}");
+            assert_eq!(mine[i].time_ns, t * S + 16_000_000, "{name} cut {i}");
             close(detail_f64(&mine[i].detail, "cap_cores"), *q, 1e-12, &name);
         }
         // Released (randomly) only once the rack is under the uncap band, after 900 s.
@@ -987,11 +995,11 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
             cfg.max
         );
         // Injected only during the overload (readings > cap seen from 302 s to 901 s,
-        // + 10 ms).
+        // + at most 1 ms + 30 ms, the latency at the smallest step, 10 %).
         if let Some(&(_, prev)) = last.get(s) {
             if *f > prev {
                 assert!(
-                    *t > 300 * S && *t <= 901 * S + 10_000_000,
+                    *t > 300 * S && *t <= 901 * S + 31_000_000,
                     "{s} raised at {t}"
                 );
             }
@@ -999,13 +1007,15 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
         peak = peak.max(*f);
         last.insert(s.clone(), (*t, *f));
     }
-    // Each server has 4 × (1 − f) cores and draws 100 + 4 (1 − f) × 17 W. The ticks at
-    // 302 and 303 s read 1344 W ((300, 301], (301, 302]): 0.1 at 302.01 s (1289.6 W), 0.2
-    // at 303.01 s (1235.2 W). The 304 s tick reads (302, 303] = 0.01 × 1344 + 0.99 ×
-    // 1289.6 = 1290.1 W: 0.3 at 304.01 s (1180.8 W); the 305 s tick (303, 304] = 0.01 ×
-    // 1289.6 + 0.99 × 1235.2 = 1235.7 W: 0.4 at 305.01 s (2.4 cores, 1126.4 W). The 306 s
-    // tick reads 1181.3 W ≤ 1200 W: it stops at 0.4 (one step past what was needed, as
-    // the readings lag its changes).
+    // Each server has 4 × (1 − f) cores and draws 100 + 4 (1 − f) × 17 W. A change to f
+    // lands 1 ms + 6 ms / (2 f) after its tick (30, 15, 10, 7.5 ms for 0.1 … 0.4). The
+    // ticks at 302 and 303 s read 1344 W ((300, 301], (301, 302]): 0.1 at 302.031 s
+    // (1289.6 W), 0.2 at 303.016 s (1235.2 W). The 304 s tick reads (302, 303] = 0.031 ×
+    // 1344 + 0.969 × 1289.6 = 1291.3 W: 0.3 at 304.011 s (1180.8 W); the 305 s tick
+    // (303, 304] = 0.016 × 1289.6 + 0.984 × 1235.2 = 1236.1 W: 0.4 at 305.0085 s (2.4
+    // cores, 1126.4 W). The 306 s tick reads 0.011 × 1235.2 + 0.989 × 1180.8 = 1181.4 W
+    // ≤ 1200 W: it stops at 0.4 (one step past what was needed, as the readings lag its
+    // changes).
     close(peak, 0.4, 1e-9, "largest idle fraction");
     let col = column(r, "rack-a.power_w");
     close(
@@ -1015,11 +1025,12 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
         "rack-a at 600 s",
     );
     // Not released by the end: forced idle leaves each of the 4 VMs 0.6 of a core while
-    // a core-second per second arrives, so at 900 s each owes 0.1 + 0.2 + 0.3 (the
-    // seconds at 0.9, 0.8 and 0.7 of a core) + 0.4 × 594.99 = 238.596 core-s. After 900 s
-    // its work arrives at 0.3 core-s/s, but it keeps using all 0.6 to catch up: 2.4
-    // cores busy, 1126.4 W, inside the hold band (1080 W, 1200 W], so the idle fraction
-    // stays at 0.4 and each VM still owes 238.596 − 0.3 × 300 = 148.596 core-s at 1200 s.
+    // a core-second per second arrives, so at 900 s each owes 0.1 × 0.985 + 0.2 × 0.995 +
+    // 0.3 × 0.9975 (the spells at 0.9, 0.8 and 0.7 of a core) + 0.4 × 594.9915 =
+    // 238.59335 core-s. After 900 s its work arrives at 0.3 core-s/s, but it keeps using
+    // all 0.6 to catch up: 2.4 cores busy, 1126.4 W, inside the hold band (1080 W,
+    // 1200 W], so the idle fraction stays at 0.4 and each VM still owes 238.59335 − 0.3 ×
+    // 300 = 148.59335 core-s at 1200 s.
     assert_eq!(
         last.len(),
         8,
@@ -1035,17 +1046,18 @@ fn idle_injection_stays_within_its_max_and_is_released_after_the_overload() {
         "rack-a at 1200 s",
     );
     for v in r.summary.vms.iter().filter(|v| v.host.starts_with("a-")) {
-        close(v.backlog_at_end_core_s, 148.596, 1e-6, &v.name);
+        close(v.backlog_at_end_core_s, 148.59335, 1e-6, &v.name);
     }
 }
 
 #[test]
 fn idle_injection_release_lands_exactly_on_zero_in_four_steps() {
-    // capping-idle.toml run on to 2000 s: each VM's 238.596 core-s owed at 900 s (see
-    // above) runs off at 0.6 − 0.3 = 0.3 core-s/s until 900 + 795.32 = 1695.32 s; then
+    // capping-idle.toml run on to 2000 s: each VM's 238.59335 core-s owed at 900 s (see
+    // above) runs off at 0.6 − 0.3 = 0.3 core-s/s until 900 + 795.31 = 1695.31 s; then
     // each asks 0.3 of a core, 8 × (100 + 1.2 × 17) = 963.2 W. The 1697 s tick reads
-    // (1695, 1696] = 0.32 × 1126.4 + 0.68 × 963.2 = 1015.4 W < 1080 W: from 0.4 with a
-    // step of 0.1 the release is 0.3, 0.2, 0.1, 0 at 1697.01 … 1700.01 s, four events per
+    // (1695, 1696] = 0.31 × 1126.4 + 0.69 × 963.2 = 1014.0 W < 1080 W: from 0.4 with a
+    // step of 0.1 the release is 0.3, 0.2, 0.1, 0 at 1697.011, 1698.016, 1699.031 and
+    // 1700.001 s (1 ms + 6 ms / (2 f); ending needs no alignment), four events per
     // server, the last exactly 0.
     let mut sc = scenario("capping-idle.toml");
     sc.duration_ns = 2000 * S;
@@ -1064,9 +1076,37 @@ fn idle_injection_release_lands_exactly_on_zero_in_four_steps() {
         "a-1's release should take 4 steps of 0.1, got {got:?} (floating-point residue \
          of 0.1 + 0.1 + 0.1 + 0.1 − 0.1 − 0.1 − 0.1 − 0.1 ≠ 0)"
     );
-    assert_eq!(a1[0].0, 1_697_010_000_000, "{got:?}");
-    assert_eq!(a1[3].0, 1_700_010_000_000);
+    assert_eq!(a1[0].0, 1_697_011_000_000, "{got:?}");
+    assert_eq!(a1[3].0, 1_700_001_000_000);
     assert_eq!(a1[3].2, 0.0, "{got:?}");
+}
+
+#[test]
+fn a_set_idle_latency_is_the_whole_latency() {
+    // capping-idle.toml with `idle_latency = "10ms"`: every change lands 10 ms after its
+    // tick, with no powerclamp alignment on top: the first at 302.01 s, not 302.031 s.
+    let path = crate_path("scenarios/rack/capping-idle.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let text = text.replacen(
+        "kind = \"idle\"",
+        "kind = \"idle\"\nidle_latency = \"10ms\"",
+        1,
+    );
+    let lib = Library::new(vec![]);
+    let mut sc = capsim::scenario::load_str("idle-fixed-latency", &text, Path::new("."), &lib)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let setup = sc.policy.as_ref().unwrap();
+    assert_eq!(
+        (setup.latencies.idle_ns, setup.latencies.idle_aligns),
+        (10_000_000, false)
+    );
+    sc.duration_ns = 310 * S;
+    sc.output.servers = false;
+    sc.output.vms = false;
+    let r = run(&sc);
+    let times: Vec<u64> = idle_events(&r).iter().map(|(t, _, _)| *t).collect();
+    assert_eq!(times.first(), Some(&302_010_000_000), "{times:?}");
+    assert!(times.iter().all(|t| t % S == 10_000_000), "{times:?}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -141,8 +141,9 @@ fn shipped_dvfs_backlog_example_rebounds_above_the_uncapped_rack_while_it_drains
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/rack/dvfs-backlog.toml");
     let sc = load_file(&p, &Library::new(vec![])).unwrap();
     let r = run(&sc);
-    // The p-states the controller sets, worked in the scenario file: P6 at 102.01 s, P8
-    // at 103.01 s; after the drain one step up per tick from 244.01 s to P0 at 251.01 s.
+    // The p-states the controller sets, worked in the scenario file (DVFS takes 1.02 ms
+    // after each tick): P6 at 102.00102 s, P8 at 103.00102 s; after the drain one step up
+    // per tick from 244.00102 s to P0 at 251.00102 s.
     let ps: Vec<(u64, String)> = r
         .event_rows()
         .into_iter()
@@ -150,23 +151,23 @@ fn shipped_dvfs_backlog_example_rebounds_above_the_uncapped_rack_while_it_drains
         .map(|e| (e.time_ns, e.detail))
         .collect();
     let mut want = vec![
-        (102_010_000_000, "pstate=6".to_string()),
-        (103_010_000_000, "pstate=8".to_string()),
+        (102_001_020_000, "pstate=6".to_string()),
+        (103_001_020_000, "pstate=8".to_string()),
     ];
     for (i, p) in (0..8).rev().enumerate() {
-        want.push(((244 + i as u64) * S + 10_000_000, format!("pstate={p}")));
+        want.push(((244 + i as u64) * S + 1_020_000, format!("pstate={p}")));
     }
     assert_eq!(ps, want);
-    // Owed at 200 s: (3 − 4 FF6) core-s/s for 1 s at P6, then (3 − 4 FF8) for 96.99 s at
-    // P8; drained at 2.4 − 1 = 4 FF8 − 1 core-s/s: the backlog lasts from 102.01 s to
-    // 200 + owed / (4 FF8 − 1) = 241.71 s.
-    let owed = (3.0 - 4.0 * FF6) * 1.0 + (3.0 - 4.0 * FF8) * 96.99;
+    // Owed at 200 s: (3 − 4 FF6) core-s/s for 1 s at P6, then (3 − 4 FF8) for 96.99898 s
+    // at P8; drained at 2.4 − 1 = 4 FF8 − 1 core-s/s: the backlog lasts from 102.00102 s
+    // to 200 + owed / (4 FF8 − 1) = 241.72 s.
+    let owed = (3.0 - 4.0 * FF6) * 1.0 + (3.0 - 4.0 * FF8) * 96.99898;
     let drained = 200.0 + owed / (4.0 * FF8 - 1.0);
-    close(owed, 58.397, 1e-3, "owed at 200 s");
+    close(owed, 58.402, 1e-3, "owed at 200 s");
     let v = vm(&r, "service-capped");
     close(
         v.time_with_backlog_s,
-        drained - 102.01,
+        drained - 102.00102,
         1e-6,
         "time with backlog",
     );
@@ -197,10 +198,10 @@ fn shipped_dvfs_backlog_example_rebounds_above_the_uncapped_rack_while_it_drains
     }
     assert_eq!(vm(&r, "service-free").time_with_backlog_s, 0.0);
     // The longest wait: the unit arriving at 200 s (unit 400) is done when progress,
-    // 106.03 core-s at 102.01 s (no backlog yet), then + 4 FF6 for 1 s, then + 4 FF8 per
-    // s, reaches 400.
-    let p103 = 106.03 + 4.0 * FF6;
-    let done = 103.01 + (400.0 - p103) / (4.0 * FF8);
+    // 100 + 3 × 2.00102 = 106.00306 core-s at 102.00102 s (no backlog yet), then + 4 FF6
+    // for 1 s, then + 4 FF8 per s, reaches 400.
+    let p103 = 106.00306 + 4.0 * FF6;
+    let done = 103.00102 + (400.0 - p103) / (4.0 * FF8);
     close(v.max_delay_s, done - 200.0, 1e-6, "longest wait");
     close(v.max_delay_s, 24.33, 0.01, "longest wait, rounded");
 }

@@ -197,6 +197,28 @@ pub fn build(c: &PolicyConfig) -> Box<dyn Policy> {
 /// granularity of rack-level controllers such as Dynamo's.
 pub const DEFAULT_PERIOD_NS: u64 = 1_000_000_000;
 
+/// A command from a controller to the host agent that applies it, ns: an ASSUMPTION of
+/// 1 ms (range 0.1–10 ms), one RPC across the datacenter network to a node agent (the
+/// design of Dynamo's and Thunderbolt's agents; neither paper gives the time). Reading
+/// power is not in it: the meters carry their own windows and delays (`model::meter`).
+pub const COMMAND_DELIVERY_NS: u64 = 1_000_000;
+
+/// A p-state transition once the command is there, ns: 20 µs. Linux acpi-cpufreq caps the
+/// `_PSS` transition latency of MSR-controlled (FFH) p-states at 20 µs ("P-state transition
+/// latency capped at 20 uS", `drivers/cpufreq/acpi-cpufreq.c`: larger values come from
+/// buggy BIOSes); Intel BIOSes report 10 µs. Xen's cpufreq applies a new limit at once
+/// (`__cpufreq_set_policy` → the governor's `CPUFREQ_GOV_LIMITS` →
+/// `__cpufreq_driver_target`), so nothing waits for a governor sample.
+pub const PSTATE_TRANSITION_NS: u64 = 20_000;
+
+/// A credit-scheduler cap once the command is there, ns: 15 ms, the mean wait for Xen's
+/// next accounting. The credit scheduler enforces caps only in `csched_acct`, which runs
+/// every `CSCHED_MSECS_PER_TICK` × `CSCHED_TICKS_PER_ACCT` = 10 ms × 3 = 30 ms and parks a
+/// capped-out vCPU there (`xen/common/sched_credit.c`), so a new cap waits 0–30 ms. (A
+/// Linux host's CFS quota waits for its next `cfs_period_us`, 100 ms by default: mean
+/// 50 ms; set `cap_latency` to model one.)
+pub const CREDIT_ACCOUNTING_WAIT_NS: u64 = 15_000_000;
+
 /// Act above 100 % of the cap, aim for 95 %, release below 90 % (Dynamo's bands).
 impl Default for Bands {
     fn default() -> Self {
@@ -208,14 +230,20 @@ impl Default for Bands {
     }
 }
 
-/// DVFS 10 ms (a p-state change through the OS governor), CPU quota 1 ms (a scheduler
-/// parameter write), idle injection 10 ms, migration command 100 ms (toolstack start).
+/// Each actuator's command delivery ([`COMMAND_DELIVERY_NS`]) plus its own mechanism:
+/// DVFS 1.02 ms ([`PSTATE_TRANSITION_NS`]), CPU quota 16 ms
+/// ([`CREDIT_ACCOUNTING_WAIT_NS`]), idle injection 1 ms plus powerclamp's alignment to its
+/// next injection interval (computed per change, see [`Latencies::idle_aligns`]);
+/// migration command 100 ms, an ASSUMPTION (range 0.1–1 s) for the toolstack's start: `xl
+/// migrate` opens an ssh connection to the destination and starts `xl migrate-receive`
+/// there before the first page is sent.
 impl Default for Latencies {
     fn default() -> Self {
         Latencies {
-            dvfs_ns: 10_000_000,
-            cap_ns: 1_000_000,
-            idle_ns: 10_000_000,
+            dvfs_ns: COMMAND_DELIVERY_NS + PSTATE_TRANSITION_NS,
+            cap_ns: COMMAND_DELIVERY_NS + CREDIT_ACCOUNTING_WAIT_NS,
+            idle_ns: COMMAND_DELIVERY_NS,
+            idle_aligns: true,
             migrate_ns: 100_000_000,
         }
     }
