@@ -66,8 +66,22 @@ fn crate_path(rel: &str) -> PathBuf {
 
 /// One 208 V single-phase rack `rack1` with a UL 489 ≤ 30 A breaker of `rating`, `n`
 /// generic-linear-260w servers (linear 100 → 260 W, 8 cores) and one 8-vCPU VM per server
-/// with `demand` (an inline TOML table).
+/// with `demand` (an inline TOML table). The breaker is `ul489-le30a-integral` (Model A:
+/// these tests check its closed forms); the default `ul489-le30a` is two-body
+/// (`one_rack_with`).
 fn one_rack(name: &str, duration: &str, rating: &str, n: u32, demand: &str) -> String {
+    one_rack_with(name, duration, rating, n, demand, "ul489-le30a-integral")
+}
+
+/// `one_rack` with the breaker preset `breaker`.
+fn one_rack_with(
+    name: &str,
+    duration: &str,
+    rating: &str,
+    n: u32,
+    demand: &str,
+    breaker: &str,
+) -> String {
     format!(
         r#"
 name = "{name}"
@@ -77,7 +91,7 @@ duration = "{duration}"
 name = "rack1"
 voltage = "208V"
 rating = "{rating}"
-breaker = "ul489-le30a"
+breaker = "{breaker}"
 
 [[servers]]
 name = "node"
@@ -308,6 +322,27 @@ fn a_rack_at_its_rating_never_trips() {
 }
 
 #[test]
+fn the_default_two_body_breaker_at_its_rating_warms_but_never_trips() {
+    // The same 30 min at exactly the rating on `ul489-le30a` (two-body): x = M² = 1, so
+    // each body relaxes towards its share and their sum towards 1 from below, never
+    // reaching it. After 1800 s from cold: 0.62 (1 − e^(−1800/145)) + 0.38 (1 −
+    // e^(−1800/1300)) = 0.619997 + 0.284840 = 0.904838.
+    let demand = r#"{ kind = "constant", level = "100%" }"#;
+    let text = one_rack_with("at-rating-2b", "30min", "30A", 24, demand, "ul489-le30a");
+    let r = sim("at-rating-2b", &text);
+    let d = device(&r, "rack1");
+    assert!(
+        d.trips.is_empty(),
+        "no trip at 100% of rating, got {:?}",
+        d.trips
+    );
+    let expect =
+        0.62 * (1.0 - (-1800.0f64 / 145.0).exp()) + 0.38 * (1.0 - (-1800.0f64 / 1300.0).exp());
+    close(d.max_heat, expect, 1e-9, "heat after 30 min at the rating");
+    close(d.max_heat, 0.904838, 1e-6, "heat after 30 min (literal)");
+}
+
+#[test]
 fn heat_decays_after_an_overload_and_a_second_overload_trips_sooner() {
     // 36 servers, each VM: 100% for 100 s, then 2.5% for 300 s, then 100% again.
     //   100%: 36 × 260 = 9360 W, M = 1.5, dH/dt = (M² − 1)/k = 1.25 / 200 = 0.00625 /s.
@@ -449,15 +484,16 @@ fn a_rack_trip_cuts_its_servers_and_loses_their_vms() {
     }
 }
 
-/// A row (`row1`, optionally with its own 30 A breaker) feeding two racks.
+/// A row (`row1`, optionally with its own 30 A breaker) feeding two racks; the breakers
+/// are `ul489-le30a-integral` (Model A), whose 160 s at 150 % these tests count on.
 fn two_racks(row_breaker: bool, rack_breakers: bool, a: (u32, &str), b: (u32, &str)) -> String {
     let row = if row_breaker {
-        "rating = \"30A\"\nbreaker = \"ul489-le30a\""
+        "rating = \"30A\"\nbreaker = \"ul489-le30a-integral\""
     } else {
         ""
     };
     let rack = if rack_breakers {
-        "rating = \"30A\"\nbreaker = \"ul489-le30a\""
+        "rating = \"30A\"\nbreaker = \"ul489-le30a-integral\""
     } else {
         ""
     };
@@ -765,8 +801,8 @@ fn draw_k_rack(extra_pdu_first: bool) -> String {
         r#"{ kind = "constant", level = "100%" }"#,
     )
     .replace(
-        "breaker = \"ul489-le30a\"",
-        "breaker = \"ul489-le30a\"\ndraw_k = true",
+        "breaker = \"ul489-le30a-integral\"",
+        "breaker = \"ul489-le30a-integral\"\ndraw_k = true",
     );
     if extra_pdu_first {
         // Another device with its own draw, listed before rack1.
@@ -880,10 +916,22 @@ fn shipped_basic_rack_violates_its_cap_during_the_peak_and_never_trips() {
         d.trips.is_empty(),
         "never above the rating (peak 5514 W < 6240 W)"
     );
-    assert_eq!(
-        d.max_heat, 0.0,
-        "M ≤ 5514/6240 = 0.88 < 1: the breaker never heats"
-    );
+    // The breaker (ul489-le30a, two-body) warms below its rating but never reaches 1:
+    // each body relaxes towards its share of x = M² (M = P / 6240 W), the fast one (62 %)
+    // with τ 145 s, the slow one (38 %) with τ 1300 s. Both rise through 3653 W for
+    // 1800 s and 5514 W for 1533.333 s and the sum peaks when the load falls at
+    // 3333.333 s (then the fast body cools faster than the slow one warms):
+    // 0.484116 + 0.235509 = 0.719626.
+    let step = |h: (f64, f64), p: f64, dt: f64| {
+        let x = (p / 6240.0f64).powi(2);
+        (
+            0.62 * x + (h.0 - 0.62 * x) * (-dt / 145.0).exp(),
+            0.38 * x + (h.1 - 0.38 * x) * (-dt / 1300.0).exp(),
+        )
+    };
+    let h = step(step((0.0, 0.0), 3653.0, 1800.0), 5514.0, 4600.0 / 3.0);
+    close(d.max_heat, h.0 + h.1, 1e-9, "peak heat, M ≤ 0.88 < 1");
+    close(d.max_heat, 0.719626, 1e-6, "peak heat (literal)");
     assert_eq!(d.min_time_to_trip_s, None);
     // One episode, from 1800 s to 3333.333 s: 1533.333 s over the cap.
     assert_eq!(d.violations.episodes, 1);
@@ -1004,7 +1052,7 @@ fn shipped_preheated_trip_scenario_trips_preloaded_breakers_sooner_unless_model_
 }
 
 #[test]
-fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
+fn shipped_overload_trip_scenario_trips_at_151_9_s_and_loses_all_36_vms() {
     let sc = load_file(
         &crate_path("scenarios/rack/overload-trip.toml"),
         &Library::new(vec![]),
@@ -1012,25 +1060,34 @@ fn shipped_overload_trip_scenario_trips_at_160_s_and_loses_all_36_vms() {
     .unwrap_or_else(|e| panic!("{e}"));
     let r = run(&sc);
     let d = device(&r, "rack1");
-    // 36 × 260 W = 9360 W = 45 A = 150% of 30 A: t = 200 / (1.5² − 1) = 160 s.
+    // 36 × 260 W = 9360 W = 45 A = 150% of 30 A, x = 2.25, on the two-body ul489-le30a
+    // from cold: the root of 2.25 (1 − 0.62 e^(−t/145) − 0.38 e^(−t/1300)) = 1, found here
+    // by bisection on that formula: 151.914 s (worked in the scenario file).
+    let f = |t: f64| 2.25 * (1.0 - 0.62 * (-t / 145.0).exp() - 0.38 * (-t / 1300.0).exp()) - 1.0;
+    let (mut lo, mut hi) = (0.0, 1000.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if f(mid) < 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
     assert_eq!(d.trips.len(), 1);
-    close(d.trips[0].time_s, 160.0, 1e-3, "trip time");
+    close(d.trips[0].time_s, hi, 1e-6, "trip time");
+    close(d.trips[0].time_s, 151.914, 1e-3, "trip time (literal)");
+    let t = d.trips[0].time_s;
     close(d.trips[0].load_cut_w, 9360.0, 1e-6, "load cut");
     assert_eq!(r.summary.vms.len(), 36);
     assert!(r.summary.vms.iter().all(|v| v.lost));
     assert_eq!(event_count(&r, "vm_lost", "vm-"), 36);
-    // Above the 4992 W cap from 0 to 160 s: one episode of 160 s, (9360 − 4992) × 160
-    // = 4368 × 160 = 698,880 J over the cap.
+    // Above the 4992 W cap from 0 to the trip: one episode of t s, (9360 − 4992) × t
+    // = 4368 × 151.914 = 663,560 J over the cap.
     assert_eq!(d.violations.episodes, 1);
-    close(
-        d.violations.seconds_over_cap,
-        160.0,
-        1e-3,
-        "seconds over cap",
-    );
+    close(d.violations.seconds_over_cap, t, 1e-6, "seconds over cap");
     close(
         d.violations.energy_over_cap_j,
-        698_880.0,
+        4368.0 * t,
         0.01,
         "energy over cap",
     );

@@ -30,6 +30,7 @@
 
 use capsim::app::{run_command, RunOptions};
 use capsim::model::meter::MeterSpec;
+use capsim::model::Thermal;
 use capsim::policy::PolicyConfig;
 use capsim::scenario::{load_file, Library, Scenario};
 use capsim::sim::{run, RunResult};
@@ -768,8 +769,10 @@ fn no_example_policy_trips_a_breaker_that_none_does_not() {
 }
 
 /// rack-a rated 4.4 A (4.4 × 230 = 1012 W; thermal pickup 1.13 × 1012 = 1143.56 W) and
-/// capped at 1000 W: `none` trips it, DVFS's floor does not heat it.
-fn harsh(file: &str) -> RunResult {
+/// capped at 1000 W: `none` trips it, DVFS's floor does not heat it. `integral` swaps its
+/// iec60898-c breaker's two-body thermal state for Model A (reset 600 s, the notes'
+/// preset value), whose heat is a sum of rates worked by hand below.
+fn harsh_with(file: &str, integral: bool) -> RunResult {
     let mut sc = scenario(file);
     sc.output.interval_ns = 10 * S;
     sc.output.servers = false;
@@ -777,14 +780,78 @@ fn harsh(file: &str) -> RunResult {
     let a = sc.devices.iter_mut().find(|d| d.name == "rack-a").unwrap();
     a.rating_a = Some(4.4);
     a.cap_w = Some(1000.0);
+    if integral {
+        let curve = &mut a.breaker.as_mut().unwrap().curve;
+        curve.thermal = Thermal::Integral;
+        curve.reset_s = Some(600.0);
+    }
     run(&sc)
+}
+
+fn harsh(file: &str) -> RunResult {
+    harsh_with(file, true)
+}
+
+#[test]
+fn in_an_overload_that_trips_none_the_shipped_two_body_breaker_trips_sooner_and_dvfs_holds() {
+    // The same overload on the shipped iec60898-c (two-body: 62 % of the heating in a
+    // fast body, τ 145 s; 38 % in a slow one, τ 1300 s; x = (M / 1.13)²). Before 300 s
+    // rack-a carries 963.2 W, x₀ = (963.2 / 1012 / 1.13)² = 0.709439, which Model A
+    // ignores but the bodies do not: at 300 s the fast one holds 0.62 x₀ (1 − e^(−300/145))
+    // = 0.384292 and the slow one 0.38 x₀ (1 − e^(−300/1300)) = 0.055556. At 1344 W
+    // (x = 1.381277) their sum reaches 1 after 386.883 s (bisection on the formula
+    // below): rack-a trips at 686.883 s, 137.7 s before Model A's 824.554 s.
+    let (x0, x1) = (
+        (963.2f64 / 1012.0 / 1.13).powi(2),
+        (1344.0f64 / 1012.0 / 1.13).powi(2),
+    );
+    let hf = 0.62 * x0 * (1.0 - (-300.0f64 / 145.0).exp());
+    let hs = 0.38 * x0 * (1.0 - (-300.0f64 / 1300.0).exp());
+    let sum = |t: f64| {
+        0.62 * x1
+            + (hf - 0.62 * x1) * (-t / 145.0).exp()
+            + 0.38 * x1
+            + (hs - 0.38 * x1) * (-t / 1300.0).exp()
+    };
+    let (mut lo, mut hi) = (0.0, 2000.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if sum(mid) < 1.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let none = harsh_with("capping-none.toml", false);
+    let a = device(&none, "rack-a");
+    assert_eq!(a.trips.len(), 1, "none should trip rack-a: {:?}", a.trips);
+    close(a.trips[0].time_s, 300.0 + hi, 1e-6, "none's trip time");
+    close(
+        a.trips[0].time_s,
+        686.883,
+        1e-3,
+        "none's trip time (literal)",
+    );
+    // DVFS and group DVFS are at 1093.44 W (x = 0.914265 < 1) 2.00102 s after the
+    // overload starts: the bodies then relax towards a sum below 1 and nothing trips.
+    for file in ["capping-dvfs.toml", "capping-group-dvfs.toml"] {
+        let r = harsh_with(file, false);
+        assert!(
+            trips(&r).values().all(|&n| n == 0),
+            "{file}: {:?}",
+            trips(&r)
+        );
+        let heat = device(&r, "rack-a").max_heat;
+        assert!(heat < 0.914265, "{file}: heat {heat} at or above x at P8");
+    }
 }
 
 #[test]
 fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
     let none = harsh("capping-none.toml");
     let a = device(&none, "rack-a");
-    // k = 200 s (no draw): before 300 s, 963.2 W < 1143.56 W: no heat. From 300 s:
+    // rack-a's breaker under Model A (`harsh`; the shipped two-body state is the next
+    // test). k = 200 s (no draw): before 300 s, 963.2 W < 1143.56 W: no heat. From 300 s:
     // M = 1344 / 1012 = 1.32806, x = (M / 1.13)² = 1.38128, t = 200 / 0.38128 = 524.55 s:
     // rack-a trips at 824.55 s (before the overload ends at 900 s), cutting 1344 W.
     assert_eq!(a.breaker_k_s, Some(200.0));

@@ -149,6 +149,6 @@ fn every_model_and_calibrated_file_parses_under_its_kinds() {
         parse::<WorkloadFile>(&src).unwrap_or_else(|e| panic!("{e}"));
         n += 1;
     }
-    // 10 servers + 15 calibrated, 10 breakers, 9 presets, 4 workloads.
-    assert_eq!(n, 48);
+    // 10 servers + 15 calibrated, 11 breakers, 9 presets, 4 workloads.
+    assert_eq!(n, 49);
 }

@@ -74,7 +74,7 @@ pub enum Thermal {
         /// k, so the tolerance band spreads both models' trip times alike).
         tau_s: f64,
     },
-    /// Two bodies, fast and slow, sharing the heating x (see [`super::two_body`]); trips
+    /// Two bodies, fast and slow, sharing the heating x (see [`super::TwoBody`]); trips
     /// when their heats sum to 1. Time constants nominal, scaled per device like τ.
     TwoBody(TwoBody),
 }

@@ -16,3 +16,9 @@ pub(crate) mod server;
 pub(crate) mod two_body;
 pub(crate) mod vm;
 pub mod workload;
+
+/// A breaker's trip curve and thermal model, for changing a loaded scenario's breakers in
+/// code (e.g. one device's thermal state for a sensitivity run).
+pub use breaker::{Thermal, TripCurve};
+/// The two-body thermal state's parameters (`Thermal::TwoBody`).
+pub use two_body::TwoBody;

@@ -175,8 +175,9 @@ pub struct BreakerFile {
     pub k: Seconds,
     /// Per-device tolerance band for k.
     pub k_band: Option<(Seconds, Seconds)>,
-    /// `"integral"` (Model A, the default), `"first-order"` (Model B, which remembers
-    /// preload: notes/capping-and-breakers.md §4.3) or `"two-body"` (src/model/two_body.rs).
+    /// `"integral"` (Model A, when the field is absent), `"first-order"` (Model B, which
+    /// remembers preload: notes/capping-and-breakers.md §4.3) or `"two-body"`
+    /// (src/model/two_body.rs; the shipped thermal-magnetic presets use it).
     #[serde(default)]
     pub thermal: ThermalKind,
     /// Model B's nominal time constant τ (first-order only).
