@@ -890,11 +890,11 @@ fn in_an_overload_that_trips_none_dvfs_keeps_the_breaker_closed() {
         // dvfs+migration: the same DVFS first, and migrations only lower rack-a further
         // (each sender adds 3.29 W of NIC to a ≥ 49 W margin).
         ("capping-dvfs-then-migration.toml", 2.00102 * rate),
-        // thunderbolt: batch quotas cut to 0.5 core at 302.016 s (8 × (100 + 3 × 17)
-        // = 1208 W), 0.25 at 303.016 s (1140 W < 1143.56 W: cooling from then on):
-        // H = 2.016 × 0.0019064 + 1 × heating(1208) = 0.0038433 + 0.0005794 = 0.0044227.
-        // Its floor, 0.1 core per batch VM: 8 × (100 + 2.2 × 17) = 1099.2 W, never heats.
-        ("capping-thunderbolt.toml", 2.016 * rate + heating(1208.0)),
+        // thunderbolt: every batch VM hard-throttled to its 1 % floor at 302.016 s
+        // (1344 W > 0.98 × 1000 W): 8 × (100 + 2.02 × 17) = 1074.72 W < 1143.56 W, and
+        // the readings stay above 980 W (the hard threshold) so it stays there:
+        // H = 2.016 × 0.0019064 = 0.0038433.
+        ("capping-thunderbolt.toml", 2.016 * rate),
         // idle: 10 % more forced idle per period (the ticks at 302–305 s all read over
         // 1000 W), each after 1 ms + half powerclamp's interval at the new fraction:
         // 1344 W until 302.031 s, then 3.6 cores: 1289.6 W until 303.016 s, 3.2: 1235.2 W
@@ -949,64 +949,101 @@ fn thunderbolt_caps_only_the_low_priority_vms() {
             e.time_ns as f64 / 1e9
         );
     }
-    // Every batch VM is cut at the first reading over the cap (the (300, 301] mean, seen
-    // at the 302 s tick, + 16 ms) to half its use (its CPU counter over (301, 302]: one
-    // core): 0.5 core → 8 × (100 + (2 + 2 × 0.5) × 17) = 1208 W. The 303 s tick still
-    // reads 1344 W ((301, 302]): 0.25 at 303.016 s → 1140 W. The 304 s tick reads
-    // (302, 303] = 0.016 × 1344 + 0.984 × 1208 = 1210.2 W > 1200 W: 0.125 at 304.016 s →
-    // 8 × (100 + 2.25 × 17) = 1106 W. From the 305 s tick it reads 1141.1, then 1106 W,
-    // in the hold band (1080 W, 1200 W]: no more cuts.
-    let mut released = 0;
-    for k in 1..=16 {
-        let name = format!("batch-{k}");
-        let mine: Vec<_> = capped.iter().filter(|e| e.entity == name).collect();
-        assert!(mine.len() >= 3, "{name}: cut three times: {mine:?}");
-        for (i, (t, q)) in [(302, 0.5), (303, 0.25), (304, 0.125)].iter().enumerate() {
-            assert_eq!(mine[i].time_ns, t * S + 16_000_000, "{name} cut {i}");
-            close(detail_f64(&mine[i].detail, "cap_cores"), *q, 1e-12, &name);
-        }
-        // Released (randomly) only once the rack is under the uncap band, after 900 s.
-        if let Some(release) = mine.iter().find(|e| e.detail == "cap_cores=none") {
-            assert!(
-                release.time_ns > 900 * S,
-                "{name} released during the overload"
-            );
-            released += 1;
+    // Thresholds: high 0.98 × 1200 = 1176 W, low 0.96 × 1200 = 1152 W. The 302 s tick
+    // reads (300, 301] = 1344 W > 1176 W: hard throttling, every batch VM's bandwidth
+    // 1 × 0.01 = 1 % of its one vCPU, applied 16 ms later: 8 × (100 + (2 + 2 × 0.01) × 17)
+    // = 1074.72 W. The 303 s tick still reads 1344 W, but 0.01 × 0.01 is floored at 0.01:
+    // no command. The 304 s tick reads (302, 303] = 0.016 × 1344 + 0.984 × 1074.72 =
+    // 1079.03 W ≤ 1152 W: unthrottling starts, each VM drawing its wait w ∈ [1, 10] s, so
+    // its first +5 % step is at the first tick at or after 304 + w: 306 s at the earliest
+    // (w > 1 almost surely), 314 s at the latest.
+    let mut quotas: BTreeMap<String, Vec<(u64, Option<f64>)>> = BTreeMap::new();
+    for e in &capped {
+        let q = (e.detail != "cap_cores=none").then(|| detail_f64(&e.detail, "cap_cores"));
+        quotas
+            .entry(e.entity.clone())
+            .or_default()
+            .push((e.time_ns, q));
+    }
+    assert_eq!(quotas.len(), 16, "every batch VM is throttled");
+    for (name, mine) in &quotas {
+        assert_eq!(
+            mine[0],
+            (302 * S + 16_000_000, Some(0.01)),
+            "{name}: hard cut"
+        );
+        let first_step = mine[1].0;
+        assert!(
+            (306 * S + 16_000_000..=314 * S + 16_000_000).contains(&first_step),
+            "{name}: first unthrottle step at {first_step}"
+        );
+        close(mine[1].1.unwrap(), 0.06, 1e-12, name);
+        // Every later change is a soft cut (× 0.75), a hard cut (× 0.01, floored at
+        // 0.01) or a +5 % step, never below the floor, and a quota is removed only by a
+        // step that would reach 100 %; two steps in a row are 2–10 s apart (the next is
+        // due w ∈ (1, 10] s after a tick, so at its ceiling).
+        for w in mine.windows(2) {
+            let ((t0, q0), (t1, q1)) = (w[0], w[1]);
+            // Released (after 900 s, when the backlog lets its rack rise again) and cut
+            // afresh: from a bandwidth of 1.
+            let Some(q0) = q0 else {
+                let q1 = q1.expect("a release follows a cut");
+                assert!(q1 == 0.75 || q1 == 0.01, "{name}: {q1} after a release");
+                continue;
+            };
+            match q1 {
+                None => assert!(q0 + 0.05 >= 1.0 - 1e-9, "{name}: released from {q0}"),
+                Some(q1) => {
+                    assert!(q1 >= 0.01 - 1e-12, "{name}: {q1} below the floor");
+                    let soft = (q1 - 0.75 * q0).abs() < 1e-12;
+                    let hard = (q1 - (0.01 * q0).max(0.01)).abs() < 1e-12;
+                    let step = (q1 - (q0 + 0.05)).abs() < 1e-12;
+                    assert!(soft || hard || step, "{name}: {q0} → {q1} at {t1}");
+                    if step && (q0 - 0.01).abs() > 1e-12 {
+                        let gap = t1 - t0;
+                        assert!(gap >= 2 * S, "{name}: steps {gap} ns apart");
+                    }
+                }
+            }
         }
     }
+    // Once engaged the rack never reaches its cap again during the overload: a step is
+    // sent only when the reading is at most 1152 W, that reading lags the power by one
+    // period, so at most two periods of steps are unseen: 16 VMs × 0.05 × 17 W = 13.6 W
+    // each, 1152 + 2 × 13.6 = 1179.2 W < 1200 W (soft cuts only lower it). So rack-a is
+    // over its cap only from 300 s to the cut at 302.016 s: 2.016 × 144 = 290.304 J.
+    let a = device(r, "rack-a");
+    assert_eq!(a.violations.episodes, 1);
+    close(
+        a.violations.seconds_over_cap,
+        2.016,
+        1e-9,
+        "seconds over cap",
+    );
+    close(
+        a.violations.energy_over_cap_j,
+        290.304,
+        1e-6,
+        "energy over cap",
+    );
     let col = column(r, "rack-a.power_w");
     close(
-        row_ending_at(&col, 600 * S),
-        1106.0,
+        row_ending_at(&col, 302 * S + 200 * 1_000_000),
+        1074.72,
         1e-6,
-        "rack-a at 600 s",
+        "rack-a at 302.2 s",
     );
-    // After 900 s the web VMs want 0.3 core and the capped batch VMs get their 0.125:
-    // 8 × (100 + (2 × 0.3 + 2 × 0.125) × 17) = 915.6 W, under the uncap band (1080 W), so
-    // each capped VM is released with probability 0.25 per tick. A released VM owes
-    // about 0.875 × 598 ≈ 523 core-s and runs its whole core to catch up, adding
-    // 0.875 × 17 = 14.875 W. Releases go on while the readings are under 1080 W, so at
-    // least ⌈(1080 − 915.6)/14.875⌉ = 12 (11 give 1079.2 W), and the lagging readings
-    // may let a few more through; even 16 (1153.6 W) stay in the hold band, so there is
-    // no new cut and the rack ends at 915.6 + 14.875 n W.
-    assert!(
-        (12..=16).contains(&released),
-        "{released} batch VMs released"
-    );
-    close(
-        row_ending_at(&col, 1200 * S),
-        915.6 + 14.875 * released as f64,
-        1e-6,
-        "rack-a at 1200 s",
-    );
+    for (t, p) in rows_within(&col, 306 * S, 900 * S) {
+        assert!(p <= 1179.2 + 0.5, "rack-a at {} s: {p} W", t as f64 / 1e9);
+    }
     // In this world every VM gets its demand unless capped (4 × 1 core on 4 cores at
-    // most), so only capped VMs are ever throttled: batch-* from 302.001 s at least until
-    // 900 s (597.999 s), web-* and quiet-* never.
+    // most), so only capped VMs are ever throttled: batch-* from 302.016 s at least until
+    // 900 s (597.984 s), web-* and quiet-* never.
     for v in &r.summary.vms {
         if v.name.starts_with("batch-") {
             assert_eq!(v.priority, 0);
             assert!(
-                v.time_throttled_s >= 597.999 - 1e-9,
+                v.time_throttled_s >= 597.984 - 1e-9,
                 "{}: throttled {} s",
                 v.name,
                 v.time_throttled_s
@@ -1274,7 +1311,8 @@ fn summary_json_has_the_policy_throttling_and_provisioning_figures() {
             .as_f64()
             .unwrap_or_else(|| panic!("{name}: no time_throttled_s"));
         if name.starts_with("batch-") {
-            assert!(t > 598.0, "{name}: {t}");
+            // From the hard cut at 302.016 s until at least 900 s.
+            assert!(t >= 597.984 - 1e-9, "{name}: {t}");
         } else {
             assert_eq!(t, 0.0, "{name}");
         }

@@ -107,14 +107,25 @@ pub struct Gain {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Quotas {
+    /// Hard-throttle above this fraction of the cap (default "98%").
+    pub high: Option<Percent>,
+    /// Unthrottle at or below this fraction of the cap, below `high` (default "96%").
+    pub low: Option<Percent>,
     /// VMs with priority at or below this are throttled (default 0).
     pub low_priority: Option<u32>,
-    /// Multiplicative decrease per period, in (0 %, 100 %) (default "50%").
-    pub decrease: Option<Percent>,
-    /// Smallest quota, % of a core (default "10%").
-    pub min_quota: Option<Percent>,
-    /// Release probability per period below the uncap band (default "25%").
-    pub recovery: Option<Percent>,
+    /// Bandwidth multiplier per period above `high`, in (0 %, 100 %) (default "1%").
+    pub hard: Option<Percent>,
+    /// Bandwidth multiplier per period between `low` and `high` once engaged, in
+    /// (0 %, 100 %] (default "75%").
+    pub soft: Option<Percent>,
+    /// Smallest bandwidth, share of the VM's vCPUs, in (0 %, 100 %] (default "1%").
+    pub floor: Option<Percent>,
+    /// Bandwidth given back per unthrottle step, share of the VM's vCPUs, in (0 %, 100 %]
+    /// (default "5%").
+    pub release_step: Option<Percent>,
+    /// Random wait before each unthrottle step, uniform between the two, s (default
+    /// ["1s", "10s"]).
+    pub release_wait: Option<(Seconds, Seconds)>,
     /// CPU-quota latency, command to enforced cap (default "16ms": 1 ms command delivery,
     /// an assumption, plus the mean 15 ms wait for Xen's next credit accounting;
     /// `policy::CREDIT_ACCOUNTING_WAIT_NS` gives the source).
@@ -205,10 +216,8 @@ parts! {
 }
 
 parts! {
-    /// `thunderbolt`: bands and quotas.
+    /// `thunderbolt`: its two thresholds and quota throttling (no three bands).
     pub struct ThunderboltEntry {
-        /// Capping thresholds.
-        pub bands: BandsEntry,
         /// Quota throttling.
         pub quotas: Quotas,
     }
@@ -354,19 +363,44 @@ impl ThunderboltEntry {
     fn config(&self, cx: &dyn PolicyContext) -> Result<thunderbolt::Config, ConfigError> {
         let def = thunderbolt::Config::default();
         let q = &self.quotas;
-        let decrease = pct(q.decrease, def.decrease);
-        if !(decrease > 0.0 && decrease < 1.0) {
+        let frac = |v: Option<Percent>, d: f64, field: &str, open_top: bool| {
+            let x = pct(v, d);
+            let ok = x > 0.0 && if open_top { x < 1.0 } else { x <= 1.0 };
+            if ok {
+                Ok(x)
+            } else {
+                let top = if open_top { "100% (exclusive)" } else { "100%" };
+                Err(cx.err(
+                    &format!("policy.{field}"),
+                    format!("must be above 0% and at most {top}"),
+                ))
+            }
+        };
+        let (high, low) = (pct(q.high, def.high), pct(q.low, def.low));
+        if !(low > 0.0 && low < high) {
             return Err(cx.err(
-                "policy.decrease",
-                "must be between 0% and 100% (exclusive)".into(),
+                "policy.low",
+                format!("must be above 0% and below high ({}%)", high * 100.0),
+            ));
+        }
+        let wait = q.release_wait.map_or(def.release_wait_ns, |(a, b)| {
+            (secs_to_nanos(a.0), secs_to_nanos(b.0))
+        });
+        if wait.0 > wait.1 {
+            return Err(cx.err(
+                "policy.release_wait",
+                "is [shortest, longest]: the first must not exceed the second".into(),
             ));
         }
         Ok(thunderbolt::Config {
-            bands: self.bands.config(cx)?,
+            high,
+            low,
             low_priority: q.low_priority.unwrap_or(def.low_priority),
-            decrease,
-            min_quota: pct(q.min_quota, def.min_quota),
-            recovery: pct(q.recovery, def.recovery).min(1.0),
+            hard: frac(q.hard, def.hard, "hard", true)?,
+            soft: frac(q.soft, def.soft, "soft", false)?,
+            floor: frac(q.floor, def.floor, "floor", false)?,
+            release_step: frac(q.release_step, def.release_step, "release_step", false)?,
+            release_wait_ns: wait,
         })
     }
 }
