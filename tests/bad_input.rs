@@ -492,14 +492,15 @@ fn a_policy_field_its_kind_does_not_take_is_named_with_the_kinds_fields() {
     assert_eq!((e.line, e.column), (22, 1), "{e}");
     assert!(from(&text, e.line, e.column).starts_with("gain"));
     assert_eq!(e.field, "policy.gain");
-    // group-dvfs takes the common timing fields, the bands and its DVFS latency.
+    // group-dvfs takes the common timing fields, the bands, its bucket width and its DVFS
+    // latency.
     assert_eq!(
         e.message,
-        "`group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, dvfs_latency"
+        "`group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, bucket, dvfs_latency"
     );
     assert_eq!(
         e.to_string(),
-        "s.toml:22:1: field `policy.gain`: `group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, dvfs_latency"
+        "s.toml:22:1: field `policy.gain`: `group-dvfs` has no field `gain`; its fields are: period, pdu_meter, bmc, cpu_counters, cap, target, uncap, bucket, dvfs_latency"
     );
     // The same field is valid for `dvfs`.
     load_str(

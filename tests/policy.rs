@@ -382,21 +382,23 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
         1e-6,
         "energy over cap",
     );
-    // It aims at 0.95 × 1200 = 1140 W: to save 1344 − 1140 = 204 W, highest power first
-    // (all alike: lowest index first), each server stepping down until its saving covers
-    // what is left: a-1…a-6 to P8 (saving 4 × (17 − 9.17) = 31.32 W each, 187.92 W), a-7
-    // to P4 (4 × (17 − 12.9) = 16.4 W ≥ 204 − 187.92 = 16.08 W): 1344 − 187.92 − 16.4
-    // = 1139.68 W from 302.00102 s. The 303 s tick still reads (301, 302] = 1344 W and the
-    // BMCs' 168 W, so it cuts another 204 W: a-1…a-6 have nothing left, a-7 goes on to P8
-    // (its estimated saving from P4, 68 × (1 − 9.17/12.9) = 19.7 W, is short of 204), a-8
-    // to P8 too: every server at P8 from 303.00102 s, 8 × 136.68 = 1093.44 W. Then it reads
-    // 1139.89 W ((302, 303]: 0.00102 × 1344 + 0.99898 × 1139.68), then 1093.49 and
-    // 1093.44 W,
-    // all in the hold band (1080 W, 1200 W]: it stays there.
+    // It aims at 0.95 × 1200 = 1140 W: to save 1344 − 1140 = 204 W. Every server hosts a
+    // priority-1 VM (one priority group) and reads 168 W (one 10 W bucket), so the cut is
+    // spread evenly, in index order, each server taking the fastest p-state whose saving
+    // 68 × (1 − core_w/17) covers its share of what is left (P7 27.72 W, P6 24.04 W):
+    // a-1 204/8 = 25.5 → P7; a-2 176.28/7 = 25.18 → P7; a-3 148.56/6 = 24.76 → P7; a-4
+    // 120.84/5 = 24.17 → P7; a-5 93.12/4 = 23.28 → P6; a-6 69.08/3 = 23.03 → P6; a-7
+    // 45.04/2 = 22.52 → P6; a-8 21.0 → P6: 1344 − 4 × 27.72 − 4 × 24.04 = 1136.96 W from
+    // 302.00102 s. The 303 s tick still reads (301, 302] = 1344 W and the BMCs' 168 W, so
+    // it cuts another 204 W: each share (25.5 W and more) exceeds what one more step
+    // saves (P7 → P8: 68 × (1 − 9.17/10.07) = 6.08 W; P6 → P8: 11.26 W), so every server
+    // goes to P8 from 303.00102 s, 8 × 136.68 = 1093.44 W. Then it reads 1137.17 W
+    // ((302, 303]: 0.00102 × 1344 + 0.99898 × 1136.96), then 1093.49 and 1093.44 W, all in
+    // the hold band (1080 W, 1200 W]: it stays there.
     let col = column(r, "rack-a.power_w");
     close(
         row_ending_at(&col, 302 * S + 200 * 1_000_000),
-        1139.68,
+        1136.96,
         1e-6,
         "rack-a at 302.2 s",
     );
@@ -406,17 +408,18 @@ fn group_dvfs_brings_rack_a_under_its_cap_within_the_same_settling_time() {
         1e-6,
         "rack-a at 600 s",
     );
-    // As under per-server DVFS the VMs still owe work at the end (a-1…a-6 at P8 from
-    // 302.00102 s: (1 − 0.6) × 597.99898 − (0.6 − 0.3) × 300 = 149.20 core-s each), so every
-    // server stays at P8, in the hold band, instead of 963.2 W.
+    // As under per-server DVFS the VMs still owe work at the end (a-1's at P7 for 1 s,
+    // then P8: (1 − 0.65) × 1 + (1 − 0.6) × 596.99898 − (0.6 − 0.3) × 300 = 149.15 core-s
+    // each), so every server stays at P8, in the hold band, instead of 963.2 W.
     close(
         row_ending_at(&col, 1200 * S),
         1093.44,
         1e-6,
         "rack-a at 1200 s",
     );
+    let ff7 = 1.7333 / 2.6667;
     let ff8 = 1.6 / 2.6667;
-    let owed = (1.0 - ff8) * 597.99898 - (ff8 - 0.3) * 300.0;
+    let owed = (1.0 - ff7) + (1.0 - ff8) * 596.99898 - (ff8 - 0.3) * 300.0;
     for v in r.summary.vms.iter().filter(|v| v.host == "a-1") {
         close(v.backlog_at_end_core_s, owed, 1e-6, &v.name);
     }
@@ -529,6 +532,80 @@ fn postcopy_migration_relieves_rack_power_at_once() {
 // Meters are the policies' only view
 // ---------------------------------------------------------------------------------------
 
+#[test]
+fn group_dvfs_cuts_the_lowest_priority_group_first_and_its_highest_bucket_first() {
+    // One rack capped at 620 W (target 0.95 × 620 = 589 W) with four i7-920 hosts, one
+    // 4-vCPU VM each: s-1 priority 0 at 100 % (168 W), s-2 priority 0 at 50 % (2 cores,
+    // 134 W), s-3 and s-4 priority 1 at 100 % (168 W each): 638 W. The 2 s tick reads
+    // (0, 1] = 638 W > 620 W: save 638 − 589 = 49 W. Priority 0 first, its 10 W buckets
+    // from the top: [s-1] alone (134 W is 34 W below it) takes all 49 W, more than its
+    // slowest p-state saves (68 × (1 − 9.17/17) = 31.32 W): P8, 17.68 W left. Then [s-2]
+    // (34 W dynamic): P8 saves 34 × (1 − 9.17/17) = 15.66 W < 17.68: P8, 2.02 W left. Then
+    // priority 1, one bucket [s-3, s-4]: s-3's share 2.02 / 2 = 1.01 W, covered by P1
+    // (68 × (1 − 15.94/17) = 4.24 W); nothing is left for s-4. (Highest power first
+    // without the groups would have slowed s-3 and s-4 before s-2.)
+    let text = r#"
+name = "dynamo-groups"
+duration = "3s"
+[policy]
+kind = "group-dvfs"
+[[pdus]]
+name = "rack"
+voltage = "230V"
+rating = "10A"
+cap = "620W"
+[[servers]]
+name = "s"
+count = 4
+model = "i7-920-xen34"
+pdu = "rack"
+[[vms]]
+name = "low-full"
+host = "s-1"
+vcpus = 4
+priority = 0
+demand = { kind = "constant", level = "100%" }
+[[vms]]
+name = "low-half"
+host = "s-2"
+vcpus = 4
+priority = 0
+demand = { kind = "constant", level = "50%" }
+[[vms]]
+name = "high-3"
+host = "s-3"
+vcpus = 4
+priority = 1
+demand = { kind = "constant", level = "100%" }
+[[vms]]
+name = "high-4"
+host = "s-4"
+vcpus = 4
+priority = 1
+demand = { kind = "constant", level = "100%" }
+"#;
+    let lib = Library::new(vec![]);
+    let sc = capsim::scenario::load_str("dynamo-groups", text, Path::new("."), &lib)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = run(&sc);
+    let got: Vec<(u64, String, String)> = r
+        .event_rows()
+        .into_iter()
+        .filter(|e| e.kind == "policy_pstate")
+        .map(|e| (e.time_ns, e.entity, e.detail))
+        .collect();
+    let at = 2 * S + 1_020_000;
+    let want: Vec<(u64, String, String)> = [
+        ("s-1", "pstate=8"),
+        ("s-2", "pstate=8"),
+        ("s-3", "pstate=1"),
+    ]
+    .iter()
+    .map(|(s, d)| (at, s.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(got, want);
+}
+
 /// Group DVFS on the shared world with its PDU meters and BMCs reporting as given (and a
 /// control period of `period_ns`), over the first `secs` seconds; the demand steps of
 /// rack-a's VMs replaced by `steps`.
@@ -579,7 +656,8 @@ fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
     let (p, l) = (pstate_times(&prompt), pstate_times(&late));
     assert_eq!(p.first(), Some(&301_001_020_000), "{p:?}");
     assert_eq!(l.first(), Some(&304_001_020_000), "{l:?}");
-    // The first decision is the same: a-1…a-6 to P8 and a-7 to P4, at once.
+    // The first decision is the same: the even spread of group_dvfs_brings_rack_a_under…,
+    // a-1…a-4 to P7 and a-5…a-8 to P6, at once.
     let first = |r: &RunResult, t: u64| -> Vec<(String, String)> {
         r.event_rows()
             .into_iter()
@@ -589,8 +667,14 @@ fn a_three_second_meter_delay_makes_the_policy_act_three_seconds_later() {
     };
     let a = first(&prompt, 301_001_020_000);
     assert_eq!(a, first(&late, 304_001_020_000));
-    assert_eq!(a.len(), 7, "{a:?}");
-    assert_eq!(a[6], ("a-7".to_string(), "pstate=4".to_string()));
+    assert_eq!(a.len(), 8, "{a:?}");
+    for (i, (name, detail)) in a.iter().enumerate() {
+        let want = if i < 4 { "pstate=7" } else { "pstate=6" };
+        assert_eq!(
+            (name.as_str(), detail.as_str()),
+            (format!("a-{}", i + 1).as_str(), want)
+        );
+    }
     // Over the cap for 1.00102 s and for 4.00102 s: × 144 W over it.
     let over = |r: &RunResult| device(r, "rack-a").violations.energy_over_cap_j;
     close(

@@ -144,9 +144,9 @@ pub enum PolicyConfig {
     None,
     /// Per-server DVFS feedback (Lefurgy-style).
     DvfsFeedback(dvfs_feedback::Config),
-    /// Rack/group DVFS, highest power first (Dynamo-style).
+    /// Rack/group DVFS with priority groups and high-bucket-first (Dynamo).
     GroupDvfs(group_dvfs::Config),
-    /// CPU quotas on low-priority VMs (Thunderbolt-style).
+    /// Two-threshold CPU-bandwidth throttling of low-priority VMs (Thunderbolt).
     Thunderbolt(thunderbolt::Config),
     /// Idle injection on the highest-power servers.
     IdleInjection(idle_injection::Config),
@@ -219,7 +219,9 @@ pub const PSTATE_TRANSITION_NS: u64 = 20_000;
 /// 50 ms; set `cap_latency` to model one.)
 pub const CREDIT_ACCOUNTING_WAIT_NS: u64 = 15_000_000;
 
-/// Act above 100 % of the cap, aim for 95 %, release below 90 % (Dynamo's bands).
+/// Act above 100 % of the cap, aim for 95 %, release below 90 %: Dynamo's three bands,
+/// with values that are an ASSUMPTION (the paper's §IV values are unchecked; the notes
+/// suggest 97 / 94 / 90 % of rated power).
 impl Default for Bands {
     fn default() -> Self {
         Bands {

@@ -14,7 +14,7 @@ use crate::policy::{
 };
 use crate::scenario::error::ConfigError;
 use crate::scenario::tagged::{part, parts, tagged, Tagged};
-use crate::units::{Percent, Seconds};
+use crate::units::{Percent, Power, Seconds};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -28,9 +28,9 @@ tagged! {
         "none" => None(()),
         /// Per-server DVFS feedback (Lefurgy-style).
         "dvfs" => Dvfs(DvfsEntry),
-        /// Rack/group DVFS, highest power first (Dynamo-style).
+        /// Rack/group DVFS with priority groups and high-bucket-first (Dynamo).
         "group-dvfs" => GroupDvfs(GroupDvfsEntry),
-        /// CPU quotas on low-priority VMs (Thunderbolt-style).
+        /// Two-threshold CPU-bandwidth throttling of low-priority VMs (Thunderbolt).
         "thunderbolt" => Thunderbolt(ThunderboltEntry),
         /// Idle injection on the highest-power servers.
         "idle" => Idle(IdleEntry),
@@ -93,6 +93,15 @@ pub struct DvfsLatency {
     /// DVFS latency, command to new p-state (default "1.02ms": 1 ms command delivery, an
     /// assumption, plus 20 µs transition; `policy::PSTATE_TRANSITION_NS` gives the source).
     pub dvfs_latency: Option<Seconds>,
+}
+
+/// `group-dvfs`'s own fields (defaults: `policy::group_dvfs::Config::default()`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Buckets {
+    /// Width of the power buckets high-bucket-first spreads a cut over (default "10W",
+    /// an assumption with range 5–20 W).
+    pub bucket: Option<Power>,
 }
 
 /// `dvfs`'s own fields.
@@ -186,6 +195,7 @@ pub struct MigrationPolicy {
 part!(
     Timing,
     BandsEntry,
+    Buckets,
     DvfsLatency,
     Gain,
     Quotas,
@@ -206,10 +216,12 @@ parts! {
 }
 
 parts! {
-    /// `group-dvfs`: bands and the DVFS latency.
+    /// `group-dvfs`: bands, buckets and the DVFS latency.
     pub struct GroupDvfsEntry {
         /// Capping thresholds.
         pub bands: BandsEntry,
+        /// High-bucket-first's bucket width.
+        pub buckets: Buckets,
         /// Actuator latency.
         pub latency: DvfsLatency,
     }
@@ -353,8 +365,14 @@ impl GroupDvfsEntry {
         lat: &mut Latencies,
     ) -> Result<group_dvfs::Config, ConfigError> {
         lat.dvfs_ns = ns(self.latency.dvfs_latency, lat.dvfs_ns);
+        let def = group_dvfs::Config::default();
+        let bucket_w = self.buckets.bucket.map_or(def.bucket_w, |w| w.0);
+        if !(bucket_w > 0.0 && bucket_w.is_finite()) {
+            return Err(cx.err("policy.bucket", "must be above 0 W".into()));
+        }
         Ok(group_dvfs::Config {
             bands: self.bands.config(cx)?,
+            bucket_w,
         })
     }
 }
