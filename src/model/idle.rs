@@ -285,6 +285,16 @@ mod tests {
         assert!((s.extra_w(rare) - 5.0).abs() < 1e-12);
     }
 
+    /// Four cores, 2.4 of them busy, 400 wake-ups/s, no forced idle.
+    fn spread_2_4() -> IdleLoad {
+        IdleLoad {
+            cores: 4.0,
+            busy: 2.4,
+            wakeups_per_s: 400.0,
+            forced_idle: 0.0,
+        }
+    }
+
     #[test]
     fn forced_idle_reaches_package_states_that_even_spreading_does_not() {
         // Four cores, 2.4 of them busy, 400 wake-ups/s.
@@ -294,12 +304,7 @@ mod tests {
         // Forced idle 40 % instead: the cores run flat out the other 60 % (u = 1), the
         // package is active 60 % (6 W) and in PC6 during the 6 ms injected periods: 6 W.
         let s = nehalem();
-        let spread = IdleLoad {
-            cores: 4.0,
-            busy: 2.4,
-            wakeups_per_s: 400.0,
-            forced_idle: 0.0,
-        };
+        let spread = spread_2_4();
         let forced = IdleLoad {
             forced_idle: 0.4,
             ..spread
@@ -353,12 +358,7 @@ mod tests {
         // 1.6 idle cores = 2.4 W; package gaps 47.6 µs, too short for PC3: active 10 W;
         // 12.4 − 9.744 = +2.656 W.
         let s = nehalem();
-        let spread = IdleLoad {
-            cores: 4.0,
-            busy: 2.4,
-            wakeups_per_s: 400.0,
-            forced_idle: 0.0,
-        };
+        let spread = spread_2_4();
         assert_eq!(s.measured_delta_w(spread, 400.0), 0.0);
         let forced = IdleLoad {
             forced_idle: 0.4,
