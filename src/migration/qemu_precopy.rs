@@ -3,8 +3,13 @@
 //! Passes over a dirty bitmap that starts all-ones; the log is synchronised into it when
 //! a pass completes, or when the pending bytes look small. Switch-over happens once the
 //! pending bytes fit in bandwidth × downtime limit; there is no round cap and no byte cap.
-//! Auto-converge: over rate periods of ≥ 1 s, when the bytes dirtied exceed 50 % of the
-//! bytes sent twice, throttle the guest 20 %, then +10 % per trigger up to 99 %.
+//! Auto-converge (`migration_bitmap_sync` → `migration_trigger_throttle` in `ram.c`): it
+//! is judged only at a bitmap sync, once more than a period (1 s) has passed since the
+//! period began; the bytes dirtied are the pages each sync newly set in the bitmap
+//! (`num_dirty_pages_period`: a page already pending, or rewritten many times between
+//! syncs, counts once), against the bytes sent in the period. When they exceed 50 % of
+//! them twice, throttle the guest 20 %, then +10 % per trigger up to 99 %. Not during the
+//! first pass.
 
 use super::{lowest_bits, Algorithm, Ctx, Next, PageState, Params, RoundStat};
 use crate::model::memory::PAGE_SIZE;
@@ -32,7 +37,9 @@ pub struct QemuPrecopy {
     throttle: f64,
     high_count: u32,
     period_start_ns: Option<u64>,
+    /// Pages newly set in the bitmap by this period's syncs.
     period_dirtied: u64,
+    /// Payload bytes sent in this period.
     period_sent_bytes: u64,
     rounds_done: Vec<RoundStat>,
 }
@@ -91,6 +98,40 @@ impl QemuPrecopy {
         n
     }
 
+    /// A bitmap sync at `now_ns`: the dirty log into the bitmap, counting the pages it
+    /// newly sets, and auto-converge's check if its period is over.
+    fn sync(&mut self, ps: &mut PageState, now_ns: u64) {
+        let dirty = ps.dirty.take();
+        let newly = dirty.count() - dirty.intersection_count(&self.to_send);
+        self.to_send.union_with(&dirty);
+        if !self.auto_converge || self.last {
+            return;
+        }
+        self.period_dirtied += u64::from(newly);
+        let start = *self.period_start_ns.get_or_insert(now_ns);
+        // `end_time > time_last_bitmap_sync + 1000` (ms).
+        if now_ns.saturating_sub(start) <= self.period_ns {
+            return;
+        }
+        if self.pass > 1 {
+            let dirtied_bytes = (self.period_dirtied * PAGE_SIZE) as f64;
+            if dirtied_bytes > self.throttle_trigger * self.period_sent_bytes as f64 {
+                self.high_count += 1;
+                if self.high_count >= 2 {
+                    self.high_count = 0;
+                    self.throttle = if self.throttle == 0.0 {
+                        self.throttle_initial
+                    } else {
+                        (self.throttle + self.throttle_increment).min(self.throttle_max)
+                    };
+                }
+            }
+        }
+        self.period_start_ns = Some(now_ns);
+        self.period_dirtied = 0;
+        self.period_sent_bytes = 0;
+    }
+
     fn record_pass(&mut self, dirtied: u32) {
         self.rounds_done.push(RoundStat {
             round: self.pass,
@@ -108,6 +149,8 @@ impl Algorithm for QemuPrecopy {
         if self.finished {
             return (Next::Done, 0);
         }
+        // The period starts with the first sync, at the start (ram_init_bitmaps).
+        self.period_start_ns.get_or_insert(ctx.now_ns);
         if self.suspending {
             // The VM has stopped: everything still dirty goes in the final copy.
             self.suspending = false;
@@ -121,7 +164,7 @@ impl Algorithm for QemuPrecopy {
             if (self.to_send.count() as f64) < threshold_pages {
                 // Exact dirty sync before deciding (migration_iteration_run).
                 let dirtied = ps.dirty.count();
-                self.to_send.union_with(&ps.dirty.take());
+                self.sync(ps, ctx.now_ns);
                 if (self.to_send.count() as f64) < threshold_pages {
                     self.record_pass(dirtied);
                     self.pass += 1;
@@ -144,9 +187,9 @@ impl Algorithm for QemuPrecopy {
             // A pass is complete: synchronise the dirty log into the bitmap.
             let dirtied = ps.dirty.count();
             self.record_pass(dirtied);
-            self.pass += 1;
             // Earlier syncs may have put pages behind the cursor into the bitmap.
-            self.to_send.union_with(&ps.dirty.take());
+            self.sync(ps, ctx.now_ns);
+            self.pass += 1;
             self.cursor = 0;
             if self.to_send.is_empty() {
                 self.suspending = true;
@@ -167,34 +210,11 @@ impl Algorithm for QemuPrecopy {
         self.throttle
     }
 
-    fn observe(&mut self, now_ns: u64, pages_written: u64, bytes_sent: u64) {
-        if !self.auto_converge || self.last {
-            return;
+    fn observe(&mut self, _now_ns: u64, _pages_written: u64, bytes_sent: u64) {
+        // Writes count at the syncs (`sync`); only the bytes sent accumulate here.
+        if self.auto_converge && !self.last {
+            self.period_sent_bytes += bytes_sent;
         }
-        let start = *self.period_start_ns.get_or_insert(now_ns);
-        self.period_dirtied += pages_written;
-        self.period_sent_bytes += bytes_sent;
-        if now_ns.saturating_sub(start) < self.period_ns {
-            return;
-        }
-        // Newer QEMU does not throttle during the first pass.
-        if self.pass > 1 {
-            let dirtied_bytes = (self.period_dirtied * PAGE_SIZE) as f64;
-            if dirtied_bytes > self.throttle_trigger * self.period_sent_bytes as f64 {
-                self.high_count += 1;
-                if self.high_count >= 2 {
-                    self.high_count = 0;
-                    self.throttle = if self.throttle == 0.0 {
-                        self.throttle_initial
-                    } else {
-                        (self.throttle + self.throttle_increment).min(self.throttle_max)
-                    };
-                }
-            }
-        }
-        self.period_start_ns = Some(now_ns);
-        self.period_dirtied = 0;
-        self.period_sent_bytes = 0;
     }
 }
 
@@ -203,6 +223,7 @@ mod tests {
     use super::*;
     use crate::engine::rng::StableRng;
     use crate::migration::{test_params, test_writes, Mechanism};
+    use crate::model::pageset::PageSink;
     use rand::{Rng, SeedableRng};
 
     impl QemuPrecopy {
@@ -221,6 +242,59 @@ mod tests {
             }
             n
         }
+    }
+
+    #[test]
+    fn auto_converge_counts_pages_newly_dirty_at_each_sync_once_a_second() {
+        // 1000 pages, one batch per pass, a link too slow to ever switch over. The hot
+        // set, pages 0..600, is rewritten before every sync; `observe` reports a million
+        // writes per interval, which must not count (QEMU counts bitmap bits, not writes).
+        let mut p = test_params(Mechanism::QemuPrecopy, 1000);
+        p.auto_converge = true;
+        p.throttle_initial = 0.2;
+        p.throttle_increment = 0.1;
+        p.throttle_max = 0.99;
+        p.throttle_trigger = 0.5;
+        p.throttle_period_ns = 1_000_000_000;
+        let mut a = QemuPrecopy::new(&p, 1000);
+        let mut ps = PageState::new(1000);
+        let ctx = |s: f64| Ctx {
+            now_ns: (s * 1e9) as u64,
+            rate_bps: 1.0,
+            footprint_pages: 1000,
+        };
+        let page = PAGE_SIZE;
+        // Pass 1 at 0 s (the period starts), 1000 pages sent by 0.8 s.
+        assert_eq!(a.next(&mut ps, &ctx(0.0)), (Next::Live, 1000));
+        a.observe(800_000_000, 1_000_000, 1000 * page);
+        // 1.2 s: pass 1 ends; its sync sets 600 new bits but the first pass never
+        // throttles; a new period starts at 1.2 s. Pass 2 sends the 600.
+        ps.range(0, 600);
+        assert_eq!(a.next(&mut ps, &ctx(1.2)), (Next::Live, 600));
+        a.observe(1_500_000_000, 1_000_000, 600 * page);
+        // 1.9 s: pass 2 ends after 0.7 s ≤ 1 s: the 600 new bits go into the period, no
+        // check yet. Pass 3 sends them.
+        ps.range(0, 600);
+        assert_eq!(a.next(&mut ps, &ctx(1.9)), (Next::Live, 600));
+        a.observe(2_100_000_000, 1_000_000, 600 * page);
+        // 2.5 s: 1.3 s since 1.2 s: 1200 pages newly dirty (4.9 MB) > 50 % of the 1200
+        // pages sent (2.5 MB): the first high count, no throttle yet.
+        ps.range(0, 600);
+        assert_eq!(a.next(&mut ps, &ctx(2.5)), (Next::Live, 600));
+        assert_eq!(a.throttle(), 0.0);
+        a.observe(2_900_000_000, 1_000_000, 600 * page);
+        // 3.6 s (1.1 s on): 600 new bits, 600 pages sent: the second: throttle 20 %.
+        ps.range(0, 600);
+        assert_eq!(a.next(&mut ps, &ctx(3.6)), (Next::Live, 600));
+        assert_eq!(a.throttle(), 0.2);
+        // A page dirtied while still pending counts once: sync with all 600 pending and
+        // the same 600 rewritten: newly 0 at 4.8 s (1.2 s on, none sent): no count, so
+        // the next two qualifying periods are needed for +10 %.
+        ps.range(0, 600);
+        let mut b = a.clone();
+        b.to_send.insert_range(0, 600);
+        b.sync(&mut ps, 4_800_000_000);
+        assert_eq!((b.high_count, b.throttle), (0, 0.2));
     }
 
     #[test]
