@@ -95,17 +95,11 @@ impl Thunderbolt {
     }
 
     fn slot(&mut self, v: VmId) -> &mut Option<Throttled> {
-        if self.vms.len() <= v.idx() {
-            self.vms.resize(v.idx() + 1, None);
-        }
-        &mut self.vms[v.idx()]
+        grown(&mut self.vms, v.idx(), None)
     }
 
     fn engaged(&mut self, d: DeviceId) -> &mut bool {
-        if self.engaged.len() <= d.idx() {
-            self.engaged.resize(d.idx() + 1, false);
-        }
-        &mut self.engaged[d.idx()]
+        grown(&mut self.engaged, d.idx(), false)
     }
 
     /// A random unthrottle wait, ns.
@@ -116,6 +110,14 @@ impl Thunderbolt {
         }
         rng.random_range(lo..=hi)
     }
+}
+
+/// Entry `i` of `v`, which grows with `fill` to hold it (ids appear as the world has them).
+fn grown<T: Clone>(v: &mut Vec<T>, i: usize, fill: T) -> &mut T {
+    if v.len() <= i {
+        v.resize(i + 1, fill);
+    }
+    &mut v[i]
 }
 
 /// What a device's reading asks of its victims this period.

@@ -387,10 +387,14 @@ impl ThunderboltEntry {
             if ok {
                 Ok(x)
             } else {
-                let top = if open_top { "100% (exclusive)" } else { "100%" };
+                let top = if open_top {
+                    "below 100%"
+                } else {
+                    "at most 100%"
+                };
                 Err(cx.err(
                     &format!("policy.{field}"),
-                    format!("must be above 0% and at most {top}"),
+                    format!("must be above 0% and {top}"),
                 ))
             }
         };
